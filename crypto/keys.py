@@ -1,0 +1,131 @@
+"""Ed25519 keys with the key-validity rule of PROTOCOL-v1 section 1 and strict verification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature as _LibInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from crypto.didkey import did_from_raw, raw_from_did
+from crypto.errors import InvalidKey, InvalidSignature
+
+_P = 2**255 - 19
+# The eight small-order points, as listed in the protocol's conformance vectors.
+SMALL_ORDER_POINTS: frozenset[bytes] = frozenset(
+    bytes.fromhex(h)
+    for h in (
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    )
+)
+
+
+def check_public_key(raw: bytes) -> None:
+    """Raise ``InvalidKey`` unless ``raw`` is a valid key under PROTOCOL-v1 section 1.
+
+    Ed25519 libraries accept non-canonical and small-order keys, and for some of them a forged
+    signature verifies for every message, so this check is ours to make.
+    """
+    if not isinstance(raw, (bytes, bytearray)) or len(raw) != 32:
+        raise InvalidKey("an Ed25519 public key is 32 bytes")
+    n = int.from_bytes(raw, "little")
+    sign = n >> 255
+    y = n & ((1 << 255) - 1)
+    if y >= _P:
+        raise InvalidKey("non-canonical key: y is not below 2^255 - 19")
+    if sign and y in (1, _P - 1):
+        raise InvalidKey("non-canonical key: x = 0 point with the sign bit set")
+    if bytes(raw) in SMALL_ORDER_POINTS:
+        raise InvalidKey("small-order key")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """A validated Ed25519 public key; construct with ``from_bytes`` or ``from_did``."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        check_public_key(self.raw)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> PublicKey:
+        return cls(bytes(raw))
+
+    @classmethod
+    def from_did(cls, did: str) -> PublicKey:
+        return cls(raw_from_did(did))
+
+    @property
+    def did(self) -> str:
+        return did_from_raw(self.raw)
+
+    def verify(self, signature: bytes, message: bytes) -> None:
+        """Strict Ed25519 verification; raises ``InvalidSignature``."""
+        verify_raw(self.raw, signature, message)
+
+    def __repr__(self) -> str:
+        return f"PublicKey({self.did})"
+
+
+def verify_raw(raw_key: bytes, signature: bytes, message: bytes) -> None:
+    """Verify with a raw key: key validity (section 1) then strict Ed25519; raises on failure.
+
+    Raises ``InvalidKey`` for a key outside section 1 and ``InvalidSignature`` otherwise.
+    """
+    check_public_key(raw_key)
+    if len(signature) != 64:
+        raise InvalidSignature("an Ed25519 signature is 64 bytes")
+    try:
+        Ed25519PublicKey.from_public_bytes(bytes(raw_key)).verify(bytes(signature), message)
+    except (_LibInvalidSignature, ValueError):
+        raise InvalidSignature("signature does not verify") from None
+
+
+class SigningKey:
+    """An Ed25519 private key; signs messages and knows its public key."""
+
+    __slots__ = ("_key", "_public")
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self._public = PublicKey(key.public_key().public_bytes_raw())
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningKey:
+        if len(seed) != 32:
+            raise InvalidKey("an Ed25519 seed is 32 bytes")
+        return cls(Ed25519PrivateKey.from_private_bytes(bytes(seed)))
+
+    @property
+    def seed(self) -> bytes:
+        return self._key.private_bytes_raw()
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public
+
+    @property
+    def library_key(self) -> Ed25519PrivateKey:
+        """The underlying ``cryptography`` key (for PEM serialisation)."""
+        return self._key
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def __repr__(self) -> str:
+        return f"SigningKey({self._public.did})"
