@@ -52,7 +52,7 @@ def encode(value: Value) -> bytes:
 
 def _canonical(value: Value, depth: int) -> Value:
     """A copy of ``value`` with maps in key order, after checking every rule of section 2."""
-    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+    if isinstance(value, (bool, str, bytes)):
         return value
     if isinstance(value, int):
         _check_int(value)
@@ -99,7 +99,7 @@ def decode(data: bytes, max_size: int = MAX_RECORD_BYTES) -> Value:
     except UnicodeDecodeError:
         raise EncodingError("a string is not valid UTF-8") from None
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise EncodingError(f"not decodable msgpack: {exc or type(exc).__name__}") from None
+        raise EncodingError(f"not decodable msgpack: {str(exc) or type(exc).__name__}") from None
     _check_value(value, 0)
     if msgpack.packb(value, use_bin_type=True) != data:
         raise EncodingError("not in canonical form (shortest lengths and integers, no repeats)")
