@@ -1,0 +1,81 @@
+"""The JSON view of a record for developers, and its exact inverse.
+
+Keys are shown as did:key, ids and digests as 64 hex digits, signatures as hex. For known kinds
+the body's binary fields are known by name; in unknown kinds a byte string is shown as
+``{"$hex": "..."}`` so that the view still maps back to the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto import CryptoError, did_from_raw, raw_from_did
+from protocol.errors import SchemaError
+from protocol.kinds import KINDS
+from protocol.record import Record
+
+KEY_FIELDS = frozenset({"member", "subject", "key"})
+HEX_FIELDS = frozenset({"opportunity", "terms", "alliance", "target"})
+OPAQUE_BYTES = "$hex"
+
+
+def to_json(record: Record, *, retracted: bool = False) -> dict[str, Any]:
+    """A JSON-ready dict of ``record`` (its ``id`` included)."""
+    known = record.kind in KINDS
+    view: dict[str, Any] = {
+        "id": record.id.hex(),
+        "v": 1,
+        "kind": record.kind,
+        "author": did_from_raw(record.author),
+        "created": record.created,
+        "body": _body_to_json(record.body, known),
+        "sigs": [{"signer": did_from_raw(k), "sig": s.hex()} for k, s in record.sigs],
+    }
+    if retracted:
+        view["retracted"] = True
+    return view
+
+
+def from_json(view: dict[str, Any]) -> Record:
+    """The record a JSON view stands for; raises ``SchemaError`` if it does not map back.
+
+    The result is not validated; pass ``record.wire`` to ``protocol.validate.validate``.
+    """
+    try:
+        kind = view["kind"]
+        known = kind in KINDS
+        body = _body_from_json(view["body"], known)
+        sigs = [(raw_from_did(s["signer"]), bytes.fromhex(s["sig"])) for s in view["sigs"]]
+        record = Record.build(kind, raw_from_did(view["author"]), view["created"], body, sigs)
+    except (KeyError, TypeError, ValueError, CryptoError) as exc:
+        raise SchemaError(f"not a record view: {exc!r}") from None
+    if "id" in view and view["id"] != record.id.hex():
+        raise SchemaError("the view's id does not match its content")
+    return record
+
+
+def _body_to_json(value: Any, known: bool, name: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _body_to_json(v, known, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_body_to_json(v, known, name) for v in value]
+    if isinstance(value, bytes):
+        if not known:
+            return {OPAQUE_BYTES: value.hex()}
+        return did_from_raw(value) if name in KEY_FIELDS else value.hex()
+    return value
+
+
+def _body_from_json(value: Any, known: bool, name: str = "") -> Any:
+    if isinstance(value, dict):
+        if not known and set(value) == {OPAQUE_BYTES}:
+            return bytes.fromhex(value[OPAQUE_BYTES])
+        return {k: _body_from_json(v, known, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_body_from_json(v, known, name) for v in value]
+    if known and isinstance(value, str):
+        if name in KEY_FIELDS:
+            return raw_from_did(value)
+        if name in HEX_FIELDS:
+            return bytes.fromhex(value)
+    return value
