@@ -14,6 +14,7 @@ from crypto.didkey import did_from_raw, raw_from_did
 from crypto.errors import InvalidKey, InvalidSignature
 
 _P = 2**255 - 19
+_D = -121665 * pow(121666, -1, _P) % _P  # the curve constant d of edwards25519
 # The eight small-order points, as listed in the protocol's conformance vectors.
 SMALL_ORDER_POINTS: frozenset[bytes] = frozenset(
     bytes.fromhex(h)
@@ -45,8 +46,16 @@ def check_public_key(raw: bytes) -> None:
         raise InvalidKey("non-canonical key: y is not below 2^255 - 19")
     if sign and y in (1, _P - 1):
         raise InvalidKey("non-canonical key: x = 0 point with the sign bit set")
+    if not _has_x(y):
+        raise InvalidKey("not the encoding of a curve point")
     if bytes(raw) in SMALL_ORDER_POINTS:
         raise InvalidKey("small-order key")
+
+
+def _has_x(y: int) -> bool:
+    """Whether some x gives a point (x, y): x^2 = (y^2 - 1) / (d y^2 + 1) is a square mod p."""
+    x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P  # d y^2 + 1 is never 0 mod p
+    return x2 == 0 or pow(x2, (_P - 1) // 2, _P) == 1
 
 
 @dataclass(frozen=True, slots=True)

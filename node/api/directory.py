@@ -1,0 +1,93 @@
+"""Developers' views: the node's identity, current opportunities, organisations, alumni."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from crypto import did_from_raw
+from node.api import params
+from node.api.keys import NODE
+from node.api.problems import ApiError
+from node.api.records import row_json
+from node.storage import queries
+from protocol import kinds
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/.well-known/rakuichi")
+async def well_known(request: web.Request) -> web.Response:
+    return web.json_response(request.app[NODE].identity())
+
+
+def _opportunity_filter(request: web.Request) -> queries.OpportunityFilter:
+    return queries.OpportunityFilter(
+        q=request.query.get("q"), skill=request.query.get("skill"),
+        tour=params.choice(request, "tour", kinds.TOURS),
+        remote=params.boolean(request, "remote"), org=params.did(request, "org"),
+        status=params.choice(request, "status", kinds.OPPORTUNITY_STATUSES),
+        audience=params.choice(request, "audience", kinds.AUDIENCES))
+
+
+@routes.get("/v1/opportunities")
+async def opportunities(request: web.Request) -> web.Response:
+    where = _opportunity_filter(request)
+    cursor = params.decode_cursor(request, 2)
+    before = None
+    if cursor:
+        try:
+            before = (int(cursor[0]), bytes.fromhex(cursor[1]))
+        except ValueError:
+            raise params.bad_request("cursor is not one this node issued") from None
+    limit = params.limit(request)
+    rows = await queries.list_opportunities(request.app[NODE].store.reader, where, before,
+                                            limit)
+    following = (params.encode_cursor(rows[-1].created, rows[-1].id)
+                 if len(rows) == limit else None)
+    return web.json_response({"opportunities": [row_json(r) for r in rows],
+                              "next": following})
+
+
+async def _org_summary(request: web.Request, row: queries.Row) -> dict[str, Any]:
+    db = request.app[NODE].store.reader
+    view = row_json(row)
+    return {"org": did_from_raw(row.author), "profile": view,
+            "counts": await queries.counts_by_kind(db, row.author)}
+
+
+@routes.get("/v1/orgs")
+async def orgs(request: web.Request) -> web.Response:
+    cursor = params.decode_cursor(request, 1)
+    after = params.did_text(cursor[0], "cursor") if cursor else None
+    limit = params.limit(request)
+    rows = await queries.list_org_profiles(request.app[NODE].store.reader, after, limit)
+    following = (params.encode_cursor(did_from_raw(rows[-1].author))
+                 if len(rows) == limit else None)
+    return web.json_response({"orgs": [await _org_summary(request, r) for r in rows],
+                              "next": following})
+
+
+@routes.get("/v1/orgs/{did}")
+async def org(request: web.Request) -> web.Response:
+    author = params.did_text(request.match_info["did"], "did")
+    db = request.app[NODE].store.reader
+    row = await queries.current_of(db, kinds.ORG_PROFILE, author)
+    if row is None:
+        raise ApiError(404, "not-found", f"no org.profile by {request.match_info['did']} here",
+                       "unknown organisation")
+    summary = await _org_summary(request, row)
+    opps = await queries.list_opportunities(db, queries.OpportunityFilter(org=author), None,
+                                            queries.MAX_LIMIT)
+    summary["opportunities"] = [row_json(r) for r in opps]
+    return web.json_response(summary)
+
+
+@routes.get("/v1/orgs/{did}/alumni")
+async def alumni(request: web.Request) -> web.Response:
+    author = params.did_text(request.match_info["did"], "did")
+    rows = await queries.alumni_of(request.app[NODE].store.reader, author)
+    return web.json_response({"org": request.match_info["did"], "alumni": [
+        {"member": did_from_raw(member), "alliance": aid.hex(), "end": end.hex()}
+        for member, aid, end in rows]})

@@ -1,0 +1,9 @@
+"""Typed keys for what the application shares with its handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.service import Node
+
+NODE = web.AppKey("node", Node)

@@ -1,0 +1,76 @@
+"""Errors as ``application/problem+json`` (RFC 9457), each with a ``class`` naming the failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from protocol.errors import Rejected
+
+PROBLEM_TYPE = "application/problem+json"
+log = logging.getLogger("rakuichi.api")
+
+STATUS_OF_CLASS = {"size": 413, "policy": 403}
+
+
+class ApiError(Exception):
+    """An error a handler raises; the middleware turns it into a problem document."""
+
+    def __init__(self, status: int, klass: str, detail: str, title: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.klass, self.detail = status, klass, detail
+        self.title = title or klass.replace("-", " ")
+
+
+def bad_request(detail: str) -> ApiError:
+    return ApiError(400, "bad-request", detail, "bad request")
+
+
+def refusal(exc: Rejected) -> ApiError:
+    """The problem for a refused record: 413 size, 403 policy, 422 otherwise."""
+    return ApiError(STATUS_OF_CLASS.get(exc.klass, 422), exc.klass, exc.detail,
+                    f"record refused ({exc.klass})")
+
+
+def problem_response(status: int, klass: str, title: str, detail: str,
+                     instance: str = "") -> web.Response:
+    body = {"type": "about:blank", "title": title, "status": status, "class": klass,
+            "detail": detail}
+    if instance:
+        body["instance"] = instance
+    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_TYPE)
+
+
+_CLASS_OF_STATUS = {404: "not-found", 405: "method-not-allowed", 413: "size",
+                    415: "unsupported-media-type", 400: "bad-request", 403: "policy",
+                    429: "rate-limited", 401: "unauthorized"}
+
+
+@web.middleware
+async def problem_middleware(request: web.Request,
+                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                             ) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return problem_response(exc.status, exc.klass, exc.title, exc.detail, request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        klass = _CLASS_OF_STATUS.get(exc.status, "http-error")
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 404:
+            detail = f"no route for {request.method} {request.path}"
+        elif exc.status == 405:
+            detail = f"{request.method} is not allowed on {request.path}"
+        elif exc.status == 413:
+            detail = f"request body is over this node's limit ({detail})"
+        return problem_response(exc.status, klass, exc.reason, detail, request.path)
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return problem_response(500, "internal", "internal error",
+                                "the node failed to answer this request; see its log",
+                                request.path)

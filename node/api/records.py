@@ -1,0 +1,97 @@
+"""``/v1/records``: submitting records (msgpack) and reading them (JSON or exact wire bytes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+from aiohttp import web
+
+from node.api import params
+from node.api.keys import NODE
+from node.api.problems import ApiError, refusal
+from node.storage import queries
+from protocol.encoding import MAX_RECORD_BYTES
+from protocol.errors import EncodingError, SizeError
+from protocol.jsonview import to_json
+from protocol.validate import parse
+
+MSGPACK = "application/msgpack"
+MAX_BATCH = 5000
+routes = web.RouteTableDef()
+
+
+def row_json(row: queries.Row) -> dict[str, Any]:
+    """The JSON view of a stored record, or its tombstone when retracted."""
+    if row.wire is None:
+        from crypto import did_from_raw
+        return {"id": row.id.hex(), "kind": row.kind, "author": did_from_raw(row.author),
+                "created": row.created, "retracted": True}
+    return to_json(parse(row.wire))
+
+
+def split_batch(body: bytes) -> list[bytes] | None:
+    """The records of a batch body (a msgpack array of bins), or None for a single record."""
+    if not body or not (0x90 <= body[0] <= 0x9F or body[0] in (0xDC, 0xDD)):
+        return None
+    try:
+        items = msgpack.unpackb(body, max_array_len=MAX_BATCH, max_bin_len=len(body),
+                                max_str_len=0, max_map_len=0, max_ext_len=0)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ApiError(400, "encoding", f"batch is not a msgpack array of bin: {exc}") from None
+    if not all(isinstance(item, bytes) for item in items):
+        raise ApiError(400, "encoding", "every element of a batch must be a msgpack bin")
+    return items
+
+
+@routes.post("/v1/records")
+async def post_records(request: web.Request) -> web.Response:
+    if request.content_type != MSGPACK:
+        raise ApiError(415, "unsupported-media-type",
+                       f"records are posted as {MSGPACK}, not {request.content_type or 'nothing'}")
+    node = request.app[NODE]
+    body = await request.read()
+    batch = split_batch(body)
+    source = request.get("peer")
+    if batch is None:
+        if len(body) > MAX_RECORD_BYTES:
+            raise refusal(SizeError(f"record is {len(body)} bytes, over {MAX_RECORD_BYTES}"))
+        if not body:
+            raise refusal(EncodingError("empty body"))
+        (outcome,) = await node.ingestor.submit([body], source)
+        if outcome.refusal is not None:
+            raise refusal(outcome.refusal)
+        return web.json_response(outcome.to_json(), status=201 if outcome.stored else 200)
+    outcomes = await node.ingestor.submit(batch, source)
+    return web.json_response({"results": [o.to_json() for o in outcomes]})
+
+
+@routes.get("/v1/records/{id}")
+async def get_record(request: web.Request) -> web.Response:
+    rid = params.record_id(request.match_info["id"])
+    row = await queries.get_record(request.app[NODE].store.reader, rid)
+    if row is None:
+        raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
+    if row.wire is None:
+        raise ApiError(410, "retracted", f"record {rid.hex()} was retracted by its author",
+                       "retracted record")
+    if MSGPACK in request.headers.get("Accept", ""):
+        return web.Response(body=row.wire, content_type=MSGPACK)
+    return web.json_response(row_json(row))
+
+
+@routes.get("/v1/records")
+async def list_records(request: web.Request) -> web.Response:
+    where = queries.RecordFilter(
+        kind=request.query.get("kind"), author=params.did(request, "author"),
+        subject=params.did(request, "subject"), since=params.integer(request, "since"),
+        until=params.integer(request, "until"))
+    cursor = params.decode_cursor(request, 1)
+    try:
+        after = int(cursor[0]) if cursor else 0
+    except ValueError:
+        raise params.bad_request("cursor is not one this node issued") from None
+    limit = params.limit(request)
+    rows = await queries.list_records(request.app[NODE].store.reader, where, after, limit)
+    following = params.encode_cursor(rows[-1].seq) if len(rows) == limit else None
+    return web.json_response({"records": [row_json(r) for r in rows], "next": following})

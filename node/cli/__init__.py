@@ -1,0 +1,37 @@
+"""The ``rakuichi`` command line: each command prints what it did, or one line saying why not."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from crypto import CryptoError
+from node import __version__
+from node.cli import operator, publish
+from node.cli.common import CliError
+from node.storage.store import StoreError
+from node.tomlfile import ConfigError
+
+COMMAND_MODULES = [operator, publish]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rakuichi", description="Rakuichi: a federation of organisations as alliances.")
+    parser.add_argument("--version", action="version", version=f"rakuichi {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        module.add_parsers(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except (CliError, ConfigError, StoreError, CryptoError) as exc:
+        print(f"rakuichi {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)

@@ -1,0 +1,101 @@
+"""Operators' commands: ``init``, ``run``, ``status``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from crypto import did_from_raw
+from node.cli.common import CliError, read_passphrase_file, run_async, say
+from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys
+from node.home import init_home
+from node.storage import queries
+from node.storage.store import Store
+from node.tomlfile import ConfigError, read_toml
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("init", help="create a node's home (config, peers, keys, database)")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--name", required=True, help="the organisation's name")
+    p.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to listen on")
+    p.add_argument("--url", default="", help="public URL of this node (default from --listen)")
+    p.add_argument("--passphrase-file", help="encrypt the keys with the passphrase in FILE")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("run", help="run the node in the foreground until SIGINT/SIGTERM")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--name", help="organisation name if a new home has to be created")
+    p.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT for a new home")
+    p.add_argument("--passphrase-file")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="identity, record counts by kind, peers")
+    p.add_argument("--home", required=True, type=Path)
+    p.set_defaults(func=cmd_status)
+
+
+def _init(home: Path, name: str, listen: str, url: str, passphrase: str | None) -> None:
+    dids = init_home(home, name, listen, url, passphrase)
+    run_async(_create_database(home))
+    say(f"created node home {home}")
+    say(f"  organisation  {dids['org']}")
+    say(f"  node key      {dids['node']}")
+    say(f"  listen        {listen}")
+    say(f"next: rakuichi run --home {home}")
+
+
+async def _create_database(home: Path) -> None:
+    store = await Store.open(load_config(home).database_path)
+    await store.close()
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    _init(args.home, args.name, args.listen, args.url, read_passphrase_file(args.passphrase_file))
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from node.runner import serve
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    passphrase = read_passphrase_file(args.passphrase_file)
+    if not (args.home / CONFIG_FILE).exists():
+        name = args.name or args.home.resolve().name or "rakuichi"
+        say(f"no node home at {args.home}: initialising one with defaults")
+        _init(args.home, name, args.listen, "", passphrase)
+    try:
+        load_keys(args.home, passphrase)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    run_async(serve(args.home, passphrase, ready=lambda node: say(
+        f"node {node.config.name} running at {node.config.public_url} (Ctrl-C to stop)")))
+    say("node stopped")
+
+
+async def _counts(home: Path) -> dict[str, int]:
+    store = await Store.open(load_config(home).database_path)
+    try:
+        return await queries.counts_by_kind(store.reader)
+    finally:
+        await store.close()
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    config = load_config(args.home)
+    identity = read_toml(config.config_path).get("identity", {})
+    say(f"node {config.name} at {config.public_url} (listen {config.listen})")
+    say(f"  organisation  {identity.get('org', '?')}")
+    say(f"  node key      {identity.get('node', '?')}")
+    counts = run_async(_counts(args.home))
+    say(f"records: {sum(counts.values())}")
+    for kind, n in sorted(counts.items()):
+        say(f"  {kind:<16} {n}")
+    peers = read_toml(config.peers_path).get("peer", [])
+    say(f"peers: {len(peers)}")
+    for peer in peers:
+        say(f"  {peer.get('url', '?')}")
+    for org in sorted(config.federation.deny_orgs):
+        say(f"  denied org {did_from_raw(org)}")

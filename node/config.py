@@ -1,0 +1,152 @@
+"""A node's home: ``config.toml``, ``peers.toml``, its two keys and its database."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crypto import KeyFileError, SigningKey, load_signing_key, raw_from_did
+from crypto.errors import InvalidDid
+from node.tomlfile import ConfigError, read_toml
+
+CONFIG_FILE = "config.toml"
+PEERS_FILE = "peers.toml"
+ORG_KEY_FILE = "org.key"
+NODE_KEY_FILE = "node.key"
+DATABASE_FILE = "rakuichi.db"
+DEFAULT_LISTEN = "127.0.0.1:8470"
+PASSPHRASE_ENV = "RAKUICHI_PASSPHRASE"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"listen must be HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """How the node replicates; every field is documented in README and docs/protocol.md."""
+
+    push_interval: float = 0.5
+    anti_entropy_interval: float = 30.0
+    max_peers: int = 32
+    allow_only: bool = False
+    deny_orgs: frozenset[bytes] = frozenset()
+    deny_urls: frozenset[str] = frozenset()
+    request_timeout: float = 10.0
+    connect_timeout: float = 3.0
+    max_backoff: float = 120.0
+    signature_max_age: int = 300
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    home: Path
+    name: str
+    listen: str = DEFAULT_LISTEN
+    url: str = ""
+    about: str = ""
+    max_body_bytes: int = 8 * 1024 * 1024
+    federation: FederationConfig = field(default_factory=FederationConfig)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        return parse_listen(self.listen)
+
+    @property
+    def public_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        host, port = self.host_port
+        return f"http://{host}:{port}"
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / DATABASE_FILE
+
+    @property
+    def peers_path(self) -> Path:
+        return self.home / PEERS_FILE
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_FILE
+
+
+def _dids(values: Any, where: str) -> frozenset[bytes]:
+    if not isinstance(values, list):
+        raise ConfigError(f"{where} must be a list of did:key strings")
+    try:
+        return frozenset(raw_from_did(v) for v in values)
+    except InvalidDid as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, default: Any, where: str) -> Any:
+    value = table.get(key, default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where}.{key} must be {kind.__name__}, not {value!r}")
+    return value
+
+
+def load_config(home: Path) -> NodeConfig:
+    """Read ``home/config.toml``; raises ``ConfigError`` naming the file and the bad value."""
+    path = home / CONFIG_FILE
+    data = read_toml(path)
+    node = data.get("node", {})
+    fed = data.get("federation", {})
+    where = f"{path}: [federation]"
+    defaults = FederationConfig()
+    federation = FederationConfig(
+        push_interval=_typed(fed, "push_interval", float, defaults.push_interval, where),
+        anti_entropy_interval=_typed(fed, "anti_entropy_interval", float,
+                                     defaults.anti_entropy_interval, where),
+        max_peers=_typed(fed, "max_peers", int, defaults.max_peers, where),
+        allow_only=_typed(fed, "allow_only", bool, defaults.allow_only, where),
+        deny_orgs=_dids(fed.get("deny_orgs", []), f"{where}.deny_orgs"),
+        deny_urls=frozenset(u.rstrip("/") for u in _typed(fed, "deny_urls", list, [], where)),
+        request_timeout=_typed(fed, "request_timeout", float, defaults.request_timeout, where),
+        connect_timeout=_typed(fed, "connect_timeout", float, defaults.connect_timeout, where),
+        max_backoff=_typed(fed, "max_backoff", float, defaults.max_backoff, where),
+        signature_max_age=_typed(fed, "signature_max_age", int, defaults.signature_max_age,
+                                 where),
+    )
+    where = f"{path}: [node]"
+    config = NodeConfig(
+        home=home,
+        name=_typed(node, "name", str, "", where),
+        listen=_typed(node, "listen", str, DEFAULT_LISTEN, where),
+        url=_typed(node, "url", str, "", where),
+        about=_typed(node, "about", str, "", where),
+        max_body_bytes=_typed(node, "max_body_bytes", int, 8 * 1024 * 1024, where),
+        federation=federation,
+    )
+    if not config.name:
+        raise ConfigError(f"{where}.name is required")
+    config.host_port  # noqa: B018 - validates listen
+    return config
+
+
+def passphrase_from_env() -> str | None:
+    return os.environ.get(PASSPHRASE_ENV) or None
+
+
+@dataclass(frozen=True)
+class NodeKeys:
+    org: SigningKey
+    node: SigningKey
+
+
+def load_keys(home: Path, passphrase: str | None = None) -> NodeKeys:
+    passphrase = passphrase or passphrase_from_env()
+    try:
+        return NodeKeys(org=load_signing_key(home / ORG_KEY_FILE, passphrase),
+                        node=load_signing_key(home / NODE_KEY_FILE, passphrase))
+    except KeyFileError as exc:
+        raise ConfigError(str(exc)) from None

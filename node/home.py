@@ -1,0 +1,42 @@
+"""Creating a node's home directory (``rakuichi init``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crypto import SigningKey, save_signing_key
+from node.config import (
+    CONFIG_FILE,
+    DEFAULT_LISTEN,
+    NODE_KEY_FILE,
+    ORG_KEY_FILE,
+    PEERS_FILE,
+    parse_listen,
+)
+from node.tomlfile import ConfigError, dumps, write_atomically
+
+PEERS_HEADER = """Peers of this node: one [[peer]] table each (see peers.example.toml).
+Edit with `rakuichi peers add|remove|deny`; a running node picks changes up by itself."""
+
+
+def init_home(home: Path, name: str, listen: str = DEFAULT_LISTEN, url: str = "",
+              passphrase: str | None = None) -> dict[str, str]:
+    """Create ``home`` with its config, peers file and keys; refuse an existing home."""
+    if (home / CONFIG_FILE).exists():
+        raise ConfigError(f"{home}: already a node home (config.toml exists); not overwriting")
+    if not name.strip():
+        raise ConfigError("--name must not be empty")
+    parse_listen(listen)
+    home.mkdir(parents=True, exist_ok=True)
+    org, node = SigningKey.generate(), SigningKey.generate()
+    save_signing_key(home / ORG_KEY_FILE, org, passphrase)
+    save_signing_key(home / NODE_KEY_FILE, node, passphrase)
+    write_atomically(home / PEERS_FILE, dumps({}, PEERS_HEADER))
+    config = {"node": {"name": name, "listen": listen, "url": url},
+              "identity": {"org": org.public_key.did, "node": node.public_key.did},
+              "federation": {"push_interval": 0.5, "anti_entropy_interval": 30.0,
+                             "max_peers": 32, "allow_only": False, "deny_orgs": [],
+                             "deny_urls": []}}
+    write_atomically(home / CONFIG_FILE,
+                     dumps(config, "Rakuichi node configuration (see README.md)."))
+    return {"org": org.public_key.did, "node": node.public_key.did}

@@ -1,0 +1,93 @@
+"""The composition root: one node built from its parts, passed in (config, keys, store, clock)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from crypto import did_from_raw
+from node import __version__
+from node.clock import Clock, SystemClock
+from node.config import NodeConfig, NodeKeys
+from node.ingest import Ingestor, Outcome
+from node.storage import queries
+from node.storage.store import Store
+from node.verifier import Verifier
+from protocol import kinds
+from protocol.builder import sign_record
+from protocol.record import Record
+from protocol.validate import Policy
+
+log = logging.getLogger("rakuichi.node")
+
+
+@dataclass
+class Node:
+    config: NodeConfig
+    keys: NodeKeys
+    store: Store
+    clock: Clock
+    verifier: Verifier
+    ingestor: Ingestor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
+
+    @property
+    def org_did(self) -> str:
+        return self.keys.org.public_key.did
+
+    @property
+    def node_did(self) -> str:
+        return self.keys.node.public_key.did
+
+    def policy(self) -> Policy:
+        return Policy(denied_authors=self.config.federation.deny_orgs)
+
+    def identity(self) -> dict[str, object]:
+        return {"protocol": 1, "software": "rakuichi", "version": __version__,
+                "name": self.config.name, "org": self.org_did, "node": self.node_did,
+                "url": self.config.public_url}
+
+    async def publish(self, record: Record) -> Outcome:
+        (outcome,) = await self.ingestor.submit([record.wire], source=None)
+        return outcome
+
+    def profile_body(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "name": self.config.name,
+            "nodes": [{"key": self.keys.node.public_key.raw, "url": self.config.public_url}],
+        }
+        if self.config.about:
+            body["about"] = self.config.about
+        return body
+
+    async def publish_profile_if_changed(self) -> Record | None:
+        """Publish this organisation's ``org.profile`` unless the current one says the same."""
+        current = await queries.current_of(self.store.reader, kinds.ORG_PROFILE,
+                                           self.keys.org.public_key.raw)
+        wanted = self.profile_body()
+        if current is not None and current.wire is not None:
+            from protocol.validate import parse
+            held = parse(current.wire).body
+            if all(held.get(k) == v for k, v in wanted.items()):
+                return None
+            # keep fields an operator published by hand (about, domain) unless config sets them
+            wanted = {**held, **wanted}
+        record = sign_record(self.keys.org, kinds.ORG_PROFILE, self.clock.now_ms(), wanted)
+        outcome = await self.publish(record)
+        if outcome.refusal is not None:
+            raise RuntimeError(f"own profile refused: {outcome.refusal}")
+        log.info("published org.profile %s for %s", record.id.hex(),
+                 did_from_raw(record.author))
+        return record
+
+    async def close(self) -> None:
+        await self.store.close()
+        self.verifier.close()
+
+
+async def open_node(config: NodeConfig, keys: NodeKeys, clock: Clock | None = None,
+                    verifier_workers: int | None = None) -> Node:
+    store = await Store.open(config.database_path)
+    return Node(config, keys, store, clock or SystemClock(), Verifier(verifier_workers))

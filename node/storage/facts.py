@@ -1,0 +1,78 @@
+"""What the store writes beside a record: its index columns and its kind's facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import kinds
+from protocol.record import Record
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRow:
+    """The ``records`` row of a record (index columns only; the wire bytes carry the rest)."""
+
+    id: bytes
+    kind: str
+    author: bytes
+    created: int
+    subject: bytes | None
+    ref: bytes | None
+    slot: str | None
+    wire: bytes
+
+    def params(self, received: int) -> tuple[Any, ...]:
+        return (self.id, self.kind, self.author, self.created, self.subject, self.ref,
+                self.slot, self.wire, received)
+
+
+def record_row(record: Record) -> RecordRow:
+    body = record.body
+    subject = ref = slot = None
+    if record.kind == kinds.ALLIANCE:
+        subject = body["member"]
+    elif record.kind == kinds.ATTESTATION:
+        subject, ref = body["subject"], body.get("alliance")
+    elif record.kind == kinds.ALLIANCE_END:
+        ref = body["alliance"]
+    elif record.kind == kinds.RETRACT:
+        ref = body["target"]
+    elif record.kind in (kinds.ORG_PROFILE, kinds.MEMBER_PROFILE):
+        slot = ""
+    elif record.kind == kinds.OPPORTUNITY:
+        slot = body["slug"]
+    return RecordRow(record.id, record.kind, record.author, record.created, subject, ref, slot,
+                     record.wire)
+
+
+# table name -> INSERT statement; facts_of() yields (table, params) pairs.
+FACT_INSERTS: dict[str, str] = {
+    "opportunity_facts": (
+        "INSERT OR IGNORE INTO opportunity_facts (id, title, summary, skills, tour, status,"
+        " remote, audience, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+    "alliance_facts": (
+        "INSERT OR IGNORE INTO alliance_facts (id, tour, alumni, starts) VALUES (?, ?, ?, ?)"),
+    "end_facts": "INSERT OR IGNORE INTO end_facts (id, outcome) VALUES (?, ?)",
+    "attestation_facts": (
+        "INSERT OR IGNORE INTO attestation_facts (id, claim, skill, level, score, expires)"
+        " VALUES (?, ?, ?, ?, ?, ?)"),
+}
+
+
+def facts_of(record: Record) -> tuple[str, tuple[Any, ...]] | None:
+    body = record.body
+    if record.kind == kinds.OPPORTUNITY:
+        return "opportunity_facts", (
+            record.id, body["title"], body.get("summary", ""), "\n".join(body.get("skills", [])),
+            body["tour"], body["status"], int(body.get("remote", False)),
+            body.get("audience", "public"), body.get("location", ""))
+    if record.kind == kinds.ALLIANCE:
+        return "alliance_facts", (record.id, body["tour"], int(body["alumni"]), body["starts"])
+    if record.kind == kinds.ALLIANCE_END:
+        return "end_facts", (record.id, body["outcome"])
+    if record.kind == kinds.ATTESTATION:
+        return "attestation_facts", (
+            record.id, body["claim"], body.get("skill"), body.get("level"), body.get("score"),
+            body.get("expires"))
+    return None

@@ -1,0 +1,170 @@
+"""Read queries over the store, each one an indexed lookup whose cost does not grow with it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A record as the store lists it: wire bytes, or None for a tombstone."""
+
+    seq: int
+    id: bytes
+    kind: str
+    author: bytes
+    created: int
+    wire: bytes | None
+
+    @property
+    def retracted(self) -> bool:
+        return self.wire is None
+
+
+_ROW = "seq, id, kind, author, created, wire"
+
+
+async def get_record(db: aiosqlite.Connection, record_id: bytes) -> Row | None:
+    rows = await db.execute_fetchall(f"SELECT {_ROW} FROM records WHERE id = ?", (record_id,))
+    return Row(*rows[0]) if rows else None
+
+
+async def has_records(db: aiosqlite.Connection, ids: list[bytes]) -> set[bytes]:
+    held: set[bytes] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = await db.execute_fetchall(
+            f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+        held.update(r[0] for r in rows)
+    return held
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    kind: str | None = None
+    author: bytes | None = None
+    subject: bytes | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+async def list_records(db: aiosqlite.Connection, where: RecordFilter, after_seq: int,
+                       limit: int) -> list[Row]:
+    """Records in arrival order after ``after_seq``: new arrivals only ever append, so a
+    cursor over ``seq`` neither skips nor repeats while records keep coming in."""
+    clauses = ["seq > ?"]
+    params: list[Any] = [after_seq]
+    for column, value in (("kind", where.kind), ("author", where.author),
+                          ("subject", where.subject)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if where.since is not None:
+        clauses.append("created >= ?")
+        params.append(where.since)
+    if where.until is not None:
+        clauses.append("created < ?")
+        params.append(where.until)
+    params.append(min(limit, MAX_LIMIT))
+    sql = (f"SELECT {_ROW} FROM records WHERE {' AND '.join(clauses)}"
+           " ORDER BY seq LIMIT ?")
+    return [Row(*r) for r in await db.execute_fetchall(sql, params)]
+
+
+@dataclass(frozen=True)
+class OpportunityFilter:
+    q: str | None = None
+    skill: str | None = None
+    tour: str | None = None
+    remote: bool | None = None
+    org: bytes | None = None
+    status: str | None = None
+    audience: str | None = None
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 query: every word of ``text`` as a quoted prefix term, all required."""
+    words = re.findall(r"\w+", text)[:16]
+    return " ".join(f'"{w}"*' for w in words) or None
+
+
+async def list_opportunities(db: aiosqlite.Connection, where: OpportunityFilter,
+                             before: tuple[int, bytes] | None, limit: int) -> list[Row]:
+    """Current opportunities, newest first, keyset-paginated on (created, id)."""
+    joins = ["JOIN opportunity_facts f ON f.id = c.id", "JOIN records r ON r.id = c.id"]
+    clauses = ["c.kind = 'opportunity'"]
+    params: list[Any] = []
+    if where.q and (match := fts_query(where.q)):
+        joins.append("JOIN opportunity_search s ON s.rowid = f.rowid")
+        clauses.append("opportunity_search MATCH ?")
+        params.append(match)
+    for column, value in (("f.tour", where.tour), ("f.status", where.status),
+                          ("f.audience", where.audience), ("c.author", where.org)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if where.remote is not None:
+        clauses.append("f.remote = ?")
+        params.append(int(where.remote))
+    if where.skill:
+        clauses.append("instr(char(10) || lower(f.skills) || char(10),"
+                       " char(10) || lower(?) || char(10)) > 0")
+        params.append(where.skill)
+    if before is not None:
+        clauses.append("(c.created < ? OR (c.created = ? AND c.id < ?))")
+        params.extend([before[0], before[0], before[1]])
+    params.append(min(limit, MAX_LIMIT))
+    sql = (f"SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+           f" {' '.join(joins)} WHERE {' AND '.join(clauses)}"
+           " ORDER BY c.created DESC, c.id DESC LIMIT ?")
+    return [Row(*r) for r in await db.execute_fetchall(sql, params)]
+
+
+async def current_of(db: aiosqlite.Connection, kind: str, author: bytes) -> Row | None:
+    rows = await db.execute_fetchall(
+        "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+        " JOIN records r ON r.id = c.id WHERE c.kind = ? AND c.author = ? AND c.slot = ''",
+        (kind, author))
+    return Row(*rows[0]) if rows else None
+
+
+async def list_org_profiles(db: aiosqlite.Connection, after: bytes | None,
+                            limit: int) -> list[Row]:
+    rows = await db.execute_fetchall(
+        "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+        " JOIN records r ON r.id = c.id WHERE c.kind = 'org.profile' AND c.slot = ''"
+        " AND c.author > ? ORDER BY c.author LIMIT ?", (after or b"", min(limit, MAX_LIMIT)))
+    return [Row(*r) for r in rows]
+
+
+async def counts_by_kind(db: aiosqlite.Connection, author: bytes | None = None
+                         ) -> dict[str, int]:
+    if author is None:
+        rows = await db.execute_fetchall(
+            "SELECT kind, count(*) FROM records WHERE retracted = 0 GROUP BY kind")
+    else:
+        rows = await db.execute_fetchall(
+            "SELECT kind, count(*) FROM records WHERE author = ? AND retracted = 0"
+            " GROUP BY kind", (author,))
+    return {kind: n for kind, n in rows}
+
+
+async def alumni_of(db: aiosqlite.Connection, org: bytes) -> list[tuple[bytes, bytes, bytes]]:
+    """(member, alliance id, end id) of every ended alliance with the alumni clause."""
+    rows = await db.execute_fetchall(
+        "SELECT member, id, end_id FROM alliances WHERE org = ? AND end_id IS NOT NULL"
+        " AND alumni = 1 ORDER BY member, created, id", (org,))
+    return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def is_alumnus(db: aiosqlite.Connection, org: bytes, member: bytes) -> bool:
+    rows = await db.execute_fetchall(
+        "SELECT 1 FROM alliances WHERE org = ? AND member = ? AND end_id IS NOT NULL"
+        " AND alumni = 1 LIMIT 1", (org, member))
+    return bool(rows)

@@ -1,0 +1,161 @@
+"""The SQLite schema: versioned migrations, applied in order at open (``PRAGMA user_version``).
+
+One row per record with its exact wire bytes. Per-kind *facts* (the body fields the views need)
+are written by Python beside each record; the derived views are then kept up to date by
+triggers inside SQLite, each trigger recomputing the one key a new or retracted record touches.
+Recomputing a key from the base rows, rather than patching it, is what makes the views a
+function of the set of records and not of their arrival order (PROTOCOL-v1 section 6).
+"""
+
+from __future__ import annotations
+
+NOT_RETRACTABLE = "('alliance', 'retract')"
+
+
+def _recompute_current(row: str) -> str:
+    """SQL that recomputes the current version of the replaceable slot of ``row``."""
+    return f"""
+    DELETE FROM current WHERE kind = {row}.kind AND author = {row}.author AND slot = {row}.slot;
+    INSERT INTO current (kind, author, slot, id, created)
+      SELECT kind, author, slot, id, created FROM records
+      WHERE kind = {row}.kind AND author = {row}.author AND slot = {row}.slot AND retracted = 0
+      ORDER BY created DESC, id DESC LIMIT 1;"""
+
+
+def _recompute_end(alliance_id: str) -> str:
+    """SQL that recomputes which ``alliance.end`` ends the alliance ``alliance_id``."""
+    return f"""
+    UPDATE alliances SET end_id = (
+      SELECT e.id FROM records e
+      WHERE e.kind = 'alliance.end' AND e.ref = alliances.id AND e.retracted = 0
+        AND (e.author = alliances.org OR e.author = alliances.member)
+      ORDER BY e.created, e.id LIMIT 1)
+    WHERE id = {alliance_id};"""
+
+
+V1 = f"""
+CREATE TABLE records (
+  seq       INTEGER PRIMARY KEY,   -- arrival order: stable pagination cursor
+  id        BLOB NOT NULL UNIQUE,
+  kind      TEXT NOT NULL,
+  author    BLOB NOT NULL,
+  created   INTEGER NOT NULL,
+  subject   BLOB,                  -- alliance member, attestation subject
+  ref       BLOB,                  -- end -> alliance, attestation -> alliance, retract -> target
+  slot      TEXT,                  -- replaceable kinds: '' for profiles, the slug for opportunities
+  wire      BLOB,                  -- NULL once retracted: the id stays as a tombstone
+  retracted INTEGER NOT NULL DEFAULT 0,
+  received  INTEGER NOT NULL
+);
+CREATE INDEX records_kind ON records (kind, seq);
+CREATE INDEX records_author ON records (author, seq);
+CREATE INDEX records_subject ON records (subject, seq) WHERE subject IS NOT NULL;
+CREATE INDEX records_created ON records (created, id);
+CREATE INDEX records_ref ON records (ref) WHERE ref IS NOT NULL;
+CREATE INDEX records_slot ON records (kind, author, slot, created) WHERE slot IS NOT NULL;
+
+CREATE TABLE current (
+  kind TEXT NOT NULL, author BLOB NOT NULL, slot TEXT NOT NULL,
+  id BLOB NOT NULL, created INTEGER NOT NULL,
+  PRIMARY KEY (kind, author, slot)
+) WITHOUT ROWID;
+CREATE INDEX current_kind ON current (kind, created);
+
+CREATE TABLE opportunity_facts (
+  rowid INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,
+  title TEXT NOT NULL, summary TEXT NOT NULL, skills TEXT NOT NULL,
+  tour TEXT NOT NULL, status TEXT NOT NULL, remote INTEGER NOT NULL,
+  audience TEXT NOT NULL, location TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE opportunity_search USING fts5(
+  title, summary, skills, content='opportunity_facts', content_rowid='rowid',
+  tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TABLE alliance_facts (
+  id BLOB PRIMARY KEY, tour TEXT NOT NULL, alumni INTEGER NOT NULL, starts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE end_facts (id BLOB PRIMARY KEY, outcome TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE attestation_facts (
+  id BLOB PRIMARY KEY, claim TEXT NOT NULL, skill TEXT, level INTEGER, score INTEGER,
+  expires INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE alliances (
+  id BLOB PRIMARY KEY, org BLOB NOT NULL, member BLOB NOT NULL, tour TEXT NOT NULL,
+  alumni INTEGER NOT NULL, starts INTEGER NOT NULL, created INTEGER NOT NULL, end_id BLOB
+) WITHOUT ROWID;
+CREATE INDEX alliances_org ON alliances (org);
+CREATE INDEX alliances_member ON alliances (member);
+
+CREATE TABLE attestations (
+  id BLOB PRIMARY KEY, issuer BLOB NOT NULL, subject BLOB NOT NULL, claim TEXT NOT NULL,
+  skill TEXT, level INTEGER, score INTEGER, expires INTEGER, alliance BLOB,
+  grounded INTEGER NOT NULL, created INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX attestations_subject ON attestations (subject, created);
+CREATE INDEX attestations_alliance ON attestations (alliance) WHERE alliance IS NOT NULL;
+
+-- A retract erases its target when both are held (whichever arrived first).
+CREATE TRIGGER retract_arrives AFTER INSERT ON records WHEN NEW.kind = 'retract' BEGIN
+  UPDATE records SET retracted = 1, wire = NULL
+  WHERE id = NEW.ref AND author = NEW.author AND kind NOT IN {NOT_RETRACTABLE} AND retracted = 0;
+END;
+CREATE TRIGGER target_arrives AFTER INSERT ON records
+WHEN NEW.kind NOT IN {NOT_RETRACTABLE} AND EXISTS (
+  SELECT 1 FROM records r WHERE r.ref = NEW.id AND r.kind = 'retract' AND r.author = NEW.author)
+BEGIN
+  UPDATE records SET retracted = 1, wire = NULL WHERE seq = NEW.seq;
+END;
+
+-- Replaceable kinds: the current version per (kind, author, slot).
+CREATE TRIGGER replaceable_arrives AFTER INSERT ON records WHEN NEW.slot IS NOT NULL BEGIN
+  {_recompute_current("NEW")}
+END;
+
+-- Opportunity search covers current opportunities only.
+CREATE TRIGGER current_added AFTER INSERT ON current WHEN NEW.kind = 'opportunity' BEGIN
+  INSERT INTO opportunity_search (rowid, title, summary, skills)
+    SELECT rowid, title, summary, skills FROM opportunity_facts WHERE id = NEW.id;
+END;
+CREATE TRIGGER current_removed AFTER DELETE ON current WHEN OLD.kind = 'opportunity' BEGIN
+  INSERT INTO opportunity_search (opportunity_search, rowid, title, summary, skills)
+    SELECT 'delete', rowid, title, summary, skills FROM opportunity_facts WHERE id = OLD.id;
+END;
+
+CREATE TRIGGER alliance_arrives AFTER INSERT ON records WHEN NEW.kind = 'alliance' BEGIN
+  INSERT OR IGNORE INTO alliances (id, org, member, tour, alumni, starts, created)
+    SELECT NEW.id, NEW.author, NEW.subject, f.tour, f.alumni, f.starts, NEW.created
+    FROM alliance_facts f WHERE f.id = NEW.id;
+  {_recompute_end("NEW.id")}
+  UPDATE attestations SET grounded = 1
+    WHERE alliance = NEW.id AND ((issuer = NEW.author AND subject = NEW.subject)
+                              OR (issuer = NEW.subject AND subject = NEW.author));
+END;
+CREATE TRIGGER end_arrives AFTER INSERT ON records WHEN NEW.kind = 'alliance.end' BEGIN
+  {_recompute_end("NEW.ref")}
+END;
+CREATE TRIGGER attestation_arrives AFTER INSERT ON records WHEN NEW.kind = 'attestation' BEGIN
+  INSERT OR REPLACE INTO attestations
+    (id, issuer, subject, claim, skill, level, score, expires, alliance, grounded, created)
+    SELECT r.id, r.author, r.subject, f.claim, f.skill, f.level, f.score, f.expires, r.ref,
+      EXISTS (SELECT 1 FROM alliances a WHERE a.id = r.ref
+              AND ((a.org = r.author AND a.member = r.subject)
+                OR (a.member = r.author AND a.org = r.subject))),
+      r.created
+    FROM records r JOIN attestation_facts f ON f.id = r.id
+    WHERE r.seq = NEW.seq AND r.retracted = 0;
+END;
+
+-- A record erased by a retract leaves every view it was part of, and its facts go.
+CREATE TRIGGER record_retracted AFTER UPDATE OF retracted ON records
+WHEN NEW.retracted = 1 AND OLD.retracted = 0 BEGIN
+  {_recompute_current("OLD")}
+  DELETE FROM attestations WHERE id = OLD.id;
+  {_recompute_end("CASE WHEN OLD.kind = 'alliance.end' THEN OLD.ref END")}
+  DELETE FROM attestation_facts WHERE id = OLD.id;
+  DELETE FROM end_facts WHERE id = OLD.id;
+  DELETE FROM opportunity_facts WHERE id = OLD.id;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)

@@ -1,0 +1,114 @@
+"""The one module that knows the HTTP routes of a node, as a client sees them.
+
+Used by the command line, by members' tools and by replication. Every call has connect and
+total timeouts; errors come back as ``TransportError`` (try later) or ``RemoteRefusal`` (the
+node answered with a problem document: do not retry the same thing).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgpack
+
+MSGPACK = "application/msgpack"
+
+
+class TransportError(Exception):
+    """The node could not be reached or did not answer in time: worth trying again later."""
+
+
+@dataclass
+class RemoteRefusal(Exception):
+    """The node answered with an error (a problem document)."""
+
+    status: int
+    klass: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.klass}: {self.detail}"
+
+
+def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect)
+
+
+class NodeClient:
+    """A client of one node's HTTP API."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+
+    async def _request(self, method: str, path: str, *, data: bytes | None = None,
+                       headers: dict[str, str] | None = None,
+                       params: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+        try:
+            async with self.session.request(method, self.base_url + path, data=data,
+                                            headers=headers, params=params) as response:
+                body = await response.read()
+                return response.status, response.content_type, body
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise TransportError(f"{self.base_url}: {type(exc).__name__}: {exc}") from None
+
+    @staticmethod
+    def _refusal(status: int, content_type: str, body: bytes) -> RemoteRefusal:
+        try:
+            problem = json.loads(body)
+            return RemoteRefusal(status, problem.get("class", "error"), problem.get("detail", ""))
+        except (ValueError, AttributeError):
+            return RemoteRefusal(status, "error", body[:200].decode("utf-8", "replace"))
+
+    async def _json(self, path: str, params: dict[str, str] | None = None) -> Any:
+        status, ctype, body = await self._request("GET", path, params=params)
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise TransportError(f"{self.base_url}{path}: answer is not JSON") from None
+
+    async def identity(self) -> dict[str, Any]:
+        return await self._json("/.well-known/rakuichi")
+
+    async def post_record(self, wire: bytes) -> dict[str, Any]:
+        """Submit one record; returns ``{"id", "stored"}`` or raises ``RemoteRefusal``."""
+        status, ctype, body = await self._request(
+            "POST", "/v1/records", data=wire, headers={"Content-Type": MSGPACK})
+        if status not in (200, 201):
+            raise self._refusal(status, ctype, body)
+        return json.loads(body)
+
+    async def post_records(self, wires: list[bytes],
+                           headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Submit a batch; one result per record, in order."""
+        payload = msgpack.packb(wires, use_bin_type=True)
+        status, ctype, body = await self._request(
+            "POST", "/v1/records", data=payload,
+            headers={"Content-Type": MSGPACK, **(headers or {})})
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        return json.loads(body)["results"]
+
+    async def get_record_wire(self, record_id: bytes) -> bytes | None:
+        """The exact wire bytes of a record, or None if the node does not serve it."""
+        status, ctype, body = await self._request(
+            "GET", f"/v1/records/{record_id.hex()}", headers={"Accept": MSGPACK})
+        if status == 200:
+            return body
+        if status in (404, 410):
+            return None
+        raise self._refusal(status, ctype, body)
+
+    async def get_record_json(self, record_id: bytes) -> dict[str, Any]:
+        return await self._json(f"/v1/records/{record_id.hex()}")
+
+    async def list_records(self, **query: str) -> dict[str, Any]:
+        return await self._json("/v1/records", params=query)
+
+    async def opportunities(self, **query: str) -> dict[str, Any]:
+        return await self._json("/v1/opportunities", params=query)
