@@ -34,6 +34,7 @@ class FederationConfig:
     push_interval: float = 0.5
     anti_entropy_interval: float = 30.0
     max_peers: int = 32
+    learn_peers: bool = True
     allow_only: bool = False
     deny_orgs: frozenset[bytes] = frozenset()
     deny_urls: frozenset[str] = frozenset()
@@ -51,6 +52,8 @@ class NodeConfig:
     url: str = ""
     about: str = ""
     max_body_bytes: int = 8 * 1024 * 1024
+    rate_limit: float = 2000.0
+    rate_burst: float = 10000.0
     federation: FederationConfig = field(default_factory=FederationConfig)
 
     @property
@@ -108,6 +111,7 @@ def load_config(home: Path) -> NodeConfig:
         anti_entropy_interval=_typed(fed, "anti_entropy_interval", float,
                                      defaults.anti_entropy_interval, where),
         max_peers=_typed(fed, "max_peers", int, defaults.max_peers, where),
+        learn_peers=_typed(fed, "learn_peers", bool, defaults.learn_peers, where),
         allow_only=_typed(fed, "allow_only", bool, defaults.allow_only, where),
         deny_orgs=_dids(fed.get("deny_orgs", []), f"{where}.deny_orgs"),
         deny_urls=frozenset(u.rstrip("/") for u in _typed(fed, "deny_urls", list, [], where)),
@@ -125,6 +129,8 @@ def load_config(home: Path) -> NodeConfig:
         url=_typed(node, "url", str, "", where),
         about=_typed(node, "about", str, "", where),
         max_body_bytes=_typed(node, "max_body_bytes", int, 8 * 1024 * 1024, where),
+        rate_limit=_typed(node, "rate_limit", float, 2000.0, where),
+        rate_burst=_typed(node, "rate_burst", float, 10000.0, where),
         federation=federation,
     )
     if not config.name:

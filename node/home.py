@@ -35,8 +35,8 @@ def init_home(home: Path, name: str, listen: str = DEFAULT_LISTEN, url: str = ""
     config = {"node": {"name": name, "listen": listen, "url": url},
               "identity": {"org": org.public_key.did, "node": node.public_key.did},
               "federation": {"push_interval": 0.5, "anti_entropy_interval": 30.0,
-                             "max_peers": 32, "allow_only": False, "deny_orgs": [],
-                             "deny_urls": []}}
+                             "max_peers": 32, "learn_peers": True, "allow_only": False,
+                             "deny_orgs": [], "deny_urls": []}}
     write_atomically(home / CONFIG_FILE,
                      dumps(config, "Rakuichi node configuration (see README.md)."))
     return {"org": org.public_key.did, "node": node.public_key.did}

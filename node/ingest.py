@@ -63,7 +63,7 @@ class Ingestor:
                 continue
             accepted.append(item.record)
             outcomes.append(Outcome(id=item.record.id))
-        flags = iter(await self.store.add(accepted, now))
+        flags = iter(await self.store.add(accepted, now, source))
         new: list[Record] = []
         for i, outcome in enumerate(outcomes):
             if outcome.accepted:

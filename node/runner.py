@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
@@ -14,39 +15,55 @@ from aiohttp import web
 from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
+from node.federation.manager import Federation
 from node.service import Node, open_node
 
 log = logging.getLogger("rakuichi.node")
 
 
+@dataclass
+class RunningNode:
+    node: Node
+    federation: Federation | None
+    runner: web.AppRunner
+
+
 async def start_node(config: NodeConfig, passphrase: str | None = None,
-                     clock: Clock | None = None, verifier_workers: int | None = None
-                     ) -> tuple[Node, web.AppRunner]:
-    """Open the node's store, publish its profile if it changed, and listen."""
+                     clock: Clock | None = None, verifier_workers: int | None = None,
+                     federate: bool = True) -> RunningNode:
+    """Open the node's store, publish its profile if it changed, listen, and federate."""
     keys = load_keys(config.home, passphrase)
     node = await open_node(config, keys, clock, verifier_workers)
+    fed: Federation | None = None
     try:
+        if federate:
+            fed = await Federation.start(node)
         await node.publish_profile_if_changed()
-        runner = web.AppRunner(make_app(node), access_log=None, shutdown_timeout=5.0)
+        runner = web.AppRunner(make_app(node, fed), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         host, port = config.host_port
         await web.TCPSite(runner, host, port, reuse_address=True).start()
     except BaseException:
+        if fed is not None:
+            await fed.stop()
         await node.close()
         raise
-    return node, runner
+    return RunningNode(node, fed, runner)
 
 
-async def stop_node(node: Node, runner: web.AppRunner) -> None:
-    await runner.cleanup()
-    await node.close()
+async def stop_node(running: RunningNode) -> None:
+    await running.runner.cleanup()
+    if running.federation is not None:
+        await running.federation.stop()
+    await running.node.close()
 
 
 async def serve(home: Path, passphrase: str | None = None,
                 ready: Callable[[Node], Awaitable[None] | None] | None = None) -> None:
     """Run the node in ``home`` until SIGINT or SIGTERM."""
     config = load_config(home)
-    node, runner = await start_node(config, passphrase)
+    running = await start_node(config, passphrase)
+    node = running.node
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,4 +79,4 @@ async def serve(home: Path, passphrase: str | None = None,
         await stop.wait()
         log.info("stopping")
     finally:
-        await stop_node(node, runner)
+        await stop_node(running)

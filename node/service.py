@@ -9,6 +9,7 @@ from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
 from node.config import NodeConfig, NodeKeys
+from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome
 from node.storage import queries
 from node.storage.store import Store
@@ -29,9 +30,11 @@ class Node:
     clock: Clock
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
+    peers: PeerDirectory = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
+        self.peers = PeerDirectory()
 
     @property
     def org_did(self) -> str:

@@ -8,11 +8,17 @@ node answered with a problem document: do not retry the same thing).
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import msgpack
+
+from crypto import SigningKey
+from crypto.httpsig import sign_request
 
 MSGPACK = "application/msgpack"
 
@@ -40,17 +46,36 @@ def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout
 class NodeClient:
     """A client of one node's HTTP API."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+    def __init__(self, base_url: str, session: aiohttp.ClientSession,
+                 signer: SigningKey | None = None,
+                 now: Callable[[], float] = time.time) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
+        self.signer = signer
+        self.now = now
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.round_trips = 0
 
     async def _request(self, method: str, path: str, *, data: bytes | None = None,
                        headers: dict[str, str] | None = None,
-                       params: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+                       params: dict[str, str] | None = None,
+                       max_answer: int = 64 * 1024 * 1024) -> tuple[int, str, bytes]:
+        url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
+        headers = dict(headers or {})
+        if self.signer is not None:
+            headers.update(sign_request(self.signer, method=method, url=url, headers=headers,
+                                        body=data or b"", now=int(self.now())))
+        self.round_trips += 1
+        self.bytes_sent += len(data or b"")
         try:
-            async with self.session.request(method, self.base_url + path, data=data,
-                                            headers=headers, params=params) as response:
-                body = await response.read()
+            async with self.session.request(method, url, data=data, headers=headers) as response:
+                if (response.content_length or 0) > max_answer:
+                    raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
+                body = await response.content.read(max_answer + 1)
+                if len(body) > max_answer:
+                    raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
+                self.bytes_received += len(body)
                 return response.status, response.content_type, body
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise TransportError(f"{self.base_url}: {type(exc).__name__}: {exc}") from None
@@ -112,3 +137,36 @@ class NodeClient:
 
     async def opportunities(self, **query: str) -> dict[str, Any]:
         return await self._json("/v1/opportunities", params=query)
+
+    async def sync(self, message: bytes) -> bytes:
+        """One reconciliation round: send our message, get the peer's answer."""
+        status, ctype, body = await self._request(
+            "POST", "/v1/sync", data=message, headers={"Content-Type": MSGPACK},
+            max_answer=4 * 1024 * 1024)
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        return body
+
+    async def fetch(self, ids: list[bytes]) -> list[bytes]:
+        """Wire bytes of the records the peer holds among ``ids`` (unknown ones left out)."""
+        payload = msgpack.packb(ids, use_bin_type=True)
+        status, ctype, body = await self._request(
+            "POST", "/v1/records/fetch", data=payload, headers={"Content-Type": MSGPACK})
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        try:
+            wires = msgpack.unpackb(body, max_array_len=len(ids), max_bin_len=65_536,
+                                    max_str_len=0, max_map_len=0, max_ext_len=0)
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise TransportError(f"{self.base_url}: fetch answer is not an array of bin: {exc}"
+                                 ) from None
+        if not isinstance(wires, list) or not all(isinstance(w, bytes) for w in wires):
+            raise TransportError(f"{self.base_url}: fetch answer is not an array of bin")
+        return wires
+
+    async def peers(self) -> list[dict[str, Any]]:
+        answer = await self._json("/v1/peers")
+        peers = answer.get("peers") if isinstance(answer, dict) else None
+        if not isinstance(peers, list):
+            raise TransportError(f"{self.base_url}: /v1/peers answer has no peers list")
+        return [p for p in peers if isinstance(p, dict)]

@@ -2,7 +2,8 @@
 
 Keys are shown as did:key, ids and digests as 64 hex digits, signatures as hex. For known kinds
 the body's binary fields are known by name; in unknown kinds a byte string is shown as
-``{"$hex": "..."}`` so that the view still maps back to the same bytes.
+``{"$hex": "..."}`` so that the view still maps back to the same bytes, and a map key that
+starts with ``$`` is shown with one more ``$`` in front so that no map is mistaken for bytes.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def from_json(view: dict[str, Any]) -> Record:
 
 def _body_to_json(value: Any, known: bool, name: str = "") -> Any:
     if isinstance(value, dict):
+        if not known:
+            return {_escape(k): _body_to_json(v, known, k) for k, v in value.items()}
         return {k: _body_to_json(v, known, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_body_to_json(v, known, name) for v in value]
@@ -70,6 +73,8 @@ def _body_from_json(value: Any, known: bool, name: str = "") -> Any:
     if isinstance(value, dict):
         if not known and set(value) == {OPAQUE_BYTES}:
             return bytes.fromhex(value[OPAQUE_BYTES])
+        if not known:
+            return {_unescape(k): _body_from_json(v, known, k) for k, v in value.items()}
         return {k: _body_from_json(v, known, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_body_from_json(v, known, name) for v in value]
@@ -79,3 +84,16 @@ def _body_from_json(value: Any, known: bool, name: str = "") -> Any:
         if name in HEX_FIELDS:
             return bytes.fromhex(value)
     return value
+
+
+def _escape(key: str) -> str:
+    """A map key of an unknown kind as the view shows it: ``$...`` becomes ``$$...``."""
+    return "$" + key if key.startswith("$") else key
+
+
+def _unescape(key: str) -> str:
+    if not key.startswith("$"):
+        return key
+    if not key.startswith("$$"):
+        raise ValueError(f"map key {key!r} of an unknown kind must be written ${key}")
+    return key[1:]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import directory, openapi, records
-from node.api.keys import NODE
+from node.api import directory, federation, openapi, records
+from node.api.auth import LIMITER, peer_auth_middleware
+from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
+from node.api.ratelimit import RateLimiter
+from node.federation.manager import Federation
 from node.service import Node
 
 
-def make_app(node: Node) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware],
+def make_app(node: Node, fed: Federation | None = None) -> web.Application:
+    app = web.Application(middlewares=[problem_middleware, peer_auth_middleware],
                           client_max_size=node.config.max_body_bytes)
     app[NODE] = node
-    for module in (directory, records, openapi):
+    app[FEDERATION] = fed
+    app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
+    for module in (directory, records, federation, openapi):
         app.add_routes(module.routes)
     return app

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from node.federation.manager import Federation
 from node.service import Node
 
 NODE = web.AppKey("node", Node)
+FEDERATION = web.AppKey("federation", Federation | None)

@@ -22,9 +22,9 @@ class RecordRow:
     slot: str | None
     wire: bytes
 
-    def params(self, received: int) -> tuple[Any, ...]:
+    def params(self, received: int, origin: str | None) -> tuple[Any, ...]:
         return (self.id, self.kind, self.author, self.created, self.subject, self.ref,
-                self.slot, self.wire, received)
+                self.slot, self.wire, received, origin)
 
 
 def record_row(record: Record) -> RecordRow:

@@ -158,4 +158,23 @@ WHEN NEW.retracted = 1 AND OLD.retracted = 0 BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# Federation: where each record came from (no echo back to it) and each peer's state,
+# including the cursor into records.seq up to which it has been offered everything.
+V2 = """
+ALTER TABLE records ADD COLUMN origin TEXT;
+CREATE TABLE peers (
+  url           TEXT PRIMARY KEY,
+  source        TEXT NOT NULL,          -- 'seed' (peers.toml) or 'learned'
+  node_key      TEXT,                   -- did:key the peer signs with, once known
+  org           TEXT,                   -- did:key of the peer's organisation, once known
+  cursor        INTEGER NOT NULL DEFAULT 0,
+  last_success  INTEGER,
+  last_error    INTEGER,
+  error         TEXT,
+  failures      INTEGER NOT NULL DEFAULT 0,
+  last_sync     INTEGER,
+  added         INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
@@ -22,8 +23,16 @@ from protocol.record import Record
 
 _INSERT_RECORD = (
     "INSERT OR IGNORE INTO records (id, kind, author, created, subject, ref, slot, wire,"
-    " received) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    " received, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 MAX_GROUP = 2000  # records per write transaction
+
+
+@dataclass
+class _Pending:
+    records: Sequence[Record]
+    received: int
+    origin: str | None
+    future: asyncio.Future[list[bool]]
 
 
 class StoreError(Exception):
@@ -58,8 +67,10 @@ class Store:
         self.path = path
         self.writer = writer
         self.reader = reader
-        self._queue: list[tuple[Sequence[Record], int, asyncio.Future[list[bool]]]] = []
+        self._queue: list[_Pending] = []
         self._writing: asyncio.Task[None] | None = None
+        # called (synchronously) with the records each committed transaction made new
+        self.on_commit: list[Callable[[list[Record]], None]] = []
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Store:
@@ -79,51 +90,55 @@ class Store:
         await self.reader.close()
         await self.writer.close()
 
-    async def add(self, records: Sequence[Record], received_ms: int) -> list[bool]:
+    async def add(self, records: Sequence[Record], received_ms: int,
+                  origin: str | None = None) -> list[bool]:
         """Store valid records; for each, True when it was new, False when already held.
 
-        Returns only once the transaction holding them is committed to disk.
+        ``origin`` names the peer they came from (None: submitted here). Returns only once the
+        transaction holding them is committed to disk.
         """
         if not records:
             return []
         future: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._queue.append((records, received_ms, future))
+        self._queue.append(_Pending(records, received_ms, origin, future))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write_queued())
         return await future
 
     async def _write_queued(self) -> None:
         while self._queue:
-            group: list[tuple[Sequence[Record], int, asyncio.Future[list[bool]]]] = []
+            group: list[_Pending] = []
             size = 0
-            while self._queue and (not group or size + len(self._queue[0][0]) <= MAX_GROUP):
+            while self._queue and (not group or size + len(self._queue[0].records) <= MAX_GROUP):
                 item = self._queue.pop(0)
                 group.append(item)
-                size += len(item[0])
+                size += len(item.records)
             try:
                 results = await self._write_group(group)
             except Exception as exc:  # the database failed: every waiter learns it
-                for _, _, future in group:
-                    if not future.done():
-                        future.set_exception(exc)
+                for item in group:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
                 continue
-            for (_, _, future), result in zip(group, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            for item, result in zip(group, results, strict=True):
+                if not item.future.done():
+                    item.future.set_result(result)
+            new = [r for item, flags in zip(group, results, strict=True)
+                   for r, is_new in zip(item.records, flags, strict=True) if is_new]
+            for listener in self.on_commit:
+                listener(new)
 
-    async def _write_group(
-        self, group: list[tuple[Sequence[Record], int, asyncio.Future[list[bool]]]]
-    ) -> list[list[bool]]:
-        ids = list({r.id for records, _, _ in group for r in records})
+    async def _write_group(self, group: list[_Pending]) -> list[list[bool]]:
+        ids = list({r.id for item in group for r in item.records})
         held = await self._held(ids)
-        new: dict[bytes, tuple[Record, int]] = {}
+        new: dict[bytes, tuple[Record, int, str | None]] = {}
         results: list[list[bool]] = []
-        for records, received, _ in group:
+        for item in group:
             flags = []
-            for record in records:
+            for record in item.records:
                 is_new = record.id not in held and record.id not in new
                 if is_new:
-                    new[record.id] = (record, received)
+                    new[record.id] = (record, item.received, item.origin)
                 flags.append(is_new)
             results.append(flags)
         if new:
@@ -140,13 +155,14 @@ class Store:
             held.update(row[0] for row in rows)
         return held
 
-    async def _insert(self, items: list[tuple[Record, int]]) -> None:
+    async def _insert(self, items: list[tuple[Record, int, str | None]]) -> None:
         facts: dict[str, list[tuple[object, ...]]] = {}
-        for record, _ in items:
+        for record, _, _ in items:
             fact = facts_of(record)
             if fact is not None:
                 facts.setdefault(fact[0], []).append(fact[1])
-        rows = [record_row(record).params(received) for record, received in items]
+        rows = [record_row(record).params(received, origin)
+                for record, received, origin in items]
         db = self.writer
         await db.execute("BEGIN IMMEDIATE")
         try:

@@ -1,4 +1,4 @@
-"""The conformance vectors of PROTOCOL-v1: every valid record accepted, every invalid one refused."""
+"""The conformance vectors of PROTOCOL-v1: valid records accepted, invalid ones refused."""
 
 from __future__ import annotations
 

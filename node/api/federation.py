@@ -1,0 +1,89 @@
+"""Routes between nodes: reconciliation rounds, fetching records by id, the peer table."""
+
+from __future__ import annotations
+
+import msgpack
+from aiohttp import web
+
+from node.api.keys import FEDERATION, NODE
+from node.api.openapi import PROBLEM, add_operations
+from node.api.problems import ApiError
+from node.api.records import MSGPACK
+from node.federation.antientropy import store_wires
+from node.federation.manager import Federation
+from protocol.reconcile import ReconcileError, respond
+
+MAX_FETCH = 1024
+routes = web.RouteTableDef()
+
+
+def _federation(request: web.Request) -> Federation:
+    fed = request.app[FEDERATION]
+    if fed is None:
+        raise ApiError(503, "unavailable", "federation is not running on this node")
+    return fed
+
+
+def _msgpack_body(request: web.Request) -> None:
+    if request.content_type != MSGPACK:
+        raise ApiError(415, "unsupported-media-type", f"send {MSGPACK}")
+
+
+@routes.post("/v1/sync")
+async def sync(request: web.Request) -> web.Response:
+    _msgpack_body(request)
+    fed = _federation(request)
+    if not fed.index.ready.is_set():
+        raise ApiError(503, "unavailable", "sync index still loading; try again shortly")
+    body = await request.read()
+    try:
+        reply = respond(fed.index.items, body)
+    except ReconcileError as exc:
+        raise ApiError(422, exc.klass, exc.detail, "bad sync message") from None
+    return web.Response(body=reply, content_type=MSGPACK)
+
+
+@routes.post("/v1/records/fetch")
+async def fetch(request: web.Request) -> web.Response:
+    _msgpack_body(request)
+    body = await request.read()
+    try:
+        ids = msgpack.unpackb(body, max_array_len=MAX_FETCH, max_bin_len=32, max_str_len=0,
+                              max_map_len=0, max_ext_len=0)
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
+    if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
+        raise ApiError(400, "encoding", "expected an array of 32-byte ids")
+    wires = await store_wires(request.app[NODE].store, ids) if ids else []
+    return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
+
+
+@routes.get("/v1/peers")
+async def peers(request: web.Request) -> web.Response:
+    fed = request.app[FEDERATION]
+    table = await fed.peer_table() if fed is not None else []
+    return web.json_response({"peers": table})
+
+
+add_operations({
+    "/v1/sync": {"post": {
+        "summary": "one round of set reconciliation (docs/sync.md); msgpack in and out",
+        "requestBody": {"required": True, "content": {MSGPACK: {
+            "schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"200": {"description": "the reply message",
+                              "content": {MSGPACK: {"schema": {"type": "string",
+                                                               "format": "binary"}}}},
+                      "415": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
+    "/v1/records/fetch": {"post": {
+        "summary": "wire bytes of the records held among a msgpack array of ids (≤ 1024)",
+        "requestBody": {"required": True, "content": {MSGPACK: {
+            "schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"200": {"description": "msgpack array of bin, unknown ids left out",
+                              "content": {MSGPACK: {"schema": {"type": "string",
+                                                               "format": "binary"}}}},
+                      "400": PROBLEM, "415": PROBLEM}}},
+    "/v1/peers": {"get": {
+        "summary": "known peers with state (last success, last error, backlog, backoff)",
+        "responses": {"200": {"description": "peer table",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+})

@@ -1,0 +1,67 @@
+"""One anti-entropy session with one peer: reconcile, fetch what we lack, send what it lacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from node.ingest import Ingestor
+from node.storage.store import Store
+from node.transport import NodeClient
+from protocol.itemset import ItemSet
+from protocol.reconcile import Initiator
+
+FETCH_BATCH = 256
+SEND_BATCH = 500
+MAX_TRANSFER = 200_000  # records moved in one session, each way; the next session goes on
+
+
+@dataclass
+class SyncReport:
+    rounds: int = 0
+    reconcile_bytes: int = 0
+    fetched: int = 0
+    sent: int = 0
+    refused: int = 0
+    have: set[bytes] = field(default_factory=set)
+    need: set[bytes] = field(default_factory=set)
+
+
+async def reconcile(client: NodeClient, items: ItemSet) -> SyncReport:
+    """Run the reconciliation rounds only; the report says what each side lacks."""
+    session = Initiator(items)
+    message: bytes | None = session.start()
+    while message is not None:
+        reply = await client.sync(message)
+        message = session.receive(reply)
+    return SyncReport(rounds=session.rounds,
+                      reconcile_bytes=session.bytes_sent + session.bytes_received,
+                      have=set(session.have), need=set(session.need))
+
+
+async def anti_entropy(client: NodeClient, items: ItemSet, store: Store, ingestor: Ingestor,
+                       peer_key: str | None) -> SyncReport:
+    report = await reconcile(client, items)
+    wanted = sorted(report.have)[:MAX_TRANSFER]
+    for start in range(0, len(wanted), FETCH_BATCH):
+        wires = await client.fetch(wanted[start:start + FETCH_BATCH])
+        asked = set(wanted[start:start + FETCH_BATCH])
+        outcomes = await ingestor.submit(wires, source=peer_key)
+        for outcome in outcomes:
+            if outcome.refusal is not None or outcome.id not in asked:
+                report.refused += 1
+            elif outcome.stored:
+                report.fetched += 1
+    owed = sorted(report.need)[:MAX_TRANSFER]
+    for start in range(0, len(owed), SEND_BATCH):
+        wires = await store_wires(store, owed[start:start + SEND_BATCH])
+        if wires:
+            results = await client.post_records(wires)
+            report.sent += sum(1 for r in results if r.get("stored"))
+    return report
+
+
+async def store_wires(store: Store, ids: list[bytes]) -> list[bytes]:
+    marks = ",".join("?" * len(ids))
+    rows = await store.reader.execute_fetchall(
+        f"SELECT wire FROM records WHERE id IN ({marks}) AND wire IS NOT NULL", ids)
+    return [r[0] for r in rows]

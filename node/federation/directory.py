@@ -1,0 +1,55 @@
+"""Who a signing peer is, and whether the operator's policy lets it in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crypto import InvalidDid, raw_from_did
+from crypto.httpsig import ReplayCache
+from node.config import FederationConfig
+
+
+@dataclass(frozen=True)
+class PeerIdentity:
+    node_key: str
+    url: str | None
+    org: str | None
+
+
+class PeerDirectory:
+    """Node keys seen on peers, with their URLs and organisations, and the replay cache."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, PeerIdentity] = {}
+        self.replay_cache = ReplayCache()
+        self.seed_keys: set[str] = set()
+
+    def learn(self, node_key: str, url: str | None, org: str | None) -> None:
+        known = self.by_key.get(node_key)
+        self.by_key[node_key] = PeerIdentity(node_key, url or (known and known.url),
+                                             org or (known and known.org))
+
+    def denial(self, node_key: str, federation: FederationConfig) -> str | None:
+        """Why requests signed by ``node_key`` are refused, or None when they are welcome."""
+        try:
+            raw = raw_from_did(node_key)
+        except InvalidDid:
+            return "the signing key is not a did:key"
+        if raw in federation.deny_orgs:
+            return f"node {node_key} is denied by this node"
+        identity = self.by_key.get(node_key)
+        if identity is not None:
+            if identity.org and _raw(identity.org) in federation.deny_orgs:
+                return f"organisation {identity.org} is denied by this node"
+            if identity.url and identity.url.rstrip("/") in federation.deny_urls:
+                return f"peer {identity.url} is denied by this node"
+        if federation.allow_only and node_key not in self.seed_keys:
+            return "this node only accepts the peers its operator listed (allow-only mode)"
+        return None
+
+
+def _raw(did: str) -> bytes | None:
+    try:
+        return raw_from_did(did)
+    except InvalidDid:
+        return None

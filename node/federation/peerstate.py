@@ -1,0 +1,123 @@
+"""Each peer's persisted state: identity, push cursor, successes and failures.
+
+A connection of its own, so that peer bookkeeping never lands inside the record writer's
+transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+SEED = "seed"
+LEARNED = "learned"
+
+_COLUMNS = ("url, source, node_key, org, cursor, last_success, last_error, error, failures,"
+            " last_sync, added")
+
+
+@dataclass(frozen=True)
+class PeerState:
+    url: str
+    source: str
+    node_key: str | None
+    org: str | None
+    cursor: int
+    last_success: int | None
+    last_error: int | None
+    error: str | None
+    failures: int
+    last_sync: int | None
+    added: int
+
+
+class PeerStateStore:
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> PeerStateStore:
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        await db.execute("PRAGMA busy_timeout = 10000")
+        await db.execute("PRAGMA synchronous = FULL")
+        return cls(db)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def all(self) -> dict[str, PeerState]:
+        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers ORDER BY added, url")
+        return {r[0]: PeerState(*r) for r in rows}
+
+    async def get(self, url: str) -> PeerState | None:
+        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers WHERE url = ?",
+                                              (url,))
+        return PeerState(*rows[0]) if rows else None
+
+    async def ensure(self, url: str, source: str, cursor: int, now_ms: int) -> bool:
+        """Add a peer starting at ``cursor``; a seed upgrades a learned row. True when new."""
+        cur = await self.db.execute(
+            "INSERT OR IGNORE INTO peers (url, source, cursor, added) VALUES (?, ?, ?, ?)",
+            (url, source, cursor, now_ms))
+        if cur.rowcount:
+            return True
+        if source == SEED:
+            await self.db.execute("UPDATE peers SET source = ? WHERE url = ?", (SEED, url))
+        return False
+
+    async def forget(self, url: str) -> None:
+        await self.db.execute("DELETE FROM peers WHERE url = ?", (url,))
+
+    async def set_identity(self, url: str, node_key: str, org: str) -> None:
+        await self.db.execute("UPDATE peers SET node_key = ?, org = ? WHERE url = ?",
+                              (node_key, org, url))
+
+    async def advance(self, url: str, cursor: int, now_ms: int) -> None:
+        await self.db.execute(
+            "UPDATE peers SET cursor = max(cursor, ?), last_success = ?, failures = 0,"
+            " error = NULL WHERE url = ?", (cursor, now_ms, url))
+
+    async def succeeded(self, url: str, now_ms: int) -> None:
+        await self.db.execute(
+            "UPDATE peers SET last_success = ?, failures = 0, error = NULL WHERE url = ?",
+            (now_ms, url))
+
+    async def failed(self, url: str, now_ms: int, error: str) -> int:
+        await self.db.execute(
+            "UPDATE peers SET last_error = ?, error = ?, failures = failures + 1 WHERE url = ?",
+            (now_ms, error[:500], url))
+        rows = await self.db.execute_fetchall("SELECT failures FROM peers WHERE url = ?", (url,))
+        return int(rows[0][0]) if rows else 1
+
+    async def synced(self, url: str, now_ms: int) -> None:
+        await self.db.execute("UPDATE peers SET last_sync = ? WHERE url = ?", (now_ms, url))
+
+    async def backlog(self, origin_key: str | None, cursor: int) -> int:
+        rows = await self.db.execute_fetchall(
+            "SELECT count(*) FROM records WHERE seq > ? AND wire IS NOT NULL"
+            " AND (origin IS NULL OR origin != ?)", (cursor, origin_key or ""))
+        return int(rows[0][0])
+
+    async def outbox(self, origin_key: str | None, cursor: int, limit: int
+                     ) -> tuple[list[tuple[int, bytes]], int]:
+        """Records after ``cursor`` to offer a peer, skipping those it sent us (no echo).
+
+        Returns them with the seq the cursor may move to once they are delivered: past the
+        last one, or past everything examined when fewer than ``limit`` remained.
+        """
+        top = await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records")
+        upto = int(top[0][0])
+        rows = await self.db.execute_fetchall(
+            "SELECT seq, wire FROM records WHERE seq > ? AND seq <= ? AND wire IS NOT NULL"
+            " AND (origin IS NULL OR origin != ?) ORDER BY seq LIMIT ?",
+            (cursor, upto, origin_key or "", limit))
+        batch = [(r[0], r[1]) for r in rows]
+        if len(batch) == limit:
+            upto = batch[-1][0]
+        return batch, upto
+
+    async def max_seq(self) -> int:
+        rows = await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records")
+        return int(rows[0][0])
