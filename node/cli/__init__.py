@@ -7,12 +7,12 @@ import sys
 
 from crypto import CryptoError
 from node import __version__
-from node.cli import operator, peers, publish
+from node.cli import demo, operator, peers, publish
 from node.cli.common import CliError
 from node.storage.store import StoreError
 from node.tomlfile import ConfigError
 
-COMMAND_MODULES = [operator, publish, peers]
+COMMAND_MODULES = [operator, publish, peers, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
