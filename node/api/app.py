@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import directory, federation, openapi, records
+from node.api import alliances, directory, federation, openapi, records, reputation
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
@@ -19,6 +19,6 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[NODE] = node
     app[FEDERATION] = fed
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    for module in (directory, records, federation, openapi):
+    for module in (directory, records, federation, alliances, reputation, openapi):
         app.add_routes(module.routes)
     return app

@@ -59,12 +59,18 @@ async def _org_summary(request: web.Request, row: queries.Row) -> dict[str, Any]
 
 @routes.get("/v1/orgs")
 async def orgs(request: web.Request) -> web.Response:
+    # The cursor is the last author's key in hex: a did:key would hold the ':' that
+    # separates cursor parts, so no cursor this route issued could be read back.
     cursor = params.decode_cursor(request, 1)
-    after = params.did_text(cursor[0], "cursor") if cursor else None
+    after = None
+    if cursor:
+        try:
+            after = bytes.fromhex(cursor[0])
+        except ValueError:
+            raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
     rows = await queries.list_org_profiles(request.app[NODE].store.reader, after, limit)
-    following = (params.encode_cursor(did_from_raw(rows[-1].author))
-                 if len(rows) == limit else None)
+    following = params.encode_cursor(rows[-1].author) if len(rows) == limit else None
     return web.json_response({"orgs": [await _org_summary(request, r) for r in rows],
                               "next": following})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from crypto import CryptoError
 from node import __version__
@@ -15,8 +16,15 @@ from node.tomlfile import ConfigError
 COMMAND_MODULES = [operator, publish, peers, demo]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are one line too (subcommands' parsers inherit this class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rakuichi", description="Rakuichi: a federation of organisations as alliances.")
     parser.add_argument("--version", action="version", version=f"rakuichi {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)

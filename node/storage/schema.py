@@ -177,4 +177,15 @@ CREATE TABLE peers (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# Alliance drafts: signed by the organisation only, kept at its node for the member to co-sign.
+# Never federated, never part of any view.
+V3 = """
+CREATE TABLE drafts (
+  id      BLOB PRIMARY KEY,
+  member  BLOB NOT NULL,
+  wire    BLOB NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)

@@ -69,6 +69,7 @@ class Store:
         self.reader = reader
         self._queue: list[_Pending] = []
         self._writing: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()  # one transaction at a time on the writer
         # called (synchronously) with the records each committed transaction made new
         self.on_commit: list[Callable[[list[Record]], None]] = []
 
@@ -164,13 +165,20 @@ class Store:
         rows = [record_row(record).params(received, origin)
                 for record, received, origin in items]
         db = self.writer
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            for table, params in facts.items():
-                await db.executemany(FACT_INSERTS[table], params)
-            await db.executemany(_INSERT_RECORD, rows)
-            await db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await db.execute("ROLLBACK")
-            raise
+        async with self._write_lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for table, params in facts.items():
+                    await db.executemany(FACT_INSERTS[table], params)
+                await db.executemany(_INSERT_RECORD, rows)
+                await db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
+
+    async def write(self, sql: str, params: tuple[object, ...]) -> int:
+        """One statement in its own committed transaction, never inside a record batch."""
+        async with self._write_lock:
+            cursor = await self.writer.execute(sql, params)
+            return cursor.rowcount

@@ -1,0 +1,100 @@
+"""Alliance drafts (kept here for the member to co-sign, never federated) and members."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from crypto import did_from_raw
+from node.api import params
+from node.api.keys import NODE
+from node.api.openapi import PROBLEM, add_operations
+from node.api.problems import ApiError
+from node.api.records import MSGPACK, row_json
+from node.storage import queries, reputation_queries
+from protocol import kinds
+from protocol.builder import Draft
+from protocol.errors import Rejected
+from protocol.jsonview import to_json
+from protocol.validate import check_time
+
+routes = web.RouteTableDef()
+
+
+def _draft_json(draft: Draft, base_url: str) -> dict[str, object]:
+    return {"id": draft.id.hex(), "url": f"{base_url}/v1/drafts/{draft.id.hex()}",
+            "draft": to_json(draft.to_record()),
+            "missing": [did_from_raw(k) for k in sorted(draft.missing_signers)]}
+
+
+@routes.post("/v1/drafts")
+async def post_draft(request: web.Request) -> web.Response:
+    """Keep an alliance signed by this node's organisation until the member co-signs it."""
+    if request.content_type != MSGPACK:
+        raise ApiError(415, "unsupported-media-type", f"drafts are posted as {MSGPACK}")
+    node = request.app[NODE]
+    body = await request.read()
+    try:
+        draft = Draft.from_wire(body)
+        check_time(draft.to_record(), node.clock.now_ms())
+    except Rejected as exc:
+        raise ApiError(422, exc.klass, exc.detail, "draft refused") from None
+    org = node.keys.org.public_key.raw
+    if draft.kind != kinds.ALLIANCE:
+        raise ApiError(422, "schema", "only alliances are drafted here", "draft refused")
+    if draft.author != org or org in draft.missing_signers:
+        raise ApiError(403, "policy", "a draft here must be an alliance authored and signed"
+                       " by this node's organisation", "draft refused")
+    await reputation_queries.put_draft(node.store, draft.id, draft.body["member"],
+                                       draft.wire, node.clock.now_ms())
+    return web.json_response(_draft_json(draft, node.config.public_url), status=201)
+
+
+@routes.get("/v1/drafts/{id}")
+async def get_draft(request: web.Request) -> web.Response:
+    draft_id = params.record_id(request.match_info["id"])
+    node = request.app[NODE]
+    wire = await reputation_queries.get_draft(node.store.reader, draft_id)
+    if wire is None:
+        raise ApiError(404, "not-found", f"no draft {draft_id.hex()} here", "unknown draft")
+    if MSGPACK in request.headers.get("Accept", ""):
+        return web.Response(body=wire, content_type=MSGPACK)
+    draft = Draft.from_wire(wire)
+    answer = _draft_json(draft, node.config.public_url)
+    answer["signed"] = await queries.get_record(node.store.reader, draft_id) is not None
+    return web.json_response(answer)
+
+
+@routes.get("/v1/members/{did}")
+async def member(request: web.Request) -> web.Response:
+    key = params.did_text(request.match_info["did"], "did")
+    db = request.app[NODE].store.reader
+    profile = await queries.current_of(db, kinds.MEMBER_PROFILE, key)
+    alliances = await reputation_queries.member_alliances(db, key)
+    return web.json_response({
+        "member": request.match_info["did"],
+        "profile": row_json(profile) if profile else None,
+        "alliances": [{"id": a["id"].hex(), "org": did_from_raw(a["org"]),
+                       "alumni": a["alumni"], "in_force": a["end"] is None,
+                       "end": a["end"].hex() if a["end"] else None, "outcome": a["outcome"]}
+                      for a in alliances],
+        "alumni_of": sorted({did_from_raw(a["org"]) for a in alliances
+                             if a["end"] is not None and a["alumni"]}),
+    })
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_DID = [{"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}]
+_JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
+add_operations({
+    "/v1/drafts": {"post": {
+        "summary": "keep an alliance signed by this node's organisation for the member to sign",
+        "requestBody": {"required": True, "content": {MSGPACK: {
+            "schema": {"type": "string", "format": "binary"}}}},
+        "responses": {"201": _JSON, "403": PROBLEM, "415": PROBLEM, "422": PROBLEM}}},
+    "/v1/drafts/{id}": {"get": {
+        "summary": "a draft: JSON with the signatures still missing, or its wire bytes",
+        "parameters": _ID, "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM}}},
+    "/v1/members/{did}": {"get": {
+        "summary": "a member: profile, alliances (in force or ended), organisations of alumni",
+        "parameters": _DID, "responses": {"200": _JSON, "400": PROBLEM}}},
+})

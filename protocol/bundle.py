@@ -1,0 +1,144 @@
+"""Portable reputation bundles: one file a member carries, checkable with no network at all.
+
+A bundle is JSON (UTF-8)::
+
+    {"rakuichi_bundle": 1, "subject": "did:key:...", "records": ["<hex of wire bytes>", ...]}
+
+It holds the chosen attestations about ``subject`` and what checking them needs: the alliances
+they rest on, those alliances' ends, the issuers' profiles, and any retracts known. Checking a
+bundle validates every record (PROTOCOL-v1 section 4) and derives the views of exactly that set.
+One refused record makes the whole bundle refused: it is reported by position, kind and id, and
+nothing of the bundle is counted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crypto import InvalidDid, did_from_raw, raw_from_did
+from protocol import kinds
+from protocol.errors import Rejected
+from protocol.record import Record
+from protocol.reputation import Reputation, reputation
+from protocol.validate import parse, validate
+from protocol.views import derive
+
+FORMAT = 1
+MAX_BUNDLE_RECORDS = 10_000
+
+
+class BundleError(Exception):
+    """The file is not a bundle at all (not JSON, wrong format, bad subject)."""
+
+
+def write_bundle(subject: bytes, records: Iterable[Record]) -> bytes:
+    unique = {r.id: r for r in records}
+    ordered = sorted(unique.values(), key=lambda r: (r.created, r.id))
+    return json.dumps({"rakuichi_bundle": FORMAT, "subject": did_from_raw(subject),
+                       "records": [r.wire.hex() for r in ordered]}, indent=1).encode()
+
+
+def read_bundle(data: bytes) -> tuple[bytes, list[bytes]]:
+    """The subject key and the records' wire bytes of a bundle file."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"not a bundle: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("rakuichi_bundle") != FORMAT:
+        raise BundleError(f"not a bundle: rakuichi_bundle must be {FORMAT}")
+    try:
+        subject = raw_from_did(doc.get("subject"))
+    except InvalidDid as exc:
+        raise BundleError(f"bundle subject: {exc}") from None
+    records = doc.get("records")
+    if not isinstance(records, list) or len(records) > MAX_BUNDLE_RECORDS:
+        raise BundleError(f"bundle records must be a list of at most {MAX_BUNDLE_RECORDS}")
+    wires = []
+    for i, item in enumerate(records):
+        try:
+            wires.append(bytes.fromhex(item))
+        except (TypeError, ValueError):
+            raise BundleError(f"bundle record #{i + 1} is not hex") from None
+    return subject, wires
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A record of the bundle that does not check, named by position, kind and id if known."""
+
+    position: int
+    kind: str | None
+    id: bytes | None
+    klass: str
+    detail: str
+
+    def describe(self) -> str:
+        what = f"record #{self.position}"
+        if self.kind:
+            what += f" ({self.kind}"
+            what += f" {self.id.hex()})" if self.id else ")"
+        return f"{what} refused: {self.klass}: {self.detail}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"position": self.position, "kind": self.kind,
+                "id": self.id.hex() if self.id else None, "class": self.klass,
+                "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class BundleReport:
+    subject: bytes
+    records: int
+    refused: tuple[Refused, ...]
+    reputation: Reputation | None  # None when any record is refused: nothing counts
+    issuer_names: dict[bytes, str] = field(default_factory=dict)
+    retracted: tuple[tuple[bytes, bytes], ...] = ()  # (target id, issuer) of held retracts
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": did_from_raw(self.subject), "ok": self.ok, "records": self.records,
+            "refused": [r.to_json() for r in self.refused],
+            "reputation": self.reputation.to_json() if self.reputation else None,
+            "issuers": {did_from_raw(k): v for k, v in sorted(self.issuer_names.items())},
+            "retracted": [{"id": t.hex(), "issuer": did_from_raw(a)}
+                          for t, a in self.retracted],
+        }
+
+
+def verify_bundle(data: bytes, now_ms: int) -> BundleReport:
+    """Check a bundle offline at time ``now_ms``; raises ``BundleError`` for a non-bundle."""
+    subject, wires = read_bundle(data)
+    records: list[Record] = []
+    refused: list[Refused] = []
+    for position, wire in enumerate(wires, start=1):
+        try:
+            records.append(validate(wire, now_ms))
+        except Rejected as exc:
+            kind, rid = _identify(wire)
+            refused.append(Refused(position, kind, rid, exc.klass, exc.detail))
+    if refused:
+        return BundleReport(subject, len(wires), tuple(refused), None)
+    views = derive(records, now_ms)
+    names = {author: r.body.get("name", "")
+             for author, r in (*views.org_profiles.items(), *views.member_profiles.items())}
+    held = {r.id for r in records}
+    retracted = tuple(sorted((r.body["target"], r.author) for r in records
+                             if r.kind == kinds.RETRACT and r.body["target"] not in held))
+    return BundleReport(subject, len(wires), (), reputation(views, subject),
+                        {k: v for k, v in names.items() if v}, retracted)
+
+
+def _identify(wire: bytes) -> tuple[str | None, bytes | None]:
+    """Kind and id of a refused record when its envelope still parses."""
+    try:
+        record = parse(wire)
+    except Rejected:
+        return None, None
+    return record.kind, record.id
