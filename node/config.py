@@ -98,12 +98,21 @@ def _typed(table: dict[str, Any], key: str, kind: type, default: Any, where: str
     return value
 
 
+def _strings(table: dict[str, Any], key: str, where: str) -> list[str]:
+    values = _typed(table, key, list, [], where)
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{where}.{key} must be a list of strings, not {values!r:.80}")
+    return values
+
+
 def load_config(home: Path) -> NodeConfig:
     """Read ``home/config.toml``; raises ``ConfigError`` naming the file and the bad value."""
     path = home / CONFIG_FILE
     data = read_toml(path)
-    node = data.get("node", {})
-    fed = data.get("federation", {})
+    node, fed = data.get("node", {}), data.get("federation", {})
+    for name, table in (("node", node), ("federation", fed)):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table, not {table!r:.40}")
     where = f"{path}: [federation]"
     defaults = FederationConfig()
     federation = FederationConfig(
@@ -114,7 +123,7 @@ def load_config(home: Path) -> NodeConfig:
         learn_peers=_typed(fed, "learn_peers", bool, defaults.learn_peers, where),
         allow_only=_typed(fed, "allow_only", bool, defaults.allow_only, where),
         deny_orgs=_dids(fed.get("deny_orgs", []), f"{where}.deny_orgs"),
-        deny_urls=frozenset(u.rstrip("/") for u in _typed(fed, "deny_urls", list, [], where)),
+        deny_urls=frozenset(u.rstrip("/") for u in _strings(fed, "deny_urls", where)),
         request_timeout=_typed(fed, "request_timeout", float, defaults.request_timeout, where),
         connect_timeout=_typed(fed, "connect_timeout", float, defaults.connect_timeout, where),
         max_backoff=_typed(fed, "max_backoff", float, defaults.max_backoff, where),
@@ -135,7 +144,10 @@ def load_config(home: Path) -> NodeConfig:
     )
     if not config.name:
         raise ConfigError(f"{where}.name is required")
-    config.host_port  # noqa: B018 - validates listen
+    try:
+        config.host_port  # noqa: B018 - validates listen
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.listen: {exc}") from None
     return config
 
 

@@ -8,8 +8,9 @@ node answered with a problem document: do not retry the same thing).
 from __future__ import annotations
 
 import json
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -18,7 +19,15 @@ import aiohttp
 import msgpack
 
 from crypto import SigningKey
-from crypto.httpsig import sign_request
+from crypto import structured_fields as sf
+from crypto.httpsig import (
+    ALG,
+    COVERED_COMPONENTS,
+    SignatureParams,
+    content_digest,
+    normalise_headers,
+    signature_base,
+)
 
 MSGPACK = "application/msgpack"
 
@@ -37,6 +46,25 @@ class RemoteRefusal(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.klass}: {self.detail}"
+
+
+def sign_request(key: SigningKey, *, method: str, url: str, headers: dict[str, str],
+                 body: bytes, now: int) -> dict[str, str]:
+    """``crypto.httpsig.sign_request`` plus a random ``nonce`` parameter (RFC 9421 2.3).
+
+    Without it two identical requests signed in the same second (the sender and the
+    anti-entropy loop asking for the same well-known document, a repeated sync message) carry
+    the same signature, and the peer's replay cache refuses the second one with 401.
+    """
+    digest = content_digest(body)
+    fields = normalise_headers(headers)
+    fields["content-digest"] = digest
+    params = SignatureParams.make(COVERED_COMPONENTS, created=now, keyid=key.public_key.did,
+                                  alg=ALG, nonce=secrets.token_urlsafe(12))
+    base = signature_base(method=method, url=url, headers=fields, params=params)
+    signature = key.sign(base.encode("ascii"))
+    return {"Content-Digest": digest, "Signature-Input": f"sig1={params.serialize()}",
+            "Signature": sf.serialize_dictionary({"sig1": sf.Item(signature)})}
 
 
 def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout:
@@ -170,3 +198,47 @@ class NodeClient:
         if not isinstance(peers, list):
             raise TransportError(f"{self.base_url}: /v1/peers answer has no peers list")
         return [p for p in peers if isinstance(p, dict)]
+
+    # Alliances, members and reputation: what organisations' and members' tools ask.
+
+    async def post_draft(self, wire: bytes) -> dict[str, Any]:
+        """Leave an alliance signed by the node's organisation for the member to co-sign;
+        returns ``{"id", "url", "draft", "missing"}``."""
+        status, ctype, body = await self._request(
+            "POST", "/v1/drafts", data=wire, headers={"Content-Type": MSGPACK})
+        if status != 201:
+            raise self._refusal(status, ctype, body)
+        return json.loads(body)
+
+    async def get_draft_wire(self, draft_id: bytes) -> bytes:
+        """The wire bytes of a draft (signatures collected so far); raises if not served."""
+        status, ctype, body = await self._request(
+            "GET", f"/v1/drafts/{draft_id.hex()}", headers={"Accept": MSGPACK})
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        return body
+
+    async def member(self, did: str) -> dict[str, Any]:
+        """``GET /v1/members/{did}``: profile, alliances, organisations of alumni."""
+        return await self._json(f"/v1/members/{did}")
+
+    async def org(self, did: str) -> dict[str, Any]:
+        """``GET /v1/orgs/{did}``: profile, counts and opportunities (404 if unknown)."""
+        return await self._json(f"/v1/orgs/{did}")
+
+    async def alumni(self, org_did: str) -> dict[str, Any]:
+        return await self._json(f"/v1/orgs/{org_did}/alumni")
+
+    async def reputation(self, did: str) -> dict[str, Any]:
+        return await self._json(f"/v1/reputation/{did}")
+
+    async def bundle(self, did: str, claims: Sequence[str] = (), issuers: Sequence[str] = (),
+                     skills: Sequence[str] = ()) -> bytes:
+        """The bytes of a portable bundle of attestations about ``did`` (filters repeat)."""
+        query = urlencode([*(("claim", c) for c in claims), *(("issuer", i) for i in issuers),
+                           *(("skill", s) for s in skills)])
+        path = f"/v1/reputation/{did}/bundle" + (f"?{query}" if query else "")
+        status, ctype, body = await self._request("GET", path)
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        return body

@@ -11,8 +11,8 @@ from typing import Any
 
 from crypto import CryptoError, SigningKey, did_from_raw
 from crypto.keys import verify_raw
-from protocol.encoding import decode, encode
-from protocol.errors import SchemaError, SignatureError
+from protocol.encoding import decode
+from protocol.errors import SchemaError, SignatureError, SizeError
 from protocol.kinds import KINDS, required_signers
 from protocol.record import Record, Signature, record_from_value, signing_input
 
@@ -35,7 +35,7 @@ class Draft:
     def new(cls, kind: str, author: bytes, created: int, body: dict[str, Any]) -> Draft:
         """Start a draft; the body is checked against its kind's schema right away."""
         spec = KINDS.get(kind)
-        encode(body)  # types and integer ranges of section 2
+        signing_input(kind, author, created, body)  # section 2 rules, depth counted from the record
         if spec is not None:
             spec.check_body(author, body)
         return cls(kind, author, created, body)
@@ -93,7 +93,10 @@ class Draft:
                      tuple(sorted((*others, (signer, signature)))))
 
     def to_record(self) -> Record:
-        return Record.build(self.kind, self.author, self.created, self.body, self.sigs)
+        record = Record.build(self.kind, self.author, self.created, self.body, self.sigs)
+        if len(record.wire) > MAX_RECORD_BYTES:
+            raise SizeError(f"record would be {len(record.wire)} bytes, over {MAX_RECORD_BYTES}")
+        return record
 
     def finish(self) -> Record:
         """The complete record; raises ``IncompleteRecord`` naming whoever has not signed."""

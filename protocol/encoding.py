@@ -47,7 +47,10 @@ class _ContainerBudget:
 
 def encode(value: Value) -> bytes:
     """Canonical encoding of ``value``; raises ``EncodingError`` for a value outside section 2."""
-    return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    try:
+        return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+    except UnicodeEncodeError:
+        raise EncodingError("a string is not valid Unicode (lone surrogate)") from None
 
 
 def _canonical(value: Value, depth: int) -> Value:

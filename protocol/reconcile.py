@@ -26,13 +26,14 @@ from protocol.itemset import (
 )
 
 VERSION = 1
-BRANCH = 16  # B: a mismatched range is cut into this many sub-ranges
-ID_THRESHOLD = 16  # T: a mismatched range with at most T items is sent as its ids
+BRANCH = 8  # B: a mismatched range is cut into this many sub-ranges
+ID_THRESHOLD = 8  # T: a mismatched range with at most T items is sent as its ids
 DIFF_CAP = 128  # the responder answers an id list with a diff when it holds at most this many
 MAX_IDS = 1024  # ids in one range of any message
 START_RATIO = 4  # start(): each range holds ~1/START_RATIO of the items from its lower bound on
 START_TAIL = 2 * ID_THRESHOLD  # start(): the newest range holds at most about this many
 GROUP = 256  # ranges in one msgpack array of a message
+_FP_ENTRY = 10 + 2 + ID_LEN + 1 + 2 + FINGERPRINT_LEN  # most bytes a fingerprint range takes
 
 
 class Mode(IntEnum):
@@ -56,9 +57,9 @@ class ReconcileError(Rejected):
 class Limits:
     max_rounds: int = 64  # requests the initiator sends in one session
     max_message_bytes: int = 512 * 1024
-    max_total_bytes: int = 32 * 1024 * 1024  # both directions, one session
-    max_ranges: int = 4096  # non-skip ranges in one message: caps the responder's work
-    batch_ranges: int = 1024  # non-skip ranges the initiator puts in one request
+    max_total_bytes: int = 48 * 1024 * 1024  # both directions, one session
+    max_ranges: int = 16_384  # non-skip ranges in one message: caps the responder's work
+    batch_ranges: int = 4096  # non-skip ranges the initiator puts in one request
     max_pending: int = 65_536  # mismatched ranges the initiator may have waiting
 
 
@@ -109,7 +110,8 @@ def decode_message(data: bytes, modes: frozenset[Mode], limits: Limits) -> list[
     payload sizes, the count of non-skip ranges. Raises ``ReconcileError`` (or the
     ``EncodingError``/``SizeError`` of ``decode``)."""
     value = decode(data, limits.max_message_bytes)
-    if not isinstance(value, list) or len(value) < 2 or value[0] != VERSION:
+    if not isinstance(value, list) or len(value) < 2 or type(value[0]) is not int or (
+            value[0] != VERSION):
         raise _fail("not a version 1 reconciliation message")
     groups = value[1:]
     out: list[Range] = []
@@ -185,25 +187,27 @@ def _fingerprints(items: ItemSet, lo: Bound, hi: Bound) -> list[Range]:
 def _resolve(items: ItemSet, lo: Bound, hi: Bound, count: int) -> list[Range]:
     """What the side that saw a mismatch sends: its ids when few, else finer fingerprints."""
     if count <= ID_THRESHOLD:
-        return [Range(lo, hi, Mode.IDS, b"".join(_ids(items, lo, hi)))]
+        ids = _ids(items, lo, hi)
+        if len(ids) <= ID_THRESHOLD:  # it may have grown since it was counted
+            return [Range(lo, hi, Mode.IDS, b"".join(ids))]
     return _fingerprints(items, lo, hi)
 
 
 # ----- responder
 
 def respond(items: ItemSet, message: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """Answer one request. Stateless; the reply never exceeds ``limits.max_message_bytes``:
-    when a full answer would not fit, a range is answered by the responder's own fingerprint,
-    which tells the initiator to go on with that range itself."""
+    """Answer one request. Stateless; the reply never exceeds ``limits.max_message_bytes``
+    nor ``limits.max_ranges``: when a full answer would not fit, a range is answered by the
+    responder's own fingerprint, which tells the initiator to go on with it itself."""
     ranges = decode_message(message, REQUEST_MODES, limits)
     fallbacks = [Range(r.lo, r.hi, Mode.FINGERPRINT, bytes(FINGERPRINT_LEN))
                  if r.mode != Mode.SKIP else r for r in ranges]
-    reserve = sum(map(entry_size, fallbacks))
+    reserve = sum(map(entry_size, fallbacks))  # room kept to answer every range still to come
     size = 16
     if size + reserve > limits.max_message_bytes:
         raise _fail("a request too large to answer within the message limit")
     out: list[Range] = []
-    todo = sum(r.mode != Mode.SKIP for r in ranges)  # still to answer, each with one range at least
+    todo = sum(r.mode != Mode.SKIP for r in ranges)  # still to answer, one range each at least
     active = 0  # non-skip ranges in the reply so far
     for r, fallback in zip(ranges, fallbacks, strict=True):
         reserve -= entry_size(fallback)
@@ -211,24 +215,35 @@ def respond(items: ItemSet, message: bytes, limits: Limits = DEFAULT_LIMITS) -> 
             out.append(r)
             continue
         todo -= 1
-        answer = _answer(items, r)
-        if (size + sum(map(entry_size, answer)) + reserve > limits.max_message_bytes
-                or active + len(answer) + todo > limits.max_ranges):
-            answer = [Range(r.lo, r.hi, Mode.FINGERPRINT, items.fingerprint(r.lo, r.hi)[1])]
+        room = limits.max_message_bytes - size - reserve
+        answer = _answer(items, r, room, limits.max_ranges - active - todo)
         size += sum(map(entry_size, answer))
         active += sum(x.mode != Mode.SKIP for x in answer)
         out += answer
     return encode_message(out)
 
 
-def _answer(items: ItemSet, r: Range) -> list[Range]:
+def _answer(items: ItemSet, r: Range, room: int, slots: int) -> list[Range]:
+    """The answer to one range in at most ``room`` bytes and ``slots`` non-skip ranges."""
     count, fp = items.fingerprint(r.lo, r.hi)
+    answer = _full_answer(items, r, count, fp, room, slots)
+    if not answer or sum(map(entry_size, answer)) > room or len(answer) > slots:
+        return [Range(r.lo, r.hi, Mode.FINGERPRINT, fp)]
+    return answer
+
+
+def _full_answer(items: ItemSet, r: Range, count: int, fp: bytes, room: int,
+                 slots: int) -> list[Range]:
     if r.mode == Mode.FINGERPRINT:
         if fp == r.payload:
             return [Range(r.lo, r.hi, Mode.SKIP)]
+        if count > ID_THRESHOLD and (slots < BRANCH or room < BRANCH * _FP_ENTRY):
+            return []  # no room to split: fall back without doing the work
         return _resolve(items, r.lo, r.hi, count)
-    if count > DIFF_CAP:  # too many to list: let the initiator look closer
-        return _fingerprints(items, r.lo, r.hi)
+    if count > DIFF_CAP:
+        return _stream(items, r.lo, r.hi, count, room)
+    if room < len(r.payload) // ID_LEN // 8 + ID_LEN * count + _FP_ENTRY:
+        return []
     theirs = unpack_ids(r.payload)
     mine = set(_ids(items, r.lo, r.hi))
     bitmap = bytearray((len(theirs) + 7) // 8)
@@ -239,6 +254,22 @@ def _answer(items: ItemSet, r: Range) -> list[Range]:
     if not extra and not any(bitmap):
         return [Range(r.lo, r.hi, Mode.SKIP)]
     return [Range(r.lo, r.hi, Mode.DIFF, bytes(bitmap) + b"".join(extra))]
+
+
+def _stream(items: ItemSet, lo: Bound, hi: Bound, count: int, room: int) -> list[Range]:
+    """Answer to a short id list where we hold many: our ids, in lists of up to MAX_IDS from
+    ``lo`` on, as many as the reply has room for, then the fingerprint of the rest. (The peer
+    sent ids because it holds at most ID_THRESHOLD here, so nearly all of ours are news.)"""
+    parts = -(-count // MAX_IDS)
+    fit = (room - 64) // (ID_LEN * MAX_IDS + 64)
+    if fit < 1:
+        return []  # no room: fall back
+    bounds = [lo, *items.split(lo, hi, parts), hi]
+    head = bounds if fit >= len(bounds) - 1 else bounds[:fit + 1]
+    out = [Range(a, b, Mode.IDS, b"".join(_ids(items, a, b))) for a, b in pairwise(head)]
+    if head[-1] != hi:
+        out.append(Range(head[-1], hi, Mode.FINGERPRINT, items.fingerprint(head[-1], hi)[1]))
+    return out
 
 
 # ----- initiator

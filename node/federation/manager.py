@@ -54,6 +54,9 @@ class Federation:
             connector=aiohttp.TCPConnector(limit_per_host=2))
         state = await PeerStateStore.open(node.config.database_path)
         self = cls(node, state, session)
+        for url, row in (await state.all()).items():  # who signs as whom, for deny_urls
+            if row.node_key:
+                node.peers.learn(row.node_key, url, row.org)
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
         self._tasks = [asyncio.create_task(self.index.load(node.store.reader), name="index"),
@@ -132,7 +135,9 @@ class Federation:
             await self.add_peer(seed.url, SEED)
         rows = await self.state.all()
         for url, row in rows.items():
-            if row.source == SEED and url not in {p.url for p in seeds}:
+            # a denied peer's row is kept: its node key is how its requests are recognised
+            if (row.source == SEED and url not in {p.url for p in seeds}
+                    and url not in fresh.federation.deny_urls):
                 await self.state.forget(url)
         await self._update_senders()
 

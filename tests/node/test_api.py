@@ -185,7 +185,8 @@ async def test_vectors_one_by_one(api: Api, vectors: dict[str, Any]) -> None:
 
 async def test_vectors_as_one_batch_then_again(api: Api, vectors: dict[str, Any]) -> None:
     valid, invalid = vectors["protocol"]["valid"], vectors["protocol"]["invalid"]
-    mixed = [entry for pair in zip(invalid, valid + [None] * len(invalid)) for entry in pair
+    padded = valid + [None] * (len(invalid) - len(valid))
+    mixed = [entry for pair in zip(invalid, padded, strict=True) for entry in pair
              if entry is not None]  # interleaved, so that results must keep their places
     results = await api.post_batch([bytes.fromhex(v["record_hex"]) for v in mixed])
     for vector, result in zip(mixed, results, strict=True):

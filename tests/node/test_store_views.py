@@ -76,6 +76,8 @@ AT7 = attestation(A, N, T0 + 17, grounded_in=P2)  # names a profile
 AT8 = attestation(B, M, T0 + 18, grounded_in=AL3, expires=T0 + 1)  # always expired
 AT9 = attestation(A, N, T0 + 19, grounded_in=AL2)
 AT10 = attestation(M, B, T0 + 19, grounded_in=AL1)  # alliance of M with A, not B
+AT11 = attestation(B, N, T0 + 20, grounded_in=O3)  # names a record that gets retracted
+E9 = alliance_end(X, O3, T0 + 9)  # the same
 U1 = unknown_kind(A, T0 + 2, "x.custom-note")
 U2 = unknown_kind(X, T0 + 3, "org.badge", level=2)
 RETRACTS = [
@@ -95,13 +97,14 @@ RETRACTS = [
     retract(X, O5, T0 + 36),  # not the author: no effect
     retract(A, E1, T0 + 37),  # an end by someone else: no effect
     retract(X, U2, T0 + 38),
+    retract(A, U2, T0 + 39),  # an unknown kind by someone else: no effect
 ]
 R_OF_R = retract(A, RETRACTS[0], T0 + 40)  # a retract of a retract: no effect
 
 POOL: list[Record] = [
     P1, P2, P3, P4, MP1, MP2, O1, O2, O3, O4, O5, AL1, AL2, AL3,
-    E1, E2, E3, E4, E5, E6, E7, E8,
-    AT1, AT2, AT3, AT4, AT5, AT6, AT7, AT8, AT9, AT10, U1, U2, *RETRACTS, R_OF_R,
+    E1, E2, E3, E4, E5, E6, E7, E8, E9,
+    AT1, AT2, AT3, AT4, AT5, AT6, AT7, AT8, AT9, AT10, AT11, U1, U2, *RETRACTS, R_OF_R,
 ]
 
 
@@ -123,7 +126,7 @@ def test_pool_is_valid_and_exercises_every_rule() -> None:
     states = {aid: s.state for aid, s in views.attestations.items()}
     assert states == {AT2.id: GROUNDED, AT3.id: UNGROUNDED, AT5.id: GROUNDED,
                       AT7.id: UNGROUNDED, AT8.id: EXPIRED, AT9.id: GROUNDED,
-                      AT10.id: UNGROUNDED}
+                      AT10.id: UNGROUNDED, AT11.id: UNGROUNDED}
     assert derive(POOL, LATE).attestations[AT5.id].state == EXPIRED
     assert set(views.tombstones) == {O3.id, P3.id, AT4.id, E1.id, U1.id, AT6.id, E7.id,
                                      MP2.id, O4.id, AT1.id, E5.id, U2.id}
@@ -140,6 +143,29 @@ async def _check(store: Store, added: list[Record]) -> None:
         stored = await dump_views(store.reader, now)
         expected = derive(added, now)
         _assert_equal(stored, expected)
+    assert await _search_index(store, "main", "opportunity_search") == await _rebuilt_index(
+        store), "the full-text index is not exactly the current opportunities"
+
+
+async def _search_index(store: Store, schema: str, table: str) -> list[tuple[object, ...]]:
+    """The terms the FTS5 index itself holds: (term, rowid, column, offset)."""
+    db = store.reader
+    await db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_vocab"
+                     f" USING fts5vocab({schema}, '{table}', 'instance')")
+    return sorted(await db.execute_fetchall(f"SELECT * FROM temp.{table}_vocab"))
+
+
+async def _rebuilt_index(store: Store) -> list[tuple[object, ...]]:
+    """The index a fresh FTS5 table holds for the current opportunities' facts."""
+    db = store.reader
+    await db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.expected_search USING fts5("
+                     "title, summary, skills, tokenize='unicode61 remove_diacritics 2')")
+    await db.execute("DELETE FROM temp.expected_search")
+    await db.execute(
+        "INSERT INTO temp.expected_search (rowid, title, summary, skills)"
+        " SELECT f.rowid, f.title, f.summary, f.skills FROM opportunity_facts f"
+        " JOIN current c ON c.id = f.id WHERE c.kind = 'opportunity'")
+    return await _search_index(store, "temp", "expected_search")
 
 
 def _assert_equal(stored: Views, expected: Views) -> None:

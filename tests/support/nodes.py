@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -111,7 +111,7 @@ def run_cli(*args: str | os.PathLike[str], timeout: float = 30.0,
 
 
 def http_get_json(url: str, timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - 127.0.0.1
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -207,10 +207,8 @@ class NodeProcess:
         not been reaped: its pid, hence the group id, cannot have been reused."""
         assert self.proc is not None
         if self.proc.poll() is None:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM, then wait for the exit code (SIGKILL if it does not stop in time)."""
