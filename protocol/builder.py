@@ -11,7 +11,7 @@ from typing import Any
 
 from crypto import CryptoError, SigningKey, did_from_raw
 from crypto.keys import verify_raw
-from protocol.encoding import decode
+from protocol.encoding import MAX_RECORD_BYTES, decode
 from protocol.errors import SchemaError, SignatureError, SizeError
 from protocol.kinds import KINDS, required_signers
 from protocol.record import Record, Signature, record_from_value, signing_input
