@@ -11,7 +11,8 @@ from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.antientropy import store_wires
 from node.federation.manager import Federation
-from protocol.reconcile import ReconcileError, respond
+from protocol.errors import Rejected
+from protocol.reconcile import respond
 
 MAX_FETCH = 1024
 routes = web.RouteTableDef()
@@ -38,8 +39,9 @@ async def sync(request: web.Request) -> web.Response:
     body = await request.read()
     try:
         reply = respond(fed.index.items, body)
-    except ReconcileError as exc:
-        raise ApiError(422, exc.klass, exc.detail, "bad sync message") from None
+    except Rejected as exc:  # ReconcileError, or the message's own size/encoding
+        status = 413 if exc.klass == "size" else 422
+        raise ApiError(status, exc.klass, exc.detail, "bad sync message") from None
     return web.Response(body=reply, content_type=MSGPACK)
 
 

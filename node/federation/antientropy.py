@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from node.federation.peerstate import MAX_BATCH_BYTES
 from node.ingest import Ingestor
 from node.storage.store import Store
 from node.transport import NodeClient
@@ -54,10 +55,23 @@ async def anti_entropy(client: NodeClient, items: ItemSet, store: Store, ingesto
     owed = sorted(report.need)[:MAX_TRANSFER]
     for start in range(0, len(owed), SEND_BATCH):
         wires = await store_wires(store, owed[start:start + SEND_BATCH])
-        if wires:
-            results = await client.post_records(wires)
+        for batch in byte_batches(wires, MAX_BATCH_BYTES):
+            results = await client.post_records(batch)
             report.sent += sum(1 for r in results if r.get("stored"))
     return report
+
+
+def byte_batches(wires: list[bytes], budget: int) -> list[list[bytes]]:
+    """Split ``wires`` into batches of at most ``budget`` bytes (one record at least each)."""
+    batches: list[list[bytes]] = []
+    size = 0
+    for wire in wires:
+        if not batches or size + len(wire) > budget:
+            batches.append([])
+            size = 0
+        batches[-1].append(wire)
+        size += len(wire)
+    return batches
 
 
 async def store_wires(store: Store, ids: list[bytes]) -> list[bytes]:

@@ -12,6 +12,8 @@ from pathlib import Path
 import aiosqlite
 
 SEED = "seed"
+# A batch stays well under any peer's body limit (default 8 MiB): 2 MiB is ~30 maximal records.
+MAX_BATCH_BYTES = 2 * 1024 * 1024
 LEARNED = "learned"
 
 _COLUMNS = ("url, source, node_key, org, cursor, last_success, last_error, error, failures,"
@@ -104,8 +106,9 @@ class PeerStateStore:
                      ) -> tuple[list[tuple[int, bytes]], int]:
         """Records after ``cursor`` to offer a peer, skipping those it sent us (no echo).
 
-        Returns them with the seq the cursor may move to once they are delivered: past the
-        last one, or past everything examined when fewer than ``limit`` remained.
+        At most ``limit`` records and ``MAX_BATCH_BYTES``. Returns them with the seq the cursor
+        may move to once they are delivered: past the last one, or past everything examined
+        when the batch was not cut short.
         """
         top = await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records")
         upto = int(top[0][0])
@@ -113,8 +116,14 @@ class PeerStateStore:
             "SELECT seq, wire FROM records WHERE seq > ? AND seq <= ? AND wire IS NOT NULL"
             " AND (origin IS NULL OR origin != ?) ORDER BY seq LIMIT ?",
             (cursor, upto, origin_key or "", limit))
-        batch = [(r[0], r[1]) for r in rows]
-        if len(batch) == limit:
+        batch: list[tuple[int, bytes]] = []
+        size = 0
+        for seq, wire in rows:
+            if batch and size + len(wire) > MAX_BATCH_BYTES:
+                break
+            batch.append((seq, wire))
+            size += len(wire)
+        if len(batch) < len(rows) or len(batch) == limit:
             upto = batch[-1][0]
         return batch, upto
 

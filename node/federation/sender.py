@@ -108,7 +108,7 @@ class PeerSender:
         self.sent += len(batch) - len(refused)
         await self.state.advance(self.url, upto, self.clock.now_ms())
         await self._succeeded()
-        return len(batch) == BATCH
+        return upto == batch[-1][0]  # cut short: more may be waiting
 
     async def _failed(self, error: str) -> None:
         self.failures = await self.state.failed(self.url, self.clock.now_ms(), error)
