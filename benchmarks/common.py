@@ -53,6 +53,7 @@ class Row:
     target: str = ""
     met: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    also: str = ""  # one more figure for the table, e.g. round trips
 
     @property
     def ratios(self) -> list[float]:
@@ -67,6 +68,8 @@ class Row:
             data["ratio"] = {**summary(self.ratios), "rounds": self.ratios}
         data["target"] = self.target
         data["met"] = self.met
+        if self.also:
+            data["also"] = self.also
         if self.extra:
             data["extra"] = self.extra
         return data
@@ -109,6 +112,15 @@ def fmt(value: float, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
+def spread(values: Sequence[float], unit: str = "") -> str:
+    """``median [min–max]`` of the rounds."""
+    return _spread(values, unit)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def _spread(values: Sequence[float], unit: str = "") -> str:
     s = summary(values)
     if len(values) < 2:
@@ -118,11 +130,11 @@ def _spread(values: Sequence[float], unit: str = "") -> str:
 
 def table(title: str, rows: Sequence[Row]) -> str:
     """A plain-text table: figure, measured, limit, ratio (median [min–max]), target, met."""
-    head = ("figure", "measured", "limit", "ratio", "target", "met")
+    head = ("figure", "measured", "limit", "ratio", "target", "met", "also")
     lines = [(r.name, _spread(r.values, r.unit),
               _spread(r.limits, r.limit_unit) if r.limits else "",
               _spread(r.ratios, "×") if r.limits else "", r.target,
-              {True: "yes", False: "NO", None: ""}[r.met]) for r in rows]
+              {True: "yes", False: "NO", None: ""}[r.met], r.also) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
     out = [title, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
            "  ".join("-" * w for w in widths)]
@@ -132,14 +144,14 @@ def table(title: str, rows: Sequence[Row]) -> str:
 
 def markdown(rows: Sequence[Row]) -> str:
     """The same rows as a Markdown table (for the README's Performance section)."""
-    out = ["| figure | measured | limit | ratio | target | met |",
-           "| --- | --- | --- | --- | --- | --- |"]
+    out = ["| figure | measured | limit | ratio | target | met | also |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         out.append("| " + " | ".join([
             r.name, _spread(r.values, r.unit),
             f"{_spread(r.limits, r.limit_unit)} ({r.limit_name})" if r.limits else "",
             _spread(r.ratios, "×") if r.limits else "", r.target,
-            {True: "yes", False: "**no**", None: ""}[r.met]]) + " |")
+            {True: "yes", False: "**no**", None: ""}[r.met], r.also]) + " |")
     return "\n".join(out)
 
 

@@ -71,7 +71,8 @@ class NodeProcess:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.url = load_config(home).public_url
+        host, port = load_config(home).host_port
+        self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
@@ -112,8 +113,10 @@ class NodeProcess:
     async def sync_ready(self, session: aiohttp.ClientSession, timeout: float = 120.0) -> None:
         """Wait until the node's sync index is loaded (``/v1/sync`` stops answering 503)."""
         from node.transport import MSGPACK
+        from protocol.itemset import MAX_BOUND, MIN_BOUND
+        from protocol.reconcile import Mode, Range, encode_message
         deadline = time.monotonic() + timeout
-        probe = bytes.fromhex("9201") + bytes.fromhex("94ff") + b"\xc4\x00\x01\xc4\x00"
+        probe = encode_message([Range(MIN_BOUND, MAX_BOUND, Mode.SKIP)])
         while time.monotonic() < deadline:
             async with session.post(self.url + "/v1/sync", data=probe,
                                     headers={"Content-Type": MSGPACK}) as r:

@@ -100,9 +100,15 @@ class NodeClient:
             async with self.session.request(method, url, data=data, headers=headers) as response:
                 if (response.content_length or 0) > max_answer:
                     raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
-                body = await response.content.read(max_answer + 1)
-                if len(body) > max_answer:
-                    raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
+                # read() gives what has arrived so far, not the whole body: read to the end
+                chunks: list[bytes] = []
+                size = 0
+                while chunk := await response.content.read(max_answer + 1 - size):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > max_answer:
+                        raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
+                body = b"".join(chunks)
                 self.bytes_received += len(body)
                 return response.status, response.content_type, body
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -126,7 +132,10 @@ class NodeClient:
             raise TransportError(f"{self.base_url}{path}: answer is not JSON") from None
 
     async def identity(self) -> dict[str, Any]:
-        return await self._json("/.well-known/rakuichi")
+        answer = await self._json("/.well-known/rakuichi")
+        if not isinstance(answer, dict):
+            raise TransportError(f"{self.base_url}: well-known document is not a JSON object")
+        return answer
 
     async def post_record(self, wire: bytes) -> dict[str, Any]:
         """Submit one record; returns ``{"id", "stored"}`` or raises ``RemoteRefusal``."""
@@ -134,7 +143,13 @@ class NodeClient:
             "POST", "/v1/records", data=wire, headers={"Content-Type": MSGPACK})
         if status not in (200, 201):
             raise self._refusal(status, ctype, body)
-        return json.loads(body)
+        try:
+            result = json.loads(body)
+        except ValueError:
+            result = None
+        if not isinstance(result, dict):
+            raise TransportError(f"{self.base_url}: /v1/records answer is not a JSON object")
+        return result
 
     async def post_records(self, wires: list[bytes],
                            headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -145,7 +160,15 @@ class NodeClient:
             headers={"Content-Type": MSGPACK, **(headers or {})})
         if status != 200:
             raise self._refusal(status, ctype, body)
-        return json.loads(body)["results"]
+        try:
+            results = json.loads(body)["results"]
+        except (ValueError, KeyError, TypeError):
+            results = None
+        if (not isinstance(results, list) or len(results) != len(wires)
+                or not all(isinstance(r, dict) for r in results)):
+            raise TransportError(f"{self.base_url}: /v1/records answer is not one result"
+                                 " object per record")
+        return results
 
     async def get_record_wire(self, record_id: bytes) -> bytes | None:
         """The exact wire bytes of a record, or None if the node does not serve it."""

@@ -2,8 +2,12 @@
 
 Small batches are validated inline (a worker round trip costs more than the work). Larger ones
 are split across worker processes, so that signature verification uses every core while the
-event loop keeps serving. Workers return only verdicts; accepted records are parsed again here
-(cheap next to verification) to get the ``Record`` values.
+event loop keeps serving. Workers send back the parsed ``Record`` of each valid wire (pickled,
+far cheaper to load than parsing again) or the refusal's class and detail.
+
+Small batches submitted while others wait (many one-record requests at once) are gathered for
+one event-loop turn and, when together they are large enough, verified by the workers as one
+batch; each keeps its own clock reading, so every outcome is what it would have been alone.
 """
 
 from __future__ import annotations
@@ -19,21 +23,26 @@ from protocol.validate import check_time, parse, verify_signatures
 
 INLINE_BELOW = 24
 
-Verdict = tuple[str, str] | None  # (class, detail) for a refusal, None for a valid record
+Verdict = Record | tuple[str, str]  # the record when valid, else (class, detail)
+
+
+def _verdict(wire: bytes, now_ms: int) -> Verdict:
+    try:
+        record = parse(wire)
+        verify_signatures(record)
+        check_time(record, now_ms)
+    except Rejected as exc:
+        return (exc.klass, exc.detail)
+    return record
 
 
 def _verdicts(wires: list[bytes], now_ms: int) -> list[Verdict]:
-    out: list[Verdict] = []
-    for wire in wires:
-        try:
-            record = parse(wire)
-            verify_signatures(record)
-            check_time(record, now_ms)
-        except Rejected as exc:
-            out.append((exc.klass, exc.detail))
-        else:
-            out.append(None)
-    return out
+    return [_verdict(wire, now_ms) for wire in wires]
+
+
+def _verdicts_at(jobs: list[tuple[bytes, int]]) -> list[Verdict]:
+    """Verdicts for wires that each carry their own clock reading."""
+    return [_verdict(wire, now_ms) for wire, now_ms in jobs]
 
 
 @dataclass(frozen=True)
@@ -44,32 +53,74 @@ class Checked:
     refusal: Rejected | None
 
 
+@dataclass
+class _Waiting:
+    wires: list[bytes]
+    now_ms: int
+    future: asyncio.Future[list[Verdict]]
+
+
 class Verifier:
     def __init__(self, workers: int | None = None) -> None:
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool = ProcessPoolExecutor(count) if count > 0 else None
         self._workers = count
+        self._waiting: list[_Waiting] = []
 
     async def check(self, wires: list[bytes], now_ms: int) -> list[Checked]:
-        if self._pool is None or len(wires) < INLINE_BELOW:
+        if self._pool is None:
             verdicts = _verdicts(wires, now_ms)
+        elif len(wires) >= INLINE_BELOW:
+            verdicts = await self._in_workers([(w, now_ms) for w in wires])
         else:
-            loop = asyncio.get_running_loop()
-            parts = max(1, min(self._workers * 2, len(wires) // INLINE_BELOW))
-            size = -(-len(wires) // parts)
-            chunks = [wires[i:i + size] for i in range(0, len(wires), size)]
-            results = await asyncio.gather(*(
-                loop.run_in_executor(self._pool, _verdicts, chunk, now_ms) for chunk in chunks))
-            verdicts = [v for part in results for v in part]
-        return [_checked(wire, verdict) for wire, verdict in zip(wires, verdicts, strict=True)]
+            verdicts = await self._gathered(wires, now_ms)
+        return [_checked(verdict) for verdict in verdicts]
+
+    async def _in_workers(self, jobs: list[tuple[bytes, int]]) -> list[Verdict]:
+        loop = asyncio.get_running_loop()
+        parts = max(1, min(self._workers * 2, len(jobs) // INLINE_BELOW))
+        size = -(-len(jobs) // parts)
+        results = await asyncio.gather(*(
+            loop.run_in_executor(self._pool, _verdicts_at, jobs[i:i + size])
+            for i in range(0, len(jobs), size)))
+        return [v for part in results for v in part]
+
+    async def _gathered(self, wires: list[bytes], now_ms: int) -> list[Verdict]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Verdict]] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(lambda: loop.create_task(self._flush()))
+        self._waiting.append(_Waiting(wires, now_ms, future))
+        return await future
+
+    async def _flush(self) -> None:
+        group, self._waiting = self._waiting, []
+        jobs = [(w, item.now_ms) for item in group for w in item.wires]
+        try:
+            if len(jobs) < INLINE_BELOW:
+                verdicts = _verdicts_at(jobs)
+            else:
+                verdicts = await self._in_workers(jobs)
+        except BaseException as exc:  # the pool broke: every waiter learns it
+            for item in group:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        start = 0
+        for item in group:
+            if not item.future.done():
+                item.future.set_result(verdicts[start:start + len(item.wires)])
+            start += len(item.wires)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _checked(wire: bytes, verdict: Verdict) -> Checked:
-    if verdict is None:
-        return Checked(parse(wire), None)
+def _checked(verdict: Verdict) -> Checked:
+    if isinstance(verdict, Record):
+        return Checked(verdict, None)
     klass, detail = verdict
     return Checked(None, REJECTION_CLASSES[klass](detail))

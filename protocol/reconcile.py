@@ -34,6 +34,7 @@ START_RATIO = 4  # start(): each range holds ~1/START_RATIO of the items from it
 START_TAIL = 2 * ID_THRESHOLD  # start(): the newest range holds at most about this many
 GROUP = 256  # ranges in one msgpack array of a message
 _FP_ENTRY = 10 + 2 + ID_LEN + 1 + 2 + FINGERPRINT_LEN  # most bytes a fingerprint range takes
+_SKIP_ENTRY = 10 + 2 + ID_LEN + 1 + 2  # most bytes a skip range takes
 
 
 class Mode(IntEnum):
@@ -59,8 +60,13 @@ class Limits:
     max_message_bytes: int = 512 * 1024
     max_total_bytes: int = 48 * 1024 * 1024  # both directions, one session
     max_ranges: int = 16_384  # non-skip ranges in one message: caps the responder's work
-    batch_ranges: int = 4096  # non-skip ranges the initiator puts in one request
+    batch_ranges: int = 8192  # non-skip ranges the initiator puts in one request
     max_pending: int = 65_536  # mismatched ranges the initiator may have waiting
+
+    def __post_init__(self) -> None:
+        if (self.max_rounds < 1 or self.max_message_bytes < 4096 or self.max_pending < 1
+                or not BRANCH <= self.batch_ranges <= self.max_ranges // 2):
+            raise ValueError(f"limits that cannot make progress: {self}")
 
 
 DEFAULT_LIMITS = Limits()
@@ -76,10 +82,18 @@ class Range:
 
 # ----- wire format
 
+def _int_size(n: int) -> int:
+    return 1 if -32 <= n < 128 else 2 if n < 256 else 3 if n < 65_536 else 5 if n < 2**32 else 9
+
+
 def entry_size(r: Range) -> int:
-    """Bytes of one encoded range at most (its delta taken at 9 bytes, plus group overhead)."""
+    """Bytes of one encoded range, plus one for its share of the group headers. Exact, or
+    smaller once adjacent skips are merged: a range's delta is taken from its own lower bound,
+    which is what the bound before it in any message is."""
+    delta = -1 if r.hi == MAX_BOUND else r.hi.created - r.lo.created
     n = len(r.payload)
-    return 10 + 2 + len(r.hi.prefix) + 1 + n + (2 if n < 256 else 3 if n < 65_536 else 5)
+    return (1 + _int_size(delta) + 2 + len(r.hi.prefix) + 1 + n
+            + (2 if n < 256 else 3 if n < 65_536 else 5))
 
 
 def encode_message(ranges: list[Range]) -> bytes:
@@ -196,49 +210,63 @@ def _resolve(items: ItemSet, lo: Bound, hi: Bound, count: int) -> list[Range]:
 # ----- responder
 
 def respond(items: ItemSet, message: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """Answer one request. Stateless; the reply never exceeds ``limits.max_message_bytes``
-    nor ``limits.max_ranges``: when a full answer would not fit, a range is answered by the
-    responder's own fingerprint, which tells the initiator to go on with it itself."""
+    """Answer one request. Stateless, and bounded: the reply stays within
+    ``limits.max_message_bytes`` and ``limits.max_ranges``. Room is kept for a one-range answer
+    to every range still to come; a range whose full answer does not fit gets finer
+    fingerprints, or else the responder's own fingerprint (the initiator then goes on with it)."""
     ranges = decode_message(message, REQUEST_MODES, limits)
-    fallbacks = [Range(r.lo, r.hi, Mode.FINGERPRINT, bytes(FINGERPRINT_LEN))
-                 if r.mode != Mode.SKIP else r for r in ranges]
-    reserve = sum(map(entry_size, fallbacks))  # room kept to answer every range still to come
+    reserve = sum(map(entry_size, map(_fallback_shape, ranges)))
     size = 16
     if size + reserve > limits.max_message_bytes:
         raise _fail("a request too large to answer within the message limit")
     out: list[Range] = []
     todo = sum(r.mode != Mode.SKIP for r in ranges)  # still to answer, one range each at least
     active = 0  # non-skip ranges in the reply so far
-    for r, fallback in zip(ranges, fallbacks, strict=True):
-        reserve -= entry_size(fallback)
+    for r in ranges:
+        reserve -= entry_size(_fallback_shape(r))
         if r.mode == Mode.SKIP:
-            out.append(r)
-            continue
-        todo -= 1
-        room = limits.max_message_bytes - size - reserve
-        answer = _answer(items, r, room, limits.max_ranges - active - todo)
+            answer = [r]
+        else:
+            todo -= 1
+            answer = _answer(items, r, limits.max_message_bytes - size - reserve,
+                             limits.max_ranges - active - todo)
         size += sum(map(entry_size, answer))
         active += sum(x.mode != Mode.SKIP for x in answer)
         out += answer
     return encode_message(out)
 
 
+def _fallback_shape(r: Range) -> Range:
+    """A range of the size of the smallest answer we may give to ``r``."""
+    return r if r.mode == Mode.SKIP else Range(r.lo, r.hi, Mode.FINGERPRINT, bytes(FINGERPRINT_LEN))
+
+
 def _answer(items: ItemSet, r: Range, room: int, slots: int) -> list[Range]:
-    """The answer to one range in at most ``room`` bytes and ``slots`` non-skip ranges."""
+    """The answer to one range, in at most ``room`` bytes and ``slots`` non-skip ranges."""
     count, fp = items.fingerprint(r.lo, r.hi)
-    answer = _full_answer(items, r, count, fp, room, slots)
-    if not answer or sum(map(entry_size, answer)) > room or len(answer) > slots:
-        return [Range(r.lo, r.hi, Mode.FINGERPRINT, fp)]
-    return answer
+    for attempt in (_full_answer, _split_answer):
+        answer = attempt(items, r, count, fp, room, slots)
+        if answer and sum(map(entry_size, answer)) <= room and len(answer) <= slots:
+            return answer
+    return [Range(r.lo, r.hi, Mode.FINGERPRINT, fp)]
+
+
+def _split_answer(items: ItemSet, r: Range, count: int, fp: bytes, room: int,
+                  slots: int) -> list[Range]:
+    if count < 2 or slots < BRANCH or room < BRANCH * _FP_ENTRY:
+        return []
+    return _fingerprints(items, r.lo, r.hi)
 
 
 def _full_answer(items: ItemSet, r: Range, count: int, fp: bytes, room: int,
                  slots: int) -> list[Range]:
+    """SKIP, IDS or finer fingerprints for a fingerprint; DIFF or our ids for an id list.
+    Returns [] early when the answer plainly cannot fit."""
     if r.mode == Mode.FINGERPRINT:
         if fp == r.payload:
             return [Range(r.lo, r.hi, Mode.SKIP)]
-        if count > ID_THRESHOLD and (slots < BRANCH or room < BRANCH * _FP_ENTRY):
-            return []  # no room to split: fall back without doing the work
+        if count > ID_THRESHOLD:
+            return _split_answer(items, r, count, fp, room, slots)
         return _resolve(items, r.lo, r.hi, count)
     if count > DIFF_CAP:
         return _stream(items, r.lo, r.hi, count, room)
@@ -258,13 +286,13 @@ def _full_answer(items: ItemSet, r: Range, count: int, fp: bytes, room: int,
 
 def _stream(items: ItemSet, lo: Bound, hi: Bound, count: int, room: int) -> list[Range]:
     """Answer to a short id list where we hold many: our ids, in lists of up to MAX_IDS from
-    ``lo`` on, as many as the reply has room for, then the fingerprint of the rest. (The peer
-    sent ids because it holds at most ID_THRESHOLD here, so nearly all of ours are news.)"""
-    parts = -(-count // MAX_IDS)
-    fit = (room - 64) // (ID_LEN * MAX_IDS + 64)
-    if fit < 1:
-        return []  # no room: fall back
-    bounds = [lo, *items.split(lo, hi, parts), hi]
+    ``lo`` on, as many as there is room for, then the fingerprint of the rest. (The peer sent
+    ids because it holds at most ID_THRESHOLD here, so nearly all of ours are news to it.)"""
+    chunk = min(MAX_IDS, (room - 2 * _FP_ENTRY) // ID_LEN)
+    if chunk < 1:
+        return []
+    fit = (room - _FP_ENTRY) // (chunk * ID_LEN + _FP_ENTRY)
+    bounds = [lo, *items.split(lo, hi, -(-count // chunk)), hi]
     head = bounds if fit >= len(bounds) - 1 else bounds[:fit + 1]
     out = [Range(a, b, Mode.IDS, b"".join(_ids(items, a, b))) for a, b in pairwise(head)]
     if head[-1] != hi:
@@ -379,14 +407,19 @@ class Initiator:
         self.have.update(extra)
 
     def _batch(self) -> list[Range]:
-        """Resolve pending mismatches into ranges to send, within the batch and byte limits."""
+        """Resolve pending mismatches into ranges to send, within the batch and byte limits.
+
+        A request also keeps the responder's reserve (a one-range answer to each range) under
+        half a message, so its first range always has room for a full answer."""
         batch: list[Range] = []
-        size, skip = 16, entry_size(Range(MIN_BOUND, Bound(0, bytes(ID_LEN)), Mode.SKIP))
+        limit = self.limits.max_message_bytes
+        size = reserve = 16 + _SKIP_ENTRY
         while self._pending:
             lo, hi, count = self._pending[0]
-            out = _resolve(self.items, lo, hi, count)
-            size += sum(entry_size(x) + skip for x in out)
-            if batch and (size > self.limits.max_message_bytes
+            out = _resolve(self.items, lo, hi, count)  # adjacent ranges: one skip before them
+            size += sum(map(entry_size, out)) + _SKIP_ENTRY
+            reserve += sum(entry_size(_fallback_shape(x)) for x in out) + _SKIP_ENTRY
+            if batch and (size > limit or reserve > limit // 2
                           or len(batch) + len(out) > self.limits.batch_ranges):
                 break
             self._pending.popleft()

@@ -21,7 +21,7 @@ from node.service import Node
 from node.tomlfile import ConfigError
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
 from protocol import kinds
-from protocol.reconcile import ReconcileError
+from protocol.errors import Rejected
 from protocol.record import Record
 
 log = logging.getLogger("rakuichi.federation")
@@ -235,7 +235,12 @@ class Federation:
             else:
                 targets = []
             for url in targets:  # one peer at a time
-                await self.sync_with(url)
+                try:
+                    await self.sync_with(url)
+                except Exception:  # a bug, or a peer's answer we did not foresee, must not
+                    log.exception("sync with %s failed unexpectedly", url)  # end the loop
+                    await self.state.failed(url, self.node.clock.now_ms(),
+                                            "sync: internal error")
 
     async def sync_with(self, url: str) -> SyncReport | None:
         async with self._sync_lock:
@@ -243,7 +248,7 @@ class Federation:
                 key = await self._identify(url)
                 report = await anti_entropy(self.client(url), self.index.items,
                                             self.node.store, self.node.ingestor, key)
-            except (TransportError, RemoteRefusal, ReconcileError) as exc:
+            except (TransportError, RemoteRefusal, Rejected) as exc:  # Rejected: a bad reply
                 await self.state.failed(url, self.node.clock.now_ms(), f"sync: {exc}")
                 log.info("sync with %s failed: %s", url, exc)
                 return None

@@ -77,3 +77,12 @@ async def test_acknowledged_records_survive_sigkill(
     assert proc.terminate() == 0
     assert proc.output().count("node stopped") == 1  # the killed run never said so
     assert integrity(database) == ("ok", 260 + 1)
+
+
+def test_leftover_node_processes_are_killed(tmp_path: Path) -> None:
+    """What the autouse fixture relies on: a process a test forgot is found and killed."""
+    forgotten = NodeProcess(make_home(tmp_path, "forgotten")).start()
+    assert forgotten.running and forgotten in NodeProcess.live
+    assert NodeProcess.kill_leftovers() == [forgotten.home]
+    assert not forgotten.running and forgotten not in NodeProcess.live
+    assert NodeProcess.kill_leftovers() == []

@@ -1,0 +1,139 @@
+"""query: reads from a node process over a small and a big store, under concurrent clients.
+
+Limit: aiohttp's own minimal handler (``benchmarks.minimal``) in a process of its own, loaded
+by the same client in the same round. Stores are built once through ``Store.add``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+from benchmarks.common import REPO_ROOT, Options, Row, fmt, median, report
+from benchmarks.http import LoadResult, Request, load
+from benchmarks.nodes import NodeProcess, free_port, node_env
+from benchmarks.records import WORDS, keys
+from benchmarks.stores import big_store, cached_store
+from node.config import load_config
+from node.transport import timeouts
+from protocol import kinds
+
+CLIENTS = 8
+QUERIES = ("by id", "by author", "by kind", "opportunity search", "reputation")
+
+
+def requests_for(home: Path, what: str, count: int, rng: random.Random) -> list[Request]:
+    if what == "by id":
+        db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True)
+        (top,) = db.execute("SELECT max(seq) FROM records").fetchone()
+        seqs = rng.sample(range(1, top + 1), min(top, count * 2))
+        ids = [r[0] for r in db.execute(
+            f"SELECT id FROM records WHERE wire IS NOT NULL AND seq IN "
+            f"({','.join(map(str, seqs))})")]
+        db.close()
+        rng.shuffle(ids)
+        paths = [f"/v1/records/{i.hex()}" for i in (ids * 2)[:count]]
+    elif what == "by author":
+        orgs = [k.public_key.did for k in keys().orgs]
+        paths = [f"/v1/records?author={rng.choice(orgs)}&limit=100" for _ in range(count)]
+    elif what == "by kind":
+        names = [*kinds.KINDS, "x.note"]
+        paths = [f"/v1/records?kind={rng.choice(names)}&limit=100" for _ in range(count)]
+    elif what == "opportunity search":
+        paths = [f"/v1/opportunities?q={rng.choice(WORDS)}" for _ in range(count)]
+    else:
+        busy = keys().busy_member.public_key.did
+        paths = [f"/v1/reputation/{busy}"] * count
+    return [("GET", p, b"", "") for p in paths]
+
+
+def counts(quick: bool) -> dict[str, int]:
+    if quick:
+        return {"by id": 300, "by author": 40, "by kind": 40, "opportunity search": 40,
+                "reputation": 40}
+    return {"by id": 3000, "by author": 400, "by kind": 400, "opportunity search": 400,
+            "reputation": 400}
+
+
+async def _measure(url: str, reqs: list[Request]) -> LoadResult:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    await load(host, int(port), reqs[:max(8, len(reqs) // 10)], CLIENTS)  # warm up
+    return await load(host, int(port), reqs, CLIENTS)
+
+
+async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
+    small, big = (2_000, big_store(options)) if options.quick else (10_000, 1_000_000)
+    homes = {small: await cached_store(options.work, small, at_least=big_store(options)),
+             big: await cached_store(options.work, big)}
+    nodes = {n: NodeProcess(home).start() for n, home in homes.items()}
+    port = free_port()
+    minimal = subprocess.Popen([sys.executable, "-m", "benchmarks.minimal", str(port)],
+                               env=node_env(), cwd=REPO_ROOT, start_new_session=True)
+    sizes = counts(options.quick)
+    hello: list[LoadResult] = []
+    found: dict[tuple[int, str], list[LoadResult]] = {(n, q): [] for n in nodes
+                                                      for q in QUERIES}
+    try:
+        async with aiohttp.ClientSession(timeout=timeouts(120, 10)) as session:
+            for node in nodes.values():
+                await node.ready(session, timeout=120)
+                await node.sync_ready(session, timeout=300)
+            for _ in range(200):
+                try:
+                    await _measure(f"http://127.0.0.1:{port}", [("GET", "/", b"", "")] * 8)
+                    break
+                except OSError:
+                    await asyncio.sleep(0.05)
+            for r in range(options.rounds):
+                hello.append(await _measure(f"http://127.0.0.1:{port}",
+                                            [("GET", "/", b"", "")] * sizes["by id"]))
+                for n, node in nodes.items():
+                    for q in QUERIES:
+                        reqs = requests_for(homes[n], q, sizes[q], random.Random(f"{r}:{q}"))
+                        found[(n, q)].append(await _measure(node.url, reqs))
+    finally:
+        minimal.terminate()
+        minimal.wait(10)
+        for node in nodes.values():
+            node.stop()
+    rows = []
+    for n in nodes:
+        results = found[(n, "by id")]
+        row = Row(f"by id, {n:,} records: throughput", "req/s", [x.throughput for x in results],
+                  "aiohttp minimal handler", "req/s", [x.throughput for x in hello],
+                  "≥ 0.4× limit")
+        row.met = median(row.ratios) >= 0.4
+        row.also = f"p50 {fmt(median([x.percentile(50) * 1000 for x in results]), 'ms')}"
+        rows.append(row)
+    for q in QUERIES:
+        at_big, at_small = found[(big, q)], found[(small, q)]
+        row = Row(f"{q}: p99 at {big:,}", "ms", [x.percentile(99) * 1000 for x in at_big],
+                  f"p99 at {small:,}", "ms", [x.percentile(99) * 1000 for x in at_small],
+                  "≤ 1.5× limit")
+        row.met = median(row.ratios) <= 1.5
+        row.also = (f"{fmt(median([x.throughput for x in at_big]), 'req/s')} at {big:,}, "
+                    f"{fmt(median([x.throughput for x in at_small]), 'req/s')} at {small:,}")
+        rows.append(row)
+    return rows, {"small": small, "big": big}
+
+
+def run(options: Options) -> list[Row]:
+    started = time.time()
+    try:
+        rows, stores = asyncio.run(_run(options))
+    finally:
+        NodeProcess.stop_all()
+    notes = [f"{CLIENTS} concurrent keep-alive connections (benchmarks.http); limit: GET / on "
+             "aiohttp's minimal handler, same client, same round",
+             "by author: an organisation's records, limit=100; by kind: limit=100; opportunity"
+             " search: q=one word, default page; reputation: a member with ~230 attestations"
+             " in both stores"]
+    return report("query", options, rows, {**stores, "clients": CLIENTS,
+                                           "requests": counts(options.quick)}, started, notes)

@@ -1,0 +1,354 @@
+"""``rakuichi member``: a member's own tools. A member needs no node: the wallet is one key file
+(encrypted when a passphrase is given with ``--passphrase-file`` or ``RAKUICHI_PASSPHRASE``),
+and every command talks to whichever node URL it is given.
+
+``sign`` co-signs an alliance draft an organisation left at its node; ``attest``, ``end`` and
+``retract`` publish the member's own records; ``export`` fetches a portable bundle of the
+member's reputation and ``present`` hands one (checked locally first) to any node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from crypto import SigningKey, did_from_raw, load_signing_key, save_signing_key
+from node.cli.alliance import (
+    add_attestation_options,
+    add_end_options,
+    attestation_body,
+    check_party,
+    describe_alliance,
+    end_body,
+    now_ms,
+    parse_did,
+    parse_id,
+    read_and_verify,
+)
+from node.cli.common import CliError, client, read_passphrase_file, run_async, say
+from node.config import passphrase_from_env
+from node.transport import NodeClient, RemoteRefusal, TransportError
+from protocol import kinds
+from protocol.builder import Draft, sign_record
+from protocol.bundle import BundleError, read_bundle
+from protocol.errors import Rejected
+from protocol.record import Record
+from protocol.validate import parse
+
+DRAFT_URL = re.compile(r"(?P<base>https?://[^?#]+?)/v1/drafts/(?P<id>[0-9a-f]{64})/?")
+BATCH = 5000  # the most records a node takes in one POST
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    top = sub.add_parser("member", help="a member's wallet, alliances and portable reputation")
+    what = top.add_subparsers(dest="what", required=True)
+
+    p = what.add_parser("init", help="create a wallet: a new key pair in FILE")
+    _wallet(p)
+    p.set_defaults(func=cmd_init)
+    p = what.add_parser("whoami", help="print the wallet's did:key")
+    _wallet(p)
+    p.set_defaults(func=cmd_whoami)
+
+    p = what.add_parser("sign", help="read an alliance draft, show its terms, co-sign it")
+    p.add_argument("url", metavar="URL-OF-DRAFT")
+    _wallet(p)
+    p.add_argument("--yes", action="store_true", help="sign without asking")
+    p.set_defaults(func=cmd_sign)
+
+    p = what.add_parser("attest", help="attest an organisation (or anyone) you worked with")
+    _wallet(p, node=True)
+    add_attestation_options(p)
+    p.set_defaults(func=cmd_attest)
+    p = what.add_parser("end", help="close an alliance you are a party of")
+    _wallet(p, node=True)
+    add_end_options(p)
+    p.set_defaults(func=cmd_end)
+    p = what.add_parser("retract", help="withdraw one of your own records")
+    _wallet(p, node=True)
+    p.add_argument("record_id", metavar="RECORD-ID")
+    p.add_argument("--reason")
+    p.set_defaults(func=cmd_retract)
+
+    p = what.add_parser("export", help="fetch a portable bundle of your reputation")
+    _wallet(p, node=True)
+    p.add_argument("--claim", action="append", default=[], choices=kinds.CLAIMS)
+    p.add_argument("--issuer", action="append", default=[], help="did:key (repeat)")
+    p.add_argument("--skill", action="append", default=[])
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_export)
+    p = what.add_parser("present", help="check a bundle, then hand its records to a node")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE")
+    p.add_argument("--node", required=True)
+    p.set_defaults(func=cmd_present)
+    p = what.add_parser("opportunities", help="open opportunities; --alumni: those offered "
+                        "to the alumni of organisations you were allied with")
+    _wallet(p, node=True)
+    p.add_argument("--alumni", action="store_true")
+    p.set_defaults(func=cmd_opportunities)
+
+
+def _wallet(p: argparse.ArgumentParser, node: bool = False) -> None:
+    p.add_argument("--wallet", required=True, type=Path, help="the member's key file")
+    p.add_argument("--passphrase-file", help="or set RAKUICHI_PASSPHRASE")
+    if node:
+        p.add_argument("--node", required=True, help="URL of a node")
+
+
+def _passphrase(args: argparse.Namespace) -> str | None:
+    return read_passphrase_file(args.passphrase_file) or passphrase_from_env()
+
+
+def load_wallet(args: argparse.Namespace) -> SigningKey:
+    return load_signing_key(args.wallet, _passphrase(args))
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    key = SigningKey.generate()
+    passphrase = _passphrase(args)
+    save_signing_key(args.wallet, key, passphrase)
+    say(f"created wallet {args.wallet}" + (" (encrypted)" if passphrase else ""))
+    say(f"  member  {key.public_key.did}")
+
+
+def cmd_whoami(args: argparse.Namespace) -> None:
+    say(load_wallet(args).public_key.did)
+
+
+async def _post(url: str, record: Record) -> str:
+    try:
+        async with client(url) as node:
+            result = await node.post_record(record.wire)
+    except TransportError as exc:
+        raise CliError(f"cannot reach the node: {exc}") from None
+    except RemoteRefusal as exc:
+        raise CliError(f"the node refused the record: {exc}") from None
+    return ("stored" if result["stored"] else "already held") + f" at {url.rstrip('/')}"
+
+
+def _publish(args: argparse.Namespace, kind: str, body: dict[str, Any]) -> None:
+    key = load_wallet(args)
+    try:
+        record = sign_record(key, kind, now_ms(), body)
+    except Rejected as exc:
+        raise CliError(f"not a valid {kind}: {exc.detail}") from None
+    state = run_async(_post(args.node, record))
+    say(f"published {kind} {record.id.hex()} ({state})")
+
+
+# -- co-signing an alliance -----------------------------------------------------------------
+
+def cmd_sign(args: argparse.Namespace) -> None:
+    match = DRAFT_URL.fullmatch(args.url.strip())
+    if match is None:
+        raise CliError(f"not the URL of a draft (.../v1/drafts/<64 hex>): {args.url!r:.200}")
+    base, draft_id = match.group("base"), bytes.fromhex(match.group("id"))
+    key = load_wallet(args)
+    draft, org_name, opportunity = run_async(_read_draft(base, draft_id))
+    me = key.public_key.raw
+    if draft.body["member"] != me:
+        raise CliError(f"this alliance is for {did_from_raw(draft.body['member'])}, not for "
+                       f"this wallet's {did_from_raw(me)}: not signing")
+    org = did_from_raw(draft.author)
+    say(f"Alliance {draft.id.hex()}")
+    say(f"  organisation  {org_name + ' (' + org + ')' if org_name else org}")
+    say(f"  member        {did_from_raw(me)} (this wallet)")
+    for line in describe_alliance(draft.body):
+        say(line)
+    if opportunity:
+        say(f"  (opportunity: {opportunity})")
+    if not args.yes and not _confirm("Sign this alliance? [y/N] "):
+        raise CliError("not signed: nothing was sent")
+    try:
+        record = draft.sign(key).finish()
+    except Rejected as exc:
+        raise CliError(f"cannot sign: {exc}") from None
+    state = run_async(_post(base, record))
+    say(f"signed alliance {record.id.hex()} ({state})")
+
+
+def _confirm(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        answer = ""
+    if not sys.stdin.isatty():
+        print(flush=True)  # the answer was not echoed: end the question's line
+    return answer.strip().lower() in ("y", "yes")
+
+
+async def _read_draft(base: str, draft_id: bytes) -> tuple[Draft, str, str]:
+    """The draft (its organisation's signature checked), the org's name, the opportunity."""
+    try:
+        async with client(base) as node:
+            wire = await node.get_draft_wire(draft_id)
+            draft = _check_draft(wire, draft_id)
+            return draft, await _org_name(node, draft.author), await _title(node, draft)
+    except TransportError as exc:
+        raise CliError(f"cannot reach the node: {exc}") from None
+    except RemoteRefusal as exc:
+        raise CliError(f"cannot get draft {draft_id.hex()}: {exc}") from None
+
+
+def _check_draft(wire: bytes, draft_id: bytes) -> Draft:
+    try:
+        draft = Draft.from_wire(wire)
+    except Rejected as exc:
+        raise CliError(f"the draft does not check, not signing: {exc}") from None
+    if draft.id != draft_id:
+        raise CliError(f"the node served draft {draft.id.hex()}, not {draft_id.hex()}")
+    if draft.kind != kinds.ALLIANCE:
+        raise CliError(f"the draft is a {draft.kind}, not an alliance")
+    if draft.author in draft.missing_signers:
+        raise CliError("the organisation has not signed this draft: not signing")
+    return draft
+
+
+async def _org_name(node: NodeClient, org: bytes) -> str:
+    try:
+        answer = await node.org(did_from_raw(org))
+        return str(answer["profile"]["body"]["name"])
+    except (RemoteRefusal, TransportError, KeyError, TypeError):
+        return ""
+
+
+async def _title(node: NodeClient, draft: Draft) -> str:
+    opportunity = draft.body.get("opportunity")
+    if opportunity is None:
+        return ""
+    try:
+        view = await node.get_record_json(opportunity)
+        return f"{view['body']['title']} ({view['body']['status']})"
+    except (RemoteRefusal, TransportError, KeyError, TypeError):
+        return "not known to this node"
+
+
+# -- the member's own records ---------------------------------------------------------------
+
+def cmd_attest(args: argparse.Namespace) -> None:
+    _publish(args, kinds.ATTESTATION, attestation_body(args))
+
+
+def cmd_end(args: argparse.Namespace) -> None:
+    body = end_body(args)
+    run_async(check_party(args.node, body["alliance"], load_wallet(args).public_key.raw))
+    _publish(args, kinds.ALLIANCE_END, body)
+
+
+def cmd_retract(args: argparse.Namespace) -> None:
+    body: dict[str, Any] = {"target": parse_id(args.record_id, "RECORD-ID")}
+    if args.reason:
+        body["reason"] = args.reason
+    _publish(args, kinds.RETRACT, body)
+
+
+# -- portable reputation --------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> None:
+    me = load_wallet(args).public_key
+    issuers = [did_from_raw(parse_did(i, "--issuer")) for i in args.issuer]
+    data = run_async(_fetch_bundle(args.node, me.did, args.claim, issuers, args.skill))
+    try:
+        subject, wires = read_bundle(data)
+        records = [parse(w) for w in wires]
+    except (BundleError, Rejected) as exc:
+        raise CliError(f"the node sent something that is not a bundle: {exc}") from None
+    if subject != me.raw:
+        raise CliError(f"the node sent a bundle about {did_from_raw(subject)}, not {me.did}")
+    attestations = sum(1 for r in records if r.kind == kinds.ATTESTATION)
+    try:
+        args.out.write_bytes(data)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.out}: {exc.strerror}") from None
+    say(f"exported {attestations} attestation(s), {len(records)} record(s) in all, "
+        f"to {args.out}")
+
+
+async def _fetch_bundle(url: str, did: str, claims: list[str], issuers: list[str],
+                        skills: list[str]) -> bytes:
+    try:
+        async with client(url, total=60) as node:
+            return await node.bundle(did, claims, issuers, skills)
+    except TransportError as exc:
+        raise CliError(f"cannot reach the node: {exc}") from None
+    except RemoteRefusal as exc:
+        raise CliError(f"the node refused: {exc}") from None
+
+
+def cmd_present(args: argparse.Namespace) -> int:
+    report = read_and_verify(args.bundle)
+    if not report.ok:
+        raise CliError(f"refusing to present {args.bundle}: it does not check: "
+                       + "; ".join(r.describe() for r in report.refused))
+    _, wires = read_bundle(args.bundle.read_bytes())
+    results = run_async(_present(args.node, wires))
+    counts = {"stored": 0, "already held": 0, "refused": 0}
+    for wire, result in zip(wires, results, strict=True):
+        record = parse(wire)
+        if "class" in result:
+            state = "refused"
+            say(f"  refused       {record.kind:<14} {record.id.hex()}: {result['class']}: "
+                f"{result.get('detail', '')}")
+        else:
+            state = "stored" if result.get("stored") else "already held"
+            say(f"  {state:<13} {record.kind:<14} {record.id.hex()}")
+        counts[state] += 1
+    say(f"presented {len(wires)} record(s) about {did_from_raw(report.subject)} to "
+        f"{args.node.rstrip('/')}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    return 1 if counts["refused"] else 0
+
+
+async def _present(url: str, wires: list[bytes]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    try:
+        async with client(url, total=60) as node:
+            for start in range(0, len(wires), BATCH):
+                results.extend(await node.post_records(wires[start:start + BATCH]))
+    except TransportError as exc:
+        raise CliError(f"cannot reach the node: {exc}") from None
+    except RemoteRefusal as exc:
+        raise CliError(f"the node refused the bundle: {exc}") from None
+    if len(results) != len(wires):
+        raise CliError(f"the node answered {len(results)} results for {len(wires)} records")
+    return results
+
+
+def cmd_opportunities(args: argparse.Namespace) -> None:
+    did = load_wallet(args).public_key.did
+    for line in run_async(_opportunities(args.node, did, args.alumni)):
+        say(line)
+
+
+async def _opportunities(url: str, did: str, alumni: bool) -> list[str]:
+    try:
+        async with client(url) as node:
+            if not alumni:
+                page = await node.opportunities(audience="public", status="open", limit="500")
+                return [f"{len(page['opportunities'])} open opportunity(ies) at "
+                        f"{url.rstrip('/')}", *map(_opportunity_line, page["opportunities"])]
+            orgs = (await node.member(did))["alumni_of"]
+            if not orgs:
+                return [f"{did} is an alumnus of no organisation known to {url.rstrip('/')}"]
+            lines: list[str] = []
+            for org in orgs:
+                name = await _org_name(node, parse_did(org, "org"))
+                page = await node.opportunities(audience="alumni", org=org, status="open",
+                                                limit="500")
+                lines.append(f"alumnus of {name + ' (' + org + ')' if name else org}: "
+                             f"{len(page['opportunities'])} opportunity(ies) for alumni")
+                lines.extend(map(_opportunity_line, page["opportunities"]))
+            return lines
+    except TransportError as exc:
+        raise CliError(f"cannot reach the node: {exc}") from None
+    except RemoteRefusal as exc:
+        raise CliError(f"the node refused: {exc}") from None
+
+
+def _opportunity_line(view: dict[str, Any]) -> str:
+    body = view.get("body", {})
+    extra = ", ".join(str(x) for x in (body.get("tour"), body.get("location"),
+                                        "remote" if body.get("remote") else None) if x)
+    return f"  {body.get('title', '?')}  [{extra}]  by {view.get('author', '?')}  {view['id']}"
