@@ -113,7 +113,7 @@ def fmt(value: float, unit: str = "") -> str:
 
 
 def spread(values: Sequence[float], unit: str = "") -> str:
-    """``median [min–max]`` of the rounds."""
+    """``median [min-max]`` of the rounds."""
     return _spread(values, unit)
 
 
@@ -125,15 +125,15 @@ def _spread(values: Sequence[float], unit: str = "") -> str:
     s = summary(values)
     if len(values) < 2:
         return fmt(s["median"], unit)
-    return f"{fmt(s['median'], unit)} [{fmt(s['min'])}–{fmt(s['max'])}]"
+    return f"{fmt(s['median'], unit)} [{fmt(s['min'])}-{fmt(s['max'])}]"
 
 
 def table(title: str, rows: Sequence[Row]) -> str:
-    """A plain-text table: figure, measured, limit, ratio (median [min–max]), target, met."""
+    """A plain-text table: figure, measured, limit, ratio (median [min-max]), target, met."""
     head = ("figure", "measured", "limit", "ratio", "target", "met", "also")
     lines = [(r.name, _spread(r.values, r.unit),
               _spread(r.limits, r.limit_unit) if r.limits else "",
-              _spread(r.ratios, "×") if r.limits else "", r.target,
+              _spread(r.ratios, "x") if r.limits else "", r.target,
               {True: "yes", False: "NO", None: ""}[r.met], r.also) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
     out = [title, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
@@ -150,7 +150,7 @@ def markdown(rows: Sequence[Row]) -> str:
         out.append("| " + " | ".join([
             r.name, _spread(r.values, r.unit),
             f"{_spread(r.limits, r.limit_unit)} ({r.limit_name})" if r.limits else "",
-            _spread(r.ratios, "×") if r.limits else "", r.target,
+            _spread(r.ratios, "x") if r.limits else "", r.target,
             {True: "yes", False: "**no**", None: ""}[r.met], r.also]) + " |")
     return "\n".join(out)
 

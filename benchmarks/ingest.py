@@ -15,9 +15,9 @@ import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from benchmarks.common import Options, Row, report
+from benchmarks.http import load
 from benchmarks.nodes import NodeProcess, make_home
 from benchmarks.records import fresh
-from benchmarks.http import load
 from node.transport import MSGPACK, NodeClient, timeouts
 from protocol.validate import parse
 
@@ -99,7 +99,7 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
     for name, size, _ in modes:
         floor = 0.3 if size == 1 else 0.8
         row = Row(name, "rec/s", values[name], "verify, 1 core", "rec/s", limits[name],
-                  f"≥ {floor}× limit")
+                  f"≥ {floor}x limit")
         row.met = sorted(row.ratios)[len(row.ratios) // 2] >= floor
         rows.append(row)
     notes = [f"node: python -m node run, verifier pool of 2 worker processes (batches of "

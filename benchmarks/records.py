@@ -26,12 +26,12 @@ from protocol.builder import Draft, sign_record
 from protocol.record import Record
 
 CHUNK = 2_000
-FORMAT = "v1"
+FORMAT = "v2"
 STORE_T0 = 1_704_067_200_000  # 2024-01-01: big stores' records are spaced STORE_STEP_MS apart
 STORE_STEP_MS = 30_000
 ORGS, MEMBERS = 24, 4096
-BUSY_UNTIL = 10_000  # records below this index may be about the busy member (same in all sizes)
-WORDS = (
+BUSY_UNTIL = 2_000  # records below this index may be about the busy member (same in all sizes)
+_VOCABULARY = (
     "alliance tour transformational rotational foundational mission product platform data "
     "engineering design research customer growth network python rust sqlite postgres "
     "kubernetes cloud security privacy mobile web frontend backend api search analytics "
@@ -43,7 +43,8 @@ WORDS = (
     "build ship measure learn improve deliver scale simplify review support operate "
     "accessibility localisation onboarding pricing billing identity federation protocol "
     "signature record replication storage index query cache queue stream event schedule"
-).split()
+)
+WORDS = tuple(_VOCABULARY.split())
 SKILLS = ("python", "rust", "ux", "sql", "kubernetes", "design", "research", "product",
           "security", "ml", "frontend", "backend", "writing", "sales", "finance", "ops")
 CLAIMS = ("tour.completed", "skill", "rating", "recommendation")
@@ -148,7 +149,7 @@ class _Chunk:
     def _attestation(self, index: int, created: int, org: SigningKey, member: SigningKey
                      ) -> tuple[Record, SigningKey]:
         rng = self.rng
-        busy = self.first + index < BUSY_UNTIL and rng.random() < 0.05
+        busy = index < BUSY_UNTIL and rng.random() < 0.25
         issuer, subject = (org, self.keys.busy_member if busy else member)
         grounded = None
         if self.alliances and rng.random() < 0.6:

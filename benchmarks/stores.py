@@ -57,7 +57,7 @@ async def fill(db_path: Path, wires: list[bytes] | None = None, source: Path | N
 
 def big_store(options: Options) -> int:
     """The biggest store of the run: its wires are generated first, smaller ones are prefixes."""
-    return 20_000 if options.quick else 1_000_000
+    return 10_000 if options.quick else 1_000_000
 
 
 async def cached_store(work: Path, count: int, at_least: int = 0) -> Path:

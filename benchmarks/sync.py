@@ -3,7 +3,7 @@
 Over HTTP against a node process answering ``/v1/sync`` (bytes are the HTTP bodies, both ways)
 and at the protocol level (``Initiator`` against ``respond`` over ``MemoryItemSet``, what the
 node runs) for the biggest N. Nothing moves but reconciliation messages, so every byte counted
-is a reconciliation byte. The limit for bytes is sending every id: 32 B × N.
+is a reconciliation byte. The limit for bytes is sending every id: 32 B x N.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import copy
 import random
 import sqlite3
 import time
-from pathlib import Path
 
 import aiohttp
 
@@ -141,8 +140,8 @@ def _rows(label: str, n: int, results: dict[tuple[int, str], tuple[list[float], 
     for (d, pattern), (sizes, rts) in results.items():
         text, bound, rt_bound = target(d, pattern, n)
         name = f"{label}, d=0" if d == 0 else f"{label}, {pattern}, d={d}"
-        row = Row(name, "B", sizes, "32 B × N", "B", [32.0 * n] * len(sizes),
-                  f"{text}, ≤ 32 B × N")
+        row = Row(name, "B", sizes, "32 B x N", "B", [32.0 * n] * len(sizes),
+                  f"{text}, ≤ 32 B x N")
         verdict(row, rts, bound, rt_bound, d)
         rows.append(row)
     return rows
@@ -150,14 +149,14 @@ def _rows(label: str, n: int, results: dict[tuple[int, str], tuple[list[float], 
 
 def run(options: Options) -> list[Row]:
     started = time.time()
-    http_n, proto_n = (3_000, 20_000) if options.quick else (100_000, 1_000_000)
+    http_n, proto_n = (2_000, 10_000) if options.quick else (100_000, 1_000_000)
     try:
         rows = asyncio.run(over_http(options, http_n))
     finally:
         NodeProcess.stop_all()
     rows += over_protocol(options, proto_n)
     notes = ["d records on each side differ, so 2d differences in all: targets are 2 KiB + 64 B"
-             " × 2d (recent) and 2.5 KiB × 2d (scattered); 'also' shows bytes per difference",
+             " x 2d (recent) and 2.5 KiB x 2d (scattered); 'also' shows bytes per difference",
              "http: the node holds N records; the client lacks d of them and holds d it lacks"
              " (bytes: HTTP bodies both ways; headers are not counted)",
              "protocol: both sets hold the same N items plus d of their own"]

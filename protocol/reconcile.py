@@ -115,10 +115,6 @@ def encode_message(ranges: list[Range]) -> bytes:
     return encode([VERSION, *(flat[i:i + 4 * GROUP] for i in range(0, len(flat), 4 * GROUP))])
 
 
-def _fail(detail: str) -> ReconcileError:
-    return ReconcileError(detail)
-
-
 def decode_message(data: bytes, modes: frozenset[Mode], limits: Limits) -> list[Range]:
     """Decode and check a message: its shape, bounds strictly increasing up to the end, modes,
     payload sizes, the count of non-skip ranges. Raises ``ReconcileError`` (or the
@@ -126,54 +122,54 @@ def decode_message(data: bytes, modes: frozenset[Mode], limits: Limits) -> list[
     value = decode(data, limits.max_message_bytes)
     if not isinstance(value, list) or len(value) < 2 or type(value[0]) is not int or (
             value[0] != VERSION):
-        raise _fail("not a version 1 reconciliation message")
+        raise ReconcileError("not a version 1 reconciliation message")
     groups = value[1:]
     out: list[Range] = []
     lo, prev, active = MIN_BOUND, 0, 0
     for g, group in enumerate(groups):
         if not isinstance(group, list) or len(group) % 4 or not group:
-            raise _fail("a group is not a non-empty list of 4-element ranges")
+            raise ReconcileError("a group is not a non-empty list of 4-element ranges")
         if g < len(groups) - 1 and len(group) != 4 * GROUP:
-            raise _fail(f"a group before the last does not hold {GROUP} ranges")
+            raise ReconcileError(f"a group before the last does not hold {GROUP} ranges")
         for k in range(0, len(group), 4):
             delta, prefix, mode, payload = group[k:k + 4]
             if type(delta) is not int or type(mode) is not int or not isinstance(
                     prefix, bytes) or not isinstance(payload, bytes):
-                raise _fail("a range is not [int, bytes, int, bytes]")
+                raise ReconcileError("a range is not [int, bytes, int, bytes]")
             if lo == MAX_BOUND:
-                raise _fail("a range after the end of the key space")
+                raise ReconcileError("a range after the end of the key space")
             if len(prefix) > ID_LEN or prefix.endswith(b"\0"):
-                raise _fail("an id prefix is over 32 bytes or ends in a zero byte")
+                raise ReconcileError("an id prefix is over 32 bytes or ends in a zero byte")
             if delta == -1 and not prefix:
                 hi = MAX_BOUND
             elif 0 <= delta < MAX_CREATED - prev:
                 prev += delta
                 hi = Bound(prev, prefix)
             else:
-                raise _fail(f"bad created delta {delta}")
+                raise ReconcileError(f"bad created delta {delta}")
             if hi <= lo:
-                raise _fail("bounds do not increase")
+                raise ReconcileError("bounds do not increase")
             if mode not in modes:
-                raise _fail(f"mode {mode} is unknown or not allowed here")
+                raise ReconcileError(f"mode {mode} is unknown or not allowed here")
             r = Range(lo, hi, Mode(mode), payload)
             _check_payload(r, out[-1].mode if out else None)
             if r.mode != Mode.SKIP:
                 active += 1
                 if active > limits.max_ranges:
-                    raise _fail(f"more than {limits.max_ranges} ranges to work on")
+                    raise ReconcileError(f"more than {limits.max_ranges} ranges to work on")
             out.append(r)
             lo = hi
     if lo != MAX_BOUND:
-        raise _fail("the ranges do not cover the key space")
+        raise ReconcileError("the ranges do not cover the key space")
     return out
 
 
 def _check_payload(r: Range, before: Mode | None) -> None:
     n = len(r.payload)
     if r.mode == Mode.SKIP and (n or before == Mode.SKIP):
-        raise _fail("a skip with a payload, or two skips in a row")
+        raise ReconcileError("a skip with a payload, or two skips in a row")
     if r.mode == Mode.FINGERPRINT and n != FINGERPRINT_LEN:
-        raise _fail(f"a fingerprint of {n} bytes")
+        raise ReconcileError(f"a fingerprint of {n} bytes")
     if r.mode == Mode.IDS:
         unpack_ids(r.payload)
 
@@ -181,10 +177,10 @@ def _check_payload(r: Range, before: Mode | None) -> None:
 def unpack_ids(payload: bytes) -> list[bytes]:
     """Split concatenated ids, checking the length, the cap and strictly ascending order."""
     if len(payload) % ID_LEN or len(payload) > MAX_IDS * ID_LEN:
-        raise _fail(f"an id list of {len(payload)} bytes")
+        raise ReconcileError(f"an id list of {len(payload)} bytes")
     ids = [payload[i:i + ID_LEN] for i in range(0, len(payload), ID_LEN)]
     if any(a >= b for a, b in pairwise(ids)):
-        raise _fail("ids not strictly ascending")
+        raise ReconcileError("ids not strictly ascending")
     return ids
 
 
@@ -218,7 +214,7 @@ def respond(items: ItemSet, message: bytes, limits: Limits = DEFAULT_LIMITS) -> 
     reserve = sum(map(entry_size, map(_fallback_shape, ranges)))
     size = 16
     if size + reserve > limits.max_message_bytes:
-        raise _fail("a request too large to answer within the message limit")
+        raise ReconcileError("a request too large to answer within the message limit")
     out: list[Range] = []
     todo = sum(r.mode != Mode.SKIP for r in ranges)  # still to answer, one range each at least
     active = 0  # non-skip ranges in the reply so far
@@ -329,7 +325,7 @@ class Initiator:
         """The first request: fingerprints of ranges that shrink toward the newest items, so
         that equal sets settle at once and recent differences are found in few rounds."""
         if self._state != "new":
-            raise _fail("start() called twice")
+            raise ReconcileError("start() called twice")
         cuts, lo, n = [MIN_BOUND], MIN_BOUND, len(self.items)
         while n > START_TAIL:
             parts = self.items.split(lo, MAX_BOUND, START_RATIO)
@@ -348,7 +344,7 @@ class Initiator:
     def receive(self, reply: bytes) -> bytes | None:
         """Take the responder's reply; return the next request, or None when reconciled."""
         if self._state != "wait":
-            raise _fail(f"receive() while the session is {self._state}")
+            raise ReconcileError(f"receive() while the session is {self._state}")
         try:
             self.bytes_received += len(reply)
             self._check_total()
@@ -358,7 +354,7 @@ class Initiator:
                 self._state = "done"
                 return None
             if self.rounds >= self.limits.max_rounds:
-                raise _fail(f"not reconciled within {self.limits.max_rounds} rounds")
+                raise ReconcileError(f"not reconciled within {self.limits.max_rounds} rounds")
             return self._send(self._batch())
         except Rejected:
             self._state = "failed"
@@ -366,7 +362,7 @@ class Initiator:
 
     def _check_total(self) -> None:
         if self.bytes_sent + self.bytes_received > self.limits.max_total_bytes:
-            raise _fail(f"more than {self.limits.max_total_bytes} bytes in one session")
+            raise ReconcileError(f"more than {self.limits.max_total_bytes} bytes in one session")
 
     def _absorb(self, ranges: list[Range]) -> None:
         """Check that every answer lies inside a range we asked about, then act on it."""
@@ -377,13 +373,13 @@ class Initiator:
             while j < len(sent) and sent[j].hi <= r.lo:
                 j += 1
             if j == len(sent) or r.lo < sent[j].lo or sent[j].hi < r.hi:
-                raise _fail("an answer for a range that was not asked about")
+                raise ReconcileError("an answer for a range that was not asked about")
             if r.mode == Mode.FINGERPRINT:
                 count, fp = self.items.fingerprint(r.lo, r.hi)
                 if fp != r.payload:
                     self._pending.append((r.lo, r.hi, count))
                     if len(self._pending) > self.limits.max_pending:
-                        raise _fail(f"more than {self.limits.max_pending} ranges pending")
+                        raise ReconcileError(f"more than {self.limits.max_pending} ranges pending")
             elif r.mode == Mode.IDS:
                 theirs = set(unpack_ids(r.payload))
                 mine = set(_ids(self.items, r.lo, r.hi))
@@ -394,15 +390,15 @@ class Initiator:
 
     def _absorb_diff(self, r: Range, asked: Range) -> None:
         if asked.mode != Mode.IDS or (asked.lo, asked.hi) != (r.lo, r.hi):
-            raise _fail("a diff for a range not sent as ids")
+            raise ReconcileError("a diff for a range not sent as ids")
         ours = unpack_ids(asked.payload)
         width = (len(ours) + 7) // 8
         bitmap, extra = r.payload[:width], unpack_ids(r.payload[width:])
         if len(bitmap) < width or (len(ours) % 8 and bitmap[-1] >> (len(ours) % 8)):
-            raise _fail("a diff bitmap of the wrong size")
+            raise ReconcileError("a diff bitmap of the wrong size")
         lacking = {id_ for i, id_ in enumerate(ours) if bitmap[i // 8] >> (i % 8) & 1}
         if not set(extra).isdisjoint(ours):
-            raise _fail("a diff claims ids we sent as ours")
+            raise ReconcileError("a diff claims ids we sent as ours")
         self.need |= lacking
         self.have.update(extra)
 

@@ -97,7 +97,11 @@ def fts_query(text: str) -> str | None:
 async def list_opportunities(db: aiosqlite.Connection, where: OpportunityFilter,
                              before: tuple[int, bytes] | None, limit: int) -> list[Row]:
     """Current opportunities, newest first, keyset-paginated on (created, id)."""
-    joins = ["JOIN opportunity_facts f ON f.id = c.id", "JOIN records r ON r.id = c.id"]
+    # current is keyed by (kind, author, slot): reach it from the record's own slot, so that a
+    # search (which starts from the matching facts) never scans current for each match
+    joins = ["JOIN opportunity_facts f ON f.id = c.id",
+             "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
+             " AND r.slot = c.slot"]
     clauses = ["c.kind = 'opportunity'"]
     params: list[Any] = []
     if where.q and (match := fts_query(where.q)):

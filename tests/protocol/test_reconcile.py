@@ -34,6 +34,7 @@ from protocol.reconcile import (
     ReconcileError,
     decode_message,
     encode_message,
+    entry_size,
     respond,
 )
 
@@ -204,6 +205,7 @@ def test_adjacent_skips_merge_and_many_ranges_use_groups() -> None:
     cuts = [MIN_BOUND, *(Bound(k, b"") for k in range(1, 600)), MAX_BOUND]
     many = [Range(a, b, Mode.FINGERPRINT, bytes(16)) for a, b in pairwise(cuts)]
     assert decode_message(encode_message(many), REQUEST_MODES, DEFAULT_LIMITS) == many
+    assert len(encode_message(many)) <= 16 + sum(map(entry_size, many))
     skips = [Range(r.lo, r.hi, Mode.SKIP) for r in many]
     assert encode_message(skips) == encode_message([Range(MIN_BOUND, MAX_BOUND, Mode.SKIP)])
 
@@ -267,7 +269,7 @@ def test_responder_caps_its_work_and_size() -> None:
     cuts = [MIN_BOUND, *items.split(MIN_BOUND, MAX_BOUND, 4000), MAX_BOUND]
     asks = [Range(a, b, Mode.IDS if k % 2 else Mode.FINGERPRINT, b"" if k % 2 else os.urandom(16))
             for k, (a, b) in enumerate(pairwise(cuts))]
-    small = Limits(max_message_bytes=200_000, max_ranges=8192)
+    small = Limits(max_message_bytes=200_000, max_ranges=8192, batch_ranges=4096)
     reply = respond(items, encode_message(asks), small)
     assert len(reply) <= small.max_message_bytes
     assert sum(r.mode != Mode.SKIP for r in decode_message(reply, frozenset(Mode), small)) <= 8192
@@ -427,7 +429,7 @@ def test_pending_work_is_capped() -> None:
             message = initiator.receive(splits_forever(message))
 
 
-if __name__ == "__main__":  # measured bytes and rounds, printed (python -m tests.protocol...)
+if __name__ == "__main__":  # measured bytes and rounds: PYTHONPATH=. python tests/protocol/...
     import time
 
     for n in (10_000, 100_000):
