@@ -204,6 +204,26 @@ class MemoryItemSet:
         self._dirty = min(self._dirty, i)
         return True
 
+    def remove(self, created: int, id_: bytes) -> bool:
+        """Take an item out; False when it was not present. An emptied block is dropped."""
+        if not self._blocks:
+            return False
+        key = _key(created, id_)
+        i = max(bisect_right(self._blocks, key, key=_first) - 1, 0)
+        block = self._blocks[i]
+        off = _search(block, key)
+        if block[off * KEY_LEN:(off + 1) * KEY_LEN] != key:
+            return False
+        block = block[:off * KEY_LEN] + block[(off + 1) * KEY_LEN:]
+        if block:
+            self._blocks[i] = block
+            self._sums[i] -= int.from_bytes(id_, "little")
+        else:
+            del self._blocks[i], self._sums[i]
+        self._len -= 1
+        self._dirty = min(self._dirty, i)
+        return True
+
     # ----- positions
     def _index(self) -> None:
         """Bring prefix counts and sums up to date from the first changed block on."""

@@ -120,6 +120,7 @@ KINDS: dict[str, KindSpec] = {
 }
 
 REPLACEABLE = frozenset({ORG_PROFILE, MEMBER_PROFILE, OPPORTUNITY})
+NOT_RETRACTABLE = frozenset({ALLIANCE, RETRACT})  # alliances are ended; retracts are final
 
 
 def required_signers(kind: str, author: bytes, body: dict[str, Any]) -> frozenset[bytes]:

@@ -182,7 +182,7 @@ class Federation:
 
     # ----- events
     def _on_commit(self, records: list[Record]) -> None:
-        self.index.on_commit(records)
+        self.index.on_commit(records, self.node.store.reader)
         for sender in self.senders.values():
             sender.poke()
         if self.node.config.federation.learn_peers:

@@ -1,7 +1,9 @@
-"""The node's reconciliation item set: ``(created, id)`` of every record held, in memory.
+"""The node's reconciliation item set: ``(created, id)`` of every live record, in memory.
 
 Loaded in the background after start (start-up reads nothing), then kept current from the
 store's commits. Until it is loaded the node answers sync requests with "try later".
+Retracted records (tombstones) are left out: their content is gone, so no peer could fetch
+them, while the retract itself is in the set and erases the target wherever it arrives.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 
 import aiosqlite
 
+from protocol import kinds
 from protocol.itemset import MemoryItemSet
 from protocol.record import Record
 
@@ -23,14 +26,32 @@ class SyncIndex:
         self.items = MemoryItemSet()
         self.ready = asyncio.Event()
         self._early: list[tuple[int, bytes]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def on_commit(self, records: list[Record]) -> None:
-        """Store listener: add what each commit made new (buffered while loading)."""
+    def on_commit(self, records: list[Record], db: aiosqlite.Connection | None = None) -> None:
+        """Store listener: add what each commit made new (buffered while loading), then take
+        out whatever that commit erased (a retract's target, or a target that came late)."""
         if self.ready.is_set():
             for record in records:
                 self.items.add(record.created, record.id)
         else:
             self._early.extend((r.created, r.id) for r in records)
+        maybe_erased = [r.id for r in records if r.kind not in kinds.NOT_RETRACTABLE]
+        maybe_erased += [r.body["target"] for r in records if r.kind == kinds.RETRACT]
+        if db is not None and maybe_erased:
+            task = asyncio.get_running_loop().create_task(self._drop_erased(db, maybe_erased))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _drop_erased(self, db: aiosqlite.Connection, ids: list[bytes]) -> None:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            rows = await db.execute_fetchall(
+                f"SELECT created, id FROM records WHERE wire IS NULL"
+                f" AND id IN ({','.join('?' * len(chunk))})", chunk)
+            await self.ready.wait()
+            for created, rid in rows:
+                self.items.remove(created, rid)
 
     async def load(self, db: aiosqlite.Connection) -> None:
         """Read every held (created, id) in key order, in chunks, without blocking the loop."""
@@ -38,7 +59,7 @@ class SyncIndex:
         after: tuple[int, bytes] = (-1, b"")
         while True:
             rows = await db.execute_fetchall(
-                "SELECT created, id FROM records WHERE (created, id) > (?, ?)"
+                "SELECT created, id FROM records WHERE (created, id) > (?, ?) AND wire IS NOT NULL"
                 " ORDER BY created, id LIMIT ?", (*after, LOAD_CHUNK))
             loaded.extend((r[0], r[1]) for r in rows)
             if len(rows) < LOAD_CHUNK:

@@ -189,3 +189,24 @@ def test_memory_for_100k_items() -> None:
         tracemalloc.stop()
     assert len(s) == 100_000
     assert used <= 6_000_000, f"{used / len(s):.1f} bytes an item"
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 50), st.integers(0, 40)), max_size=300))
+@settings(max_examples=60, deadline=None)
+def test_remove_keeps_the_set_equal_to_a_plain_set(ops: list[tuple[bool, int, int]]) -> None:
+    """Adds and removes in any order leave exactly the expected items and fingerprints."""
+    items = MemoryItemSet()
+    expected: set[tuple[int, bytes]] = set()
+    for is_add, created, n in ops:
+        item = (created, bytes([n]) * 32)
+        if is_add:
+            assert items.add(*item) == (item not in expected)
+            expected.add(item)
+        else:
+            assert items.remove(*item) == (item in expected)
+            expected.discard(item)
+        assert len(items) == len(expected)
+    assert list(items) == sorted(expected)
+    count, fp = items.fingerprint(MIN_BOUND, MAX_BOUND)
+    assert count == len(expected)
+    assert fp == MemoryItemSet(sorted(expected)).fingerprint(MIN_BOUND, MAX_BOUND)[1]
