@@ -5,9 +5,10 @@ are split across worker processes, so that signature verification uses every cor
 event loop keeps serving. Workers send back the parsed ``Record`` of each valid wire (pickled,
 far cheaper to load than parsing again) or the refusal's class and detail.
 
-Small batches submitted while others wait (many one-record requests at once) are gathered for
-one event-loop turn and, when together they are large enough, verified by the workers as one
-batch; each keeps its own clock reading, so every outcome is what it would have been alone.
+Small batches submitted during the same event-loop turn (many one-record requests at once) are
+gathered and verified by the workers, in runs of whole submissions spread over the workers, each
+answered as soon as its run is done; each keeps its own clock reading, so every outcome is what
+it would have been alone. A small batch that comes alone is still verified inline.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from protocol.errors import REJECTION_CLASSES, Rejected
 from protocol.record import Record
 from protocol.validate import check_time, parse, verify_signatures
 
-INLINE_BELOW = 24
+INLINE_BELOW = 24  # a batch this small is verified inline when it comes alone
+CHUNK_MIN = 8  # records in one worker task at least (unless there are fewer)
 
 Verdict = Record | tuple[str, str]  # the record when valid, else (class, detail)
 
@@ -78,7 +80,7 @@ class Verifier:
 
     async def _in_workers(self, jobs: list[tuple[bytes, int]]) -> list[Verdict]:
         loop = asyncio.get_running_loop()
-        parts = max(1, min(self._workers * 2, len(jobs) // INLINE_BELOW))
+        parts = max(1, min(self._workers * 2, len(jobs) // CHUNK_MIN))
         size = -(-len(jobs) // parts)
         results = await asyncio.gather(*(
             loop.run_in_executor(self._pool, _verdicts_at, jobs[i:i + size])
@@ -89,27 +91,49 @@ class Verifier:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Verdict]] = loop.create_future()
         if not self._waiting:
-            loop.call_soon(lambda: loop.create_task(self._flush()))
+            loop.call_soon(self._flush)
         self._waiting.append(_Waiting(wires, now_ms, future))
         return await future
 
-    async def _flush(self) -> None:
+    def _flush(self) -> None:
+        """Verify what gathered during one loop turn: alone, inline; else in the workers, cut
+        into runs of whole submissions that each answer as soon as their own run is done."""
         group, self._waiting = self._waiting, []
-        jobs = [(w, item.now_ms) for item in group for w in item.wires]
+        total = sum(len(item.wires) for item in group)
+        if len(group) == 1 and total < INLINE_BELOW:
+            item = group[0]
+            try:
+                item.future.set_result(_verdicts(item.wires, item.now_ms))
+            except Exception as exc:  # cannot happen: refusals are verdicts
+                item.future.set_exception(exc)
+            return
+        parts = max(1, min(self._workers * 2, total // CHUNK_MIN))
+        size = -(-total // parts)
+        run: list[_Waiting] = []
+        count = 0
+        for item in group:
+            run.append(item)
+            count += len(item.wires)
+            if count >= size:
+                asyncio.get_running_loop().create_task(self._verify_run(run))
+                run, count = [], 0
+        if run:
+            asyncio.get_running_loop().create_task(self._verify_run(run))
+
+    async def _verify_run(self, run: list[_Waiting]) -> None:
+        jobs = [(w, item.now_ms) for item in run for w in item.wires]
         try:
-            if len(jobs) < INLINE_BELOW:
-                verdicts = _verdicts_at(jobs)
-            else:
-                verdicts = await self._in_workers(jobs)
+            verdicts = await asyncio.get_running_loop().run_in_executor(
+                self._pool, _verdicts_at, jobs)
         except BaseException as exc:  # the pool broke: every waiter learns it
-            for item in group:
+            for item in run:
                 if not item.future.done():
                     item.future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
         start = 0
-        for item in group:
+        for item in run:
             if not item.future.done():
                 item.future.set_result(verdicts[start:start + len(item.wires)])
             start += len(item.wires)

@@ -124,7 +124,7 @@ async def test_line_of_five_converges(tmp_path, api: Api) -> None:
 @pytest.mark.xfail(strict=True, reason=(
     "protocol gap: a record retracted at a node before it spread can never be sent on (its "
     "wire bytes are erased), so that node lists a tombstone that the others never get, and "
-    "their views differ (pending retract vs tombstone); every sync rediscovers the id"))
+    "their views differ (pending retract vs tombstone, in /v1/records and dump_views)"))
 async def test_record_retracted_before_it_spread(tmp_path, api: Api) -> None:
     homes = [federation_home(tmp_path, name) for name in "ab"]
     procs = await start_processes(homes)
