@@ -23,7 +23,7 @@ from protocol.validate import parse
 
 BATCH_SIZES = (100, 500)
 BATCH_IN_FLIGHT = 2
-SINGLE_IN_FLIGHT = 128
+SINGLE_IN_FLIGHT = 64
 
 
 def verify_rate(wires: list[bytes]) -> float:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from crypto import CryptoError
 from crypto.httpsig import verify_request
-from node.api.keys import NODE
+from node.api.keys import NODE, PEER
 from node.api.problems import ApiError
 from node.api.ratelimit import RateLimiter
 
@@ -44,16 +44,16 @@ async def peer_auth_middleware(
             except CryptoError as exc:
                 error = exc
                 continue
-            request["peer"] = key.did
+            request[PEER] = key.did
             break
         else:
             raise ApiError(401, "signature", f"request signature refused: {error}",
                            "bad request signature")
-        denial = node.peers.denial(request["peer"], fed)
+        denial = node.peers.denial(request[PEER], fed)
         if denial is not None:
             raise ApiError(403, "policy", denial, "refused by policy")
     if request.method == "POST":
-        who = request.get("peer") or (request.remote or "unknown")
+        who = request.get(PEER) or (request.remote or "unknown")
         wait = request.app[LIMITER].take(who, time.monotonic())
         if wait > 0:
             raise ApiError(429, "rate-limited",

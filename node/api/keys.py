@@ -9,3 +9,5 @@ from node.service import Node
 
 NODE = web.AppKey("node", Node)
 FEDERATION = web.AppKey("federation", Federation | None)
+
+PEER = web.RequestKey("peer", str)  # did:key of the node that signed the request

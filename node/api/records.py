@@ -8,7 +8,7 @@ import msgpack
 from aiohttp import web
 
 from node.api import params
-from node.api.keys import NODE
+from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
 from node.storage import queries
 from protocol.encoding import MAX_RECORD_BYTES
@@ -62,7 +62,7 @@ async def post_records(request: web.Request) -> web.Response:
     node = request.app[NODE]
     body = await request.read()
     batch = split_batch(body)
-    source = request.get("peer")
+    source = request.get(PEER)
     if batch is None:
         if len(body) > MAX_RECORD_BYTES:
             raise refusal(SizeError(f"record is {len(body)} bytes, over {MAX_RECORD_BYTES}"))

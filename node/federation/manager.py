@@ -26,6 +26,7 @@ from protocol.record import Record
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
+SESSION_TIMEOUTS = 12  # an anti-entropy session may last this many request timeouts
 
 
 class Federation:
@@ -246,8 +247,14 @@ class Federation:
         async with self._sync_lock:
             try:
                 key = await self._identify(url)
-                report = await anti_entropy(self.client(url), self.index.items,
-                                            self.node.store, self.node.ingestor, key)
+                report = await asyncio.wait_for(
+                    anti_entropy(self.client(url), self.index.items, self.node.store,
+                                 self.node.ingestor, key),
+                    SESSION_TIMEOUTS * self.node.config.federation.request_timeout)
+            except TimeoutError:
+                await self.state.failed(url, self.node.clock.now_ms(), "sync: session too long")
+                log.info("sync with %s stopped: session over its deadline", url)
+                return None
             except (TransportError, RemoteRefusal, Rejected) as exc:  # Rejected: a bad reply
                 await self.state.failed(url, self.node.clock.now_ms(), f"sync: {exc}")
                 log.info("sync with %s failed: %s", url, exc)
