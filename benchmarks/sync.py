@@ -81,7 +81,8 @@ async def over_http(options: Options, n: int) -> list[Row]:
             await node.ready(session)
             await node.sync_ready(session)  # (its own profile is stored by now)
             db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True)
-            held = db.execute("SELECT created, id FROM records ORDER BY created, id").fetchall()
+            held = db.execute("SELECT created, id FROM records WHERE wire IS NOT NULL"
+                              " ORDER BY created, id").fetchall()  # the node's live set
             db.close()
             lo, hi = held[0][0], held[-1][0]
             for r in range(options.rounds):
@@ -157,8 +158,9 @@ def run(options: Options) -> list[Row]:
     rows += over_protocol(options, proto_n)
     notes = ["d records on each side differ, so 2d differences in all: targets are 2 KiB + 64 B"
              " x 2d (recent) and 2.5 KiB x 2d (scattered); 'also' shows bytes per difference",
-             "http: the node holds N records; the client lacks d of them and holds d it lacks"
-             " (bytes: HTTP bodies both ways; headers are not counted)",
+             "http: the node holds N live records (tombstones are not in its sync set); the"
+             " client lacks d of them and holds d it lacks (bytes: HTTP bodies both ways;"
+             " headers are not counted)",
              "protocol: both sets hold the same N items plus d of their own"]
     return report("sync", options, rows, {"http_n": http_n, "protocol_n": proto_n,
                                           "diffs": list(DIFFS), "patterns": list(PATTERNS)},

@@ -39,7 +39,7 @@ class PeerDirectory:
             return f"node {node_key} is denied by this node"
         identity = self.by_key.get(node_key)
         if identity is not None:
-            if identity.org and _raw(identity.org) in federation.deny_orgs:
+            if identity.org and raw_or_none(identity.org) in federation.deny_orgs:
                 return f"organisation {identity.org} is denied by this node"
             if identity.url and identity.url.rstrip("/") in federation.deny_urls:
                 return f"peer {identity.url} is denied by this node"
@@ -48,7 +48,8 @@ class PeerDirectory:
         return None
 
 
-def _raw(did: str) -> bytes | None:
+def raw_or_none(did: str) -> bytes | None:
+    """The raw key of a did:key, or None when it is not one."""
     try:
         return raw_from_did(did)
     except InvalidDid:

@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 
-from crypto import did_from_raw
 from node.config import load_config
 from node.federation.antientropy import SyncReport, anti_entropy
+from node.federation.directory import raw_or_none
 from node.federation.peersfile import SeedPeer, normalise_url, read_peers
 from node.federation.peerstate import LEARNED, SEED, PeerStateStore
 from node.federation.sender import PeerSender
@@ -85,7 +85,7 @@ class Federation:
         fed = self.node.config.federation
         if url in fed.deny_urls:
             return True
-        return any(did is not None and _raw(did) in fed.deny_orgs for did in (node_key, org))
+        return any(did is not None and raw_or_none(did) in fed.deny_orgs for did in (node_key, org))
 
     async def active_peers(self) -> list[str]:
         """Seeds first, then learned peers (unless allow-only), up to ``max_peers``."""
@@ -293,13 +293,3 @@ class Federation:
             })
         return table
 
-
-def _raw(did: str) -> bytes | None:
-    from crypto import InvalidDid, raw_from_did
-    try:
-        return raw_from_did(did)
-    except InvalidDid:
-        return None
-
-
-__all__ = ["Federation", "did_from_raw"]
