@@ -55,6 +55,12 @@ def parse(data: bytes) -> Record:
 
 def verify_signatures(record: Record) -> None:
     """Step 4: the signer set is exactly the required one, sorted, and every signature verifies."""
+    check_signer_set(record)
+    verify_each(record.signing_input, record.sigs)
+
+
+def check_signer_set(record: Record) -> None:
+    """Step 4, first half (cheap): the signer set is exactly the required one, sorted."""
     signers = record.signers
     if not signers:
         raise SignatureError("record carries no signatures")
@@ -68,8 +74,11 @@ def verify_signatures(record: Record) -> None:
         parts = [f"missing {did_from_raw(k)}" for k in sorted(missing)]
         parts += [f"unexpected {did_from_raw(k)}" for k in sorted(extra)]
         raise SignatureError("signer set is wrong: " + "; ".join(parts))
-    message = record.signing_input
-    for signer, signature in record.sigs:
+
+
+def verify_each(message: bytes, sigs: tuple[tuple[bytes, bytes], ...]) -> None:
+    """Step 4, second half (the costly one): every signature verifies over ``message``."""
+    for signer, signature in sigs:
         try:
             verify_raw(signer, signature, message)
         except CryptoError as exc:
