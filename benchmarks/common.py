@@ -99,6 +99,8 @@ def machine() -> dict[str, Any]:
 def fmt(value: float, unit: str = "") -> str:
     if value != value:  # nan
         return "-"
+    if 0 < abs(value) < 0.001:
+        return f"{value:.1e} {unit}".rstrip()
     if abs(value) >= 100_000:
         text = f"{value:,.0f}"
     elif abs(value) >= 100:
@@ -123,7 +125,12 @@ def median(values: Sequence[float]) -> float:
 
 def _spread(values: Sequence[float], unit: str = "") -> str:
     s = summary(values)
-    if len(values) < 2:
+    if values and all(float(v).is_integer() for v in values):  # counts, bytes, rounds
+        def whole(v: float) -> str:
+            return f"{int(v):,}" if abs(v) >= 100_000 else f"{v:g}"
+        text = f"{whole(s['median'])} {unit}".rstrip()
+        return text if s["min"] == s["max"] else f"{text} [{whole(s['min'])}-{whole(s['max'])}]"
+    if len(values) < 2 or s["min"] == s["max"]:
         return fmt(s["median"], unit)
     return f"{fmt(s['median'], unit)} [{fmt(s['min'])}-{fmt(s['max'])}]"
 

@@ -25,6 +25,7 @@ from benchmarks.nodes import (
     database_bytes,
     free_port,
     make_home,
+    pss_bytes,
     rss_bytes,
     set_port,
 )
@@ -72,6 +73,7 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
     loads: list[float] = []
     main_rss: list[float] = []
     total_rss: list[float] = []
+    workers: list[int] = []
     async with aiohttp.ClientSession(timeout=timeouts(120, 10)) as session:
         for r in range(options.rounds):
             starts["empty"].append((await startup(session, empty))[0])
@@ -90,15 +92,16 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
                 host, port = node.url.removeprefix("http://").rsplit(":", 1)
                 await load(host, int(port), [("GET", "/v1/records?limit=100", b"", "")] * 200,
                            4)
-                main = rss_bytes(node.pid)
-                main_rss.append(main / MB)
-                total_rss.append((main + sum(rss_bytes(c) for c in children(node.pid))) / MB)
+                main_rss.append(rss_bytes(node.pid) / MB)
+                family = [node.pid, *children(node.pid)]
+                total_rss.append(sum(pss_bytes(p) for p in family) / MB)
+                workers.append(len(family) - 1)
             finally:
                 node.stop()
     per_record = size / count
     rows = [Row("node RSS, main process", "MB", main_rss, "target", "MB",
                 [250.0] * len(main_rss), "≤ 250 MB"),
-            Row("node RSS, with verifier workers", "MB", total_rss, "target", "MB",
+            Row("node memory with its verifier workers (PSS)", "MB", total_rss, "target", "MB",
                 [250.0] * len(total_rss), "≤ 250 MB"),
             Row("database bytes per record", "B", [per_record], "wire bytes per record", "B",
                 [wire_bytes / count], "≤ 1,536 B"),
@@ -106,6 +109,7 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
                 "start-up over an empty store", "s", starts["empty"], "≤ 1.5x limit")]
     rows[0].met = median(main_rss) <= 250
     rows[1].met = median(total_rss) <= 250
+    rows[1].also = f"{max(workers)} worker processes"
     rows[2].met = per_record <= 1536
     rows[2].also = f"database {fmt(size / MB, 'MB')} for {count:,} records"
     rows[3].met = median(rows[3].ratios) <= 1.5
@@ -126,5 +130,7 @@ def run(options: Options) -> list[Row]:
              f" ran over a copy, loaded its sync index, ingested {params['ingested_over_http']:,}"
              " more over HTTP and served reads before RSS was read from /proc",
              "bytes per record: database file after a WAL checkpoint, indexes, views and "
-             "full-text search included"]
+             "full-text search included",
+             "memory: RSS of the node process; with its verifier workers, the sum of their PSS "
+             "(the workers are forked from the node: RSS would count shared pages twice)"]
     return report("footprint", options, rows, params, started, notes)

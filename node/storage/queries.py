@@ -97,16 +97,20 @@ def fts_query(text: str) -> str | None:
 async def list_opportunities(db: aiosqlite.Connection, where: OpportunityFilter,
                              before: tuple[int, bytes] | None, limit: int) -> list[Row]:
     """Current opportunities, newest first, keyset-paginated on (created, id)."""
-    # current is keyed by (kind, author, slot): reach it from the record's own slot, so that a
-    # search (which starts from the matching facts) never scans current for each match
+    # the record of each current row, matched on all of current's key as well, so that SQLite
+    # may also join from the record side without scanning current
     joins = ["JOIN opportunity_facts f ON f.id = c.id",
              "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
              " AND r.slot = c.slot"]
     clauses = ["c.kind = 'opportunity'"]
     params: list[Any] = []
     if where.q and (match := fts_query(where.q)):
-        joins.append("JOIN opportunity_search s ON s.rowid = f.rowid")
-        clauses.append("opportunity_search MATCH ?")
+        # Walk current opportunities newest first and keep the matching ones: the page is
+        # found after a few rows, while joining each match (a common word matches most of the
+        # catalogue) and sorting them all grows with it. The unary + keeps SQLite from using
+        # the match list as an index constraint on every row (probing each listed rowid).
+        clauses.append("+f.rowid IN (SELECT rowid FROM opportunity_search"
+                       " WHERE opportunity_search MATCH ?)")
         params.append(match)
     for column, value in (("f.tour", where.tour), ("f.status", where.status),
                           ("f.audience", where.audience), ("c.author", where.org)):
