@@ -1,5 +1,7 @@
 """did:key text form of Ed25519 public keys: ``did:key:z`` + base58btc(0xed 0x01 + key)."""
 
+from functools import lru_cache
+
 from crypto.errors import InvalidDid
 
 _ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -36,6 +38,12 @@ def did_from_raw(raw: bytes) -> str:
     """Text form of a raw 32-byte Ed25519 public key (no validity check of the point)."""
     if len(raw) != 32:
         raise InvalidDid(f"an Ed25519 key is 32 bytes, not {len(raw)}")
+    return _did_of(bytes(raw))
+
+
+@lru_cache(maxsize=65_536)
+def _did_of(raw: bytes) -> str:
+    """Cached: base58 is a big-number loop in Python, and views name the same few keys."""
     return _PREFIX + b58encode(_MULTICODEC_ED25519 + raw)
 
 

@@ -41,6 +41,7 @@ class Record:
     sigs: tuple[Signature, ...]
     wire: bytes = field(repr=False)
     id: bytes = field(repr=False)
+    signing_input: bytes = field(repr=False)
 
     @classmethod
     def build(cls, kind: str, author: bytes, created: int, body: dict[str, Any],
@@ -49,8 +50,8 @@ class Record:
         ordered = tuple(sorted((bytes(k), bytes(s)) for k, s in sigs))
         wire = encode({"author": author, "body": body, "created": created, "kind": kind,
                        "sigs": [list(pair) for pair in ordered], "v": PROTOCOL_VERSION})
-        rid = sha256(signing_input(kind, author, created, body))
-        return cls(kind, author, created, body, ordered, wire, rid)
+        core = signing_input(kind, author, created, body)
+        return cls(kind, author, created, body, ordered, wire, sha256(core), core)
 
     @property
     def id_hex(self) -> str:
@@ -59,10 +60,6 @@ class Record:
     @property
     def author_did(self) -> str:
         return did_from_raw(self.author)
-
-    @property
-    def signing_input(self) -> bytes:
-        return signing_input(self.kind, self.author, self.created, self.body)
 
     @property
     def signers(self) -> tuple[bytes, ...]:
@@ -111,8 +108,37 @@ def record_from_value(value: Any, wire: bytes) -> Record:
     if spec is not None:
         spec.check_body(author, body)
     pairs = _signature_pairs(sigs)
-    rid = sha256(signing_input(kind, author, created, body))
-    return Record(kind, author, created, body, pairs, wire, rid)
+    core = _core_of_wire(wire, len(pairs)) or signing_input(kind, author, created, body)
+    return Record(kind, author, created, body, pairs, wire, sha256(core), core)
+
+
+def record_from_trusted(value: dict[str, Any], wire: bytes, rid: bytes) -> Record:
+    """A record from wire bytes that passed validation before (a node's own store): no checks."""
+    pairs = tuple((key, sig) for key, sig in value["sigs"])
+    kind, author, created, body = value["kind"], value["author"], value["created"], value["body"]
+    core = _core_of_wire(wire, len(pairs)) or signing_input(kind, author, created, body)
+    return Record(kind, author, created, body, pairs, wire, rid, core)
+
+
+_SIGS_KEY = b"\xa4sigs"
+_V1_ENTRY = b"\xa1v\x01"
+_SIG_PAIR_BYTES = 101  # fixarray(2), bin8 header + 32-byte key, bin8 header + 64-byte signature
+
+
+def _core_of_wire(wire: bytes, signatures: int) -> bytes | None:
+    """The signing input cut straight from canonical wire bytes, without encoding again.
+
+    The record map's keys sort as author, body, created, kind, sigs, v, and v is 1, so the core
+    is the same bytes with the map header saying 5 entries and the sigs entry left out. Returns
+    None for any shape this does not recognise (the caller then encodes the core).
+    """
+    header = 1 if signatures < 16 else 3
+    sigs_start = len(wire) - len(_V1_ENTRY) - header - _SIG_PAIR_BYTES * signatures
+    key_start = sigs_start - len(_SIGS_KEY)
+    if (not wire.startswith(b"\x86") or not wire.endswith(_V1_ENTRY) or key_start < 1
+            or wire[key_start:sigs_start] != _SIGS_KEY):
+        return None
+    return SIGNING_PREFIX + b"\x85" + wire[1:key_start] + _V1_ENTRY
 
 
 def _signature_pairs(sigs: Any) -> tuple[Signature, ...]:

@@ -14,7 +14,7 @@ from node.storage import queries
 from protocol.encoding import MAX_RECORD_BYTES
 from protocol.errors import EncodingError, SizeError
 from protocol.jsonview import to_json
-from protocol.record import Record
+from protocol.record import Record, record_from_trusted
 
 MSGPACK = "application/msgpack"
 MAX_BATCH = 5000
@@ -26,9 +26,7 @@ def stored_record(row: queries.Row) -> Record:
     only unpacked here (parsing again would redo the schema and key checks: most of the cost
     of a read); the id is the one stored beside them."""
     assert row.wire is not None
-    value = msgpack.unpackb(row.wire, raw=False)
-    return Record(value["kind"], value["author"], value["created"], value["body"],
-                  tuple((key, sig) for key, sig in value["sigs"]), row.wire, row.id)
+    return record_from_trusted(msgpack.unpackb(row.wire, raw=False), row.wire, row.id)
 
 
 def row_json(row: queries.Row) -> dict[str, Any]:
