@@ -22,7 +22,7 @@ from node.transport import MSGPACK, NodeClient, timeouts
 from protocol.validate import parse
 
 BATCH_SIZES = (100, 500)
-BATCH_IN_FLIGHT = 2
+BATCH_IN_FLIGHT = 4
 SINGLE_IN_FLIGHT = 64
 
 
