@@ -13,7 +13,7 @@ from aiohttp import web
 
 from crypto import CryptoError
 from crypto.httpsig import verify_request
-from node.api.keys import NODE, PEER
+from node.api.keys import FEDERATION, NODE, PEER
 from node.api.problems import ApiError
 from node.api.ratelimit import RateLimiter
 
@@ -52,6 +52,9 @@ async def peer_auth_middleware(
         denial = node.peers.denial(request[PEER], fed)
         if denial is not None:
             raise ApiError(403, "policy", denial, "refused by policy")
+        federation = request.app[FEDERATION]
+        if federation is not None:
+            federation.contacted(request[PEER])
     if request.method == "POST":
         who = request.get(PEER) or (request.remote or "unknown")
         wait = request.app[LIMITER].take(who, time.monotonic())

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from crypto import did_from_raw
 from node.config import load_config
 from node.federation.antientropy import SyncReport, anti_entropy
 from node.federation.directory import raw_or_none
@@ -186,11 +187,30 @@ class Federation:
         self.index.on_commit(records, self.node.store.reader)
         for sender in self.senders.values():
             sender.poke()
+        for record in records:
+            if record.kind == kinds.ORG_PROFILE:
+                self._note_nodes(record)
         if self.node.config.federation.learn_peers:
             urls = [n["url"] for r in records if r.kind == kinds.ORG_PROFILE
                     for n in r.body.get("nodes", [])]
             if urls:
                 asyncio.get_running_loop().create_task(self._learn(urls))
+
+    def _note_nodes(self, profile: Record) -> None:
+        """Remember which node keys answer at which URLs for an organisation (its profile)."""
+        for entry in profile.body.get("nodes", []):
+            try:
+                url = normalise_url(entry["url"])
+            except ConfigError:
+                continue
+            self.node.peers.learn(did_from_raw(entry["key"]), url, did_from_raw(profile.author))
+
+    def contacted(self, node_key: str) -> None:
+        """A peer just reached us with a signed request: it is up, so stop backing off."""
+        identity = self.node.peers.by_key.get(node_key)
+        sender = self.senders.get(identity.url) if identity and identity.url else None
+        if sender is not None:
+            sender.contacted()
 
     async def _learn(self, urls: list[str]) -> None:
         fed = self.node.config.federation

@@ -58,6 +58,12 @@ class PeerSender:
     def poke(self) -> None:
         self.wake.set()
 
+    def contacted(self) -> None:
+        """Any successful contact with the peer ends the backoff: try again now."""
+        if self.retry_at > self.clock.monotonic():
+            self.retry_at = 0.0
+            self.wake.set()
+
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
