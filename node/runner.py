@@ -35,6 +35,7 @@ async def start_node(config: NodeConfig, passphrase: str | None = None,
     keys = load_keys(config.home, passphrase)
     node = await open_node(config, keys, clock, verifier_workers)
     fed: Federation | None = None
+    runner: web.AppRunner | None = None
     try:
         if federate:
             fed = await Federation.start(node)
@@ -44,6 +45,8 @@ async def start_node(config: NodeConfig, passphrase: str | None = None,
         host, port = config.host_port
         await web.TCPSite(runner, host, port, reuse_address=True).start()
     except BaseException:
+        if runner is not None:
+            await runner.cleanup()
         if fed is not None:
             await fed.stop()
         await node.close()

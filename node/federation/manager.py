@@ -46,6 +46,7 @@ class Federation:
         self._sync_now = asyncio.Event()
         self._sync_queue: list[str] = []
         self._sync_lock = asyncio.Lock()
+        self._learning: set[asyncio.Task[None]] = set()  # peer learning started by commits
 
     # ----- lifecycle
     @classmethod
@@ -67,9 +68,10 @@ class Federation:
         return self
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._learning]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(s.stop() for s in self.senders.values()))
         with contextlib.suppress(ValueError):
             self.node.store.on_commit.remove(self._on_commit)
@@ -194,7 +196,9 @@ class Federation:
             urls = [n["url"] for r in records if r.kind == kinds.ORG_PROFILE
                     for n in r.body.get("nodes", [])]
             if urls:
-                asyncio.get_running_loop().create_task(self._learn(urls))
+                task = asyncio.get_running_loop().create_task(self._learn_logged(urls))
+                self._learning.add(task)
+                task.add_done_callback(self._learning.discard)
 
     def _note_nodes(self, profile: Record) -> None:
         """Remember which node keys answer at which URLs for an organisation (its profile)."""
@@ -227,6 +231,12 @@ class Federation:
                 await self.add_peer(url, LEARNED)
                 log.info("learned peer %s", url)
         await self._update_senders()
+
+    async def _learn_logged(self, urls: list[str]) -> None:
+        try:
+            await self._learn(urls)
+        except Exception:
+            log.exception("learning peers from a profile failed")
 
     async def _recovered(self, url: str) -> None:
         log.info("peer %s is back", url)

@@ -70,10 +70,12 @@ class PeerSender:
                 await asyncio.wait_for(self.wake.wait(), self.push_interval)
             self.wake.clear()
             pause = self.retry_at - self.clock.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            else:
-                await asyncio.sleep(LINGER)
+            while pause > 0:  # sit out the backoff, unless contacted() ends it early
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), pause)
+                self.wake.clear()
+                pause = self.retry_at - self.clock.monotonic()
+            await asyncio.sleep(LINGER)
             try:
                 while await self.push_once():
                     pass

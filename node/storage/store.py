@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ _INSERT_RECORD = (
     "INSERT OR IGNORE INTO records (id, kind, author, created, subject, ref, slot, wire,"
     " received, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 MAX_GROUP = 2000  # records per write transaction
+log = logging.getLogger("rakuichi.store")
 
 
 @dataclass
@@ -41,10 +43,15 @@ class StoreError(Exception):
 
 async def _connect(path: str) -> aiosqlite.Connection:
     db = await aiosqlite.connect(path, isolation_level=None)
-    await db.execute("PRAGMA busy_timeout = 10000")
-    await db.execute("PRAGMA journal_mode = WAL")
-    await db.execute("PRAGMA synchronous = FULL")
-    await db.execute("PRAGMA cache_size = -16000")
+    try:
+        await db.execute("PRAGMA busy_timeout = 10000")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = FULL")
+        await db.execute("PRAGMA cache_size = -16000")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await db.close()
+        raise
     return db
 
 
@@ -76,12 +83,18 @@ class Store:
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Store:
         target = Path(path)
+        writer: aiosqlite.Connection | None = None
         try:
             writer = await _connect(str(target))
             await migrate(writer)
             reader = await _connect(str(target))
-        except aiosqlite.Error as exc:
-            raise StoreError(f"{target}: cannot open the database: {exc}") from None
+        except BaseException as exc:
+            if writer is not None:  # its thread would keep the process from exiting
+                with contextlib.suppress(Exception):
+                    await writer.close()
+            if isinstance(exc, aiosqlite.Error):
+                raise StoreError(f"{target}: cannot open the database: {exc}") from None
+            raise
         return cls(target, writer, reader)
 
     async def close(self) -> None:
@@ -127,7 +140,10 @@ class Store:
             new = [r for item, flags in zip(group, results, strict=True)
                    for r, is_new in zip(item.records, flags, strict=True) if is_new]
             for listener in self.on_commit:
-                listener(new)
+                try:
+                    listener(new)
+                except Exception:  # a listener's bug must not strand the writers queued
+                    log.exception("commit listener failed")
 
     async def _write_group(self, group: list[_Pending]) -> list[list[bool]]:
         ids = list({r.id for item in group for r in item.records})
