@@ -86,8 +86,10 @@ class Node:
         return record
 
     async def close(self) -> None:
-        await self.store.close()
-        self.verifier.close()
+        try:
+            await self.store.close()
+        finally:
+            self.verifier.close()
 
 
 async def open_node(config: NodeConfig, keys: NodeKeys, clock: Clock | None = None,

@@ -68,7 +68,7 @@ class Federation:
         return self
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *self._learning]
+        tasks = [*self._tasks, *self._learning, *self.index.pending_tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

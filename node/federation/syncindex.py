@@ -43,6 +43,11 @@ class SyncIndex:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    @property
+    def pending_tasks(self) -> list[asyncio.Task[None]]:
+        """Removals still running (cancelled when the federation stops)."""
+        return list(self._tasks)
+
     async def _drop_erased(self, db: aiosqlite.Connection, ids: list[bytes]) -> None:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
