@@ -17,7 +17,7 @@ from node.verifier import Verifier
 from protocol import kinds
 from protocol.builder import sign_record
 from protocol.record import Record
-from protocol.validate import Policy
+from protocol.validate import Policy, parse
 
 log = logging.getLogger("rakuichi.node")
 
@@ -71,7 +71,6 @@ class Node:
                                            self.keys.org.public_key.raw)
         wanted = self.profile_body()
         if current is not None and current.wire is not None:
-            from protocol.validate import parse
             held = parse(current.wire).body
             if all(held.get(k) == v for k, v in wanted.items()):
                 return None

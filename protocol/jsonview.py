@@ -55,6 +55,11 @@ def from_json(view: dict[str, Any]) -> Record:
     return record
 
 
+def body_from_json(body: Any, kind: str) -> Any:
+    """A record body from its JSON form (did:key and hex back to bytes for known kinds)."""
+    return _body_from_json(body, kind in KINDS)
+
+
 def _body_to_json(value: Any, known: bool, name: str = "") -> Any:
     if isinstance(value, dict):
         if not known:

@@ -9,8 +9,8 @@ from node.api.keys import FEDERATION, NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
-from node.federation.antientropy import store_wires
 from node.federation.manager import Federation
+from node.storage import queries
 from protocol.errors import Rejected
 from protocol.reconcile import respond
 
@@ -56,7 +56,7 @@ async def fetch(request: web.Request) -> web.Response:
         raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
     if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
         raise ApiError(400, "encoding", "expected an array of 32-byte ids")
-    wires = await store_wires(request.app[NODE].store, ids) if ids else []
+    wires = await queries.live_wires(request.app[NODE].store.reader, ids)
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import msgpack
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
@@ -32,7 +33,6 @@ def stored_record(row: queries.Row) -> Record:
 def row_json(row: queries.Row) -> dict[str, Any]:
     """The JSON view of a stored record, or its tombstone when retracted."""
     if row.wire is None:
-        from crypto import did_from_raw
         return {"id": row.id.hex(), "kind": row.kind, "author": did_from_raw(row.author),
                 "created": row.created, "retracted": True}
     return to_json(stored_record(row))

@@ -16,7 +16,7 @@ from node.transport import RemoteRefusal, TransportError
 from protocol import kinds
 from protocol.builder import sign_record
 from protocol.errors import Rejected
-from protocol.jsonview import _body_from_json
+from protocol.jsonview import body_from_json
 from protocol.record import Record
 from protocol.validate import validate
 
@@ -133,7 +133,7 @@ def cmd_file(args: argparse.Namespace) -> None:
             raise CliError(f"{args.path}: give --home or home = \"...\" in the file")
         args.home = Path(data["home"])
     try:
-        body = _body_from_json(body, kind in kinds.KINDS)
+        body = body_from_json(body, kind)
     except ValueError as exc:
         raise CliError(f"{args.path}: {exc}") from None
     _publish(args, kind, body, data.get("created"))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from node.federation.peerstate import MAX_BATCH_BYTES
 from node.ingest import Ingestor
+from node.storage.queries import live_wires
 from node.storage.store import Store
 from node.transport import NodeClient
 from protocol.itemset import ItemSet
@@ -54,7 +55,7 @@ async def anti_entropy(client: NodeClient, items: ItemSet, store: Store, ingesto
                 report.fetched += 1
     owed = sorted(report.need)[:MAX_TRANSFER]
     for start in range(0, len(owed), SEND_BATCH):
-        wires = await store_wires(store, owed[start:start + SEND_BATCH])
+        wires = await live_wires(store.reader, owed[start:start + SEND_BATCH])
         for batch in byte_batches(wires, MAX_BATCH_BYTES):
             results = await client.post_records(batch)
             report.sent += sum(1 for r in results if r.get("stored"))
@@ -72,10 +73,3 @@ def byte_batches(wires: list[bytes], budget: int) -> list[list[bytes]]:
         batches[-1].append(wire)
         size += len(wire)
     return batches
-
-
-async def store_wires(store: Store, ids: list[bytes]) -> list[bytes]:
-    marks = ",".join("?" * len(ids))
-    rows = await store.reader.execute_fetchall(
-        f"SELECT wire FROM records WHERE id IN ({marks}) AND wire IS NOT NULL", ids)
-    return [r[0] for r in rows]

@@ -35,14 +35,16 @@ async def get_record(db: aiosqlite.Connection, record_id: bytes) -> Row | None:
     return Row(*rows[0]) if rows else None
 
 
-async def has_records(db: aiosqlite.Connection, ids: list[bytes]) -> set[bytes]:
-    held: set[bytes] = set()
+async def live_wires(db: aiosqlite.Connection, ids: list[bytes]) -> list[bytes]:
+    """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
+    out: list[bytes] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         rows = await db.execute_fetchall(
-            f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk)
-        held.update(r[0] for r in rows)
-    return held
+            f"SELECT wire FROM records WHERE id IN ({','.join('?' * len(chunk))})"
+            " AND wire IS NOT NULL", chunk)
+        out.extend(r[0] for r in rows)
+    return out
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 import aiosqlite
 
+from node.storage.queries import live_wires
 from node.storage.store import Store
 from protocol import kinds
 from protocol.record import Record
@@ -58,17 +59,6 @@ async def reputation_of(db: aiosqlite.Connection, subject: bytes, now_ms: int) -
     return reputation(partial_views(live, tombs), subject)
 
 
-async def wires(db: aiosqlite.Connection, ids: list[bytes]) -> list[bytes]:
-    out: list[bytes] = []
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        rows = await db.execute_fetchall(
-            f"SELECT wire FROM records WHERE id IN ({','.join('?' * len(chunk))})"
-            " AND wire IS NOT NULL", chunk)
-        out.extend(r[0] for r in rows)
-    return out
-
-
 async def bundle_records(db: aiosqlite.Connection, subject: bytes, chosen: list[Record]
                          ) -> list[Record]:
     """What checking ``chosen`` attestations offline needs, beside them."""
@@ -89,7 +79,7 @@ async def bundle_records(db: aiosqlite.Connection, subject: bytes, chosen: list[
         "SELECT t.id FROM records r JOIN records t ON t.ref = r.id AND t.kind = 'retract'"
         " WHERE r.kind = 'attestation' AND r.subject = ? AND r.wire IS NULL", (subject,))
     needed.update(r[0] for r in rows)
-    return chosen + [parse(w) for w in await wires(db, sorted(needed))]
+    return chosen + [parse(w) for w in await live_wires(db, sorted(needed))]
 
 
 async def member_alliances(db: aiosqlite.Connection, member: bytes) -> list[dict[str, Any]]:
