@@ -18,10 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=[*NAMES, "all"])
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3, quick 1)")
-    parser.add_argument("--out", type=Path, help="where NAME.json goes (default "
-                        "benchmarks/results, or benchmarks/work/quick-results with --quick)")
-    parser.add_argument("--work", type=Path, default=WORK_DIR,
-                        help="cache of generated records and stores")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="where NAME.json goes (default "
+        "benchmarks/results, or benchmarks/work/quick-results with --quick)",
+    )
+    parser.add_argument(
+        "--work", type=Path, default=WORK_DIR, help="cache of generated records and stores"
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
     if rounds < 1:
@@ -45,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ({name}: {time.monotonic() - t0:.0f} s)\n", flush=True)
     if len(names) > 1:
         print(f"all: {time.monotonic() - started:.0f} s")
-        (out / "summary.md").write_text("\n\n".join(
-            f"### {name}\n\n{markdown(rows)}" for name, rows in results.items()) + "\n",
-            encoding="utf-8")
+        (out / "summary.md").write_text(
+            "\n\n".join(f"### {name}\n\n{markdown(rows)}" for name, rows in results.items()) + "\n",
+            encoding="utf-8",
+        )
     return 1 if failed else 0
 
 

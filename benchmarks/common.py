@@ -60,11 +60,18 @@ class Row:
         return [v / lim for v, lim in zip(self.values, self.limits, strict=False) if lim]
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"name": self.name, "unit": self.unit,
-                                "measured": {**summary(self.values), "rounds": self.values}}
+        data: dict[str, Any] = {
+            "name": self.name,
+            "unit": self.unit,
+            "measured": {**summary(self.values), "rounds": self.values},
+        }
         if self.limits:
-            data["limit"] = {"name": self.limit_name, "unit": self.limit_unit,
-                             **summary(self.limits), "rounds": self.limits}
+            data["limit"] = {
+                "name": self.limit_name,
+                "unit": self.limit_unit,
+                **summary(self.limits),
+                "rounds": self.limits,
+            }
             data["ratio"] = {**summary(self.ratios), "rounds": self.ratios}
         data["target"] = self.target
         data["met"] = self.met
@@ -83,6 +90,7 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     import sqlite3
+
     versions["sqlite"] = sqlite3.sqlite_version
     memory = None
     try:
@@ -90,10 +98,16 @@ def machine() -> dict[str, Any]:
             memory = int(f.readline().split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return {"cores": os.cpu_count(), "memory_bytes": memory, "python": sys.version.split()[0],
-            "implementation": platform.python_implementation(), "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(), "libraries": versions,
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+    return {
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "libraries": versions,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
 
 
 def fmt(value: float, unit: str = "") -> str:
@@ -126,8 +140,10 @@ def median(values: Sequence[float]) -> float:
 def _spread(values: Sequence[float], unit: str = "") -> str:
     s = summary(values)
     if values and all(float(v).is_integer() for v in values):  # counts, bytes, rounds
+
         def whole(v: float) -> str:
             return f"{int(v):,}" if abs(v) >= 100_000 else f"{v:g}"
+
         text = f"{whole(s['median'])} {unit}".rstrip()
         return text if s["min"] == s["max"] else f"{text} [{whole(s['min'])}-{whole(s['max'])}]"
     if len(values) < 2 or s["min"] == s["max"]:
@@ -138,45 +154,86 @@ def _spread(values: Sequence[float], unit: str = "") -> str:
 def table(title: str, rows: Sequence[Row]) -> str:
     """A plain-text table: figure, measured, limit, ratio (median [min-max]), target, met."""
     head = ("figure", "measured", "limit", "ratio", "target", "met", "also")
-    lines = [(r.name, _spread(r.values, r.unit),
-              _spread(r.limits, r.limit_unit) if r.limits else "",
-              _spread(r.ratios, "x") if r.limits else "", r.target,
-              {True: "yes", False: "NO", None: ""}[r.met], r.also) for r in rows]
+    lines = [
+        (
+            r.name,
+            _spread(r.values, r.unit),
+            _spread(r.limits, r.limit_unit) if r.limits else "",
+            _spread(r.ratios, "x") if r.limits else "",
+            r.target,
+            {True: "yes", False: "NO", None: ""}[r.met],
+            r.also,
+        )
+        for r in rows
+    ]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *lines, strict=True)]
-    out = [title, "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
-           "  ".join("-" * w for w in widths)]
+    out = [
+        title,
+        "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     return "\n".join(line.rstrip() for line in out)
 
 
 def markdown(rows: Sequence[Row]) -> str:
     """The same rows as a Markdown table (for the README's Performance section)."""
-    out = ["| figure | measured | limit | ratio | target | met | also |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+    out = [
+        "| figure | measured | limit | ratio | target | met | also |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in rows:
-        out.append("| " + " | ".join([
-            r.name, _spread(r.values, r.unit),
-            f"{_spread(r.limits, r.limit_unit)} ({r.limit_name})" if r.limits else "",
-            _spread(r.ratios, "x") if r.limits else "", r.target,
-            {True: "yes", False: "**no**", None: ""}[r.met], r.also]) + " |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    r.name,
+                    _spread(r.values, r.unit),
+                    f"{_spread(r.limits, r.limit_unit)} ({r.limit_name})" if r.limits else "",
+                    _spread(r.ratios, "x") if r.limits else "",
+                    r.target,
+                    {True: "yes", False: "**no**", None: ""}[r.met],
+                    r.also,
+                ]
+            )
+            + " |"
+        )
     return "\n".join(out)
 
 
-def write_result(name: str, options: Options, rows: Sequence[Row], params: dict[str, Any],
-                 started: float, notes: Sequence[str] = ()) -> Path:
+def write_result(
+    name: str,
+    options: Options,
+    rows: Sequence[Row],
+    params: dict[str, Any],
+    started: float,
+    notes: Sequence[str] = (),
+) -> Path:
     options.out.mkdir(parents=True, exist_ok=True)
     path = options.out / f"{name}.json"
-    data = {"benchmark": name, "mode": "quick" if options.quick else "full",
-            "rounds": options.rounds, "started": time.strftime(
-                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-            "seconds": round(time.time() - started, 1), "parameters": params,
-            "machine": machine(), "rows": [r.to_json() for r in rows], "notes": list(notes)}
+    data = {
+        "benchmark": name,
+        "mode": "quick" if options.quick else "full",
+        "rounds": options.rounds,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "parameters": params,
+        "machine": machine(),
+        "rows": [r.to_json() for r in rows],
+        "notes": list(notes),
+    }
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     return path
 
 
-def report(name: str, options: Options, rows: Sequence[Row], params: dict[str, Any],
-           started: float, notes: Sequence[str] = ()) -> list[Row]:
+def report(
+    name: str,
+    options: Options,
+    rows: Sequence[Row],
+    params: dict[str, Any],
+    started: float,
+    notes: Sequence[str] = (),
+) -> list[Row]:
     """Print the table and write ``NAME.json``; returns the rows."""
     title = f"== {name} ({'quick' if options.quick else 'full'}, {options.rounds} rounds)"
     print(table(title, rows))

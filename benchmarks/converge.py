@@ -41,7 +41,7 @@ def topology(n: int, rng: random.Random) -> list[set[int]]:
     for _ in range(1000):
         stubs = [i for i in range(n) for _ in range(DEGREE)]
         rng.shuffle(stubs)
-        edges = {tuple(sorted(stubs[i:i + 2])) for i in range(0, len(stubs), 2)}
+        edges = {tuple(sorted(stubs[i : i + 2])) for i in range(0, len(stubs), 2)}
         if len(edges) * 2 != len(stubs) or any(a == b for a, b in edges):
             continue
         peers: list[set[int]] = [set() for _ in range(n)]
@@ -78,22 +78,27 @@ def set_topology(homes: list[Path], urls: list[str], peers: list[set[int]]) -> N
 
 def stamps(home: Path, ids: list[bytes]) -> dict[bytes, tuple[int, bool]]:
     """``received`` of each of ``ids`` the node holds, and whether it is live (not erased)."""
-    db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True,
-                         timeout=10)
+    db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True, timeout=10)
     try:
         found = {}
         for i in range(0, len(ids), 500):
-            part = ids[i:i + 500]
-            found.update((rid, (received, live)) for rid, received, live in db.execute(
-                f"SELECT id, received, wire IS NOT NULL FROM records"
-                f" WHERE id IN ({','.join('?' * len(part))})", part))
+            part = ids[i : i + 500]
+            found.update(
+                (rid, (received, live))
+                for rid, received, live in db.execute(
+                    f"SELECT id, received, wire IS NOT NULL FROM records"
+                    f" WHERE id IN ({','.join('?' * len(part))})",
+                    part,
+                )
+            )
         return found
     finally:
         db.close()
 
 
-async def wait_converged(homes: list[Path], published: Published, seconds: float
-                         ) -> list[dict[bytes, tuple[int, bool]]] | None:
+async def wait_converged(
+    homes: list[Path], published: Published, seconds: float
+) -> list[dict[bytes, tuple[int, bool]]] | None:
     """Poll until every node holds every published record that no published retract targets
     and the nodes agree on which published records are live. (A retract's target need not
     reach everyone: once erased it is no longer offered, and the retract erases it anyway.)"""
@@ -102,7 +107,8 @@ async def wait_converged(homes: list[Path], published: Published, seconds: float
         held = [await asyncio.to_thread(stamps, h, published.ids) for h in homes]
         live = [{i for i, (_, alive) in h.items() if alive} for h in held]
         if all(published.required <= h.keys() for h in held) and all(
-                x == live[0] for x in live[1:]):
+            x == live[0] for x in live[1:]
+        ):
             return held
         if deadline.passed:
             return None
@@ -122,8 +128,13 @@ class Published:
         return Published(self.ids + other.ids, self.targets | other.targets)
 
 
-async def publish(session: aiohttp.ClientSession, urls: list[str], wires: list[bytes],
-                  rng: random.Random, spacing: float) -> Published:
+async def publish(
+    session: aiohttp.ClientSession,
+    urls: list[str],
+    wires: list[bytes],
+    rng: random.Random,
+    spacing: float,
+) -> Published:
     out = Published()
     for wire in wires:
         await NodeClient(rng.choice(urls), session).post_record(wire)
@@ -137,9 +148,17 @@ async def publish(session: aiohttp.ClientSession, urls: list[str], wires: list[b
 
 async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, object]]:
     n, count = (6, 20) if options.quick else (20, 100)
-    homes = [make_home(scratch, f"n{i}", learn_peers=False, push_interval=PUSH_INTERVAL,
-                       anti_entropy_interval=ANTI_ENTROPY_INTERVAL, max_backoff=2.0)
-             for i in range(n)]
+    homes = [
+        make_home(
+            scratch,
+            f"n{i}",
+            learn_peers=False,
+            push_interval=PUSH_INTERVAL,
+            anti_entropy_interval=ANTI_ENTROPY_INTERVAL,
+            max_backoff=2.0,
+        )
+        for i in range(n)
+    ]
     nodes = [NodeProcess(h) for h in homes]
     urls = [p.url for p in nodes]
     rng = random.Random("converge")
@@ -162,8 +181,10 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
             held = await wait_converged(homes, published, 60)
             if held is None:
                 raise RuntimeError("records did not reach every node within 60 s")
-            spans = sorted((max(h[i][0] for h in held) - min(h[i][0] for h in held)) / 1000
-                           for i in published.required)
+            spans = sorted(
+                (max(h[i][0] for h in held) - min(h[i][0] for h in held)) / 1000
+                for i in published.required
+            )
             p50s.append(spans[len(spans) // 2])
             p99s.append(spans[min(len(spans) - 1, int(0.99 * len(spans)))])
             limits.append(hops * PUSH_INTERVAL)
@@ -171,24 +192,57 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
             heals.append(rounds)
             heal_seconds.append(seconds)
             heal_limits.append(3.0)
-    rows = [Row("publish → on all nodes, p50", "s", p50s, "diameter x push interval", "s",
-                limits, "informational"),
-            Row("publish → on all nodes, p99", "s", p99s, "diameter x push interval", "s",
-                limits, "≤ 1.5x limit"),
-            Row("partition healed (anti-entropy rounds)", "rounds", heals, "target", "rounds",
-                heal_limits, "≤ 3 rounds")]
+    rows = [
+        Row(
+            "publish → on all nodes, p50",
+            "s",
+            p50s,
+            "diameter x push interval",
+            "s",
+            limits,
+            "informational",
+        ),
+        Row(
+            "publish → on all nodes, p99",
+            "s",
+            p99s,
+            "diameter x push interval",
+            "s",
+            limits,
+            "≤ 1.5x limit",
+        ),
+        Row(
+            "partition healed (anti-entropy rounds)",
+            "rounds",
+            heals,
+            "target",
+            "rounds",
+            heal_limits,
+            "≤ 3 rounds",
+        ),
+    ]
     rows[1].met = median(rows[1].ratios) <= 1.5
     rows[2].met = max(heals) <= 3
     rows[0].also = f"diameter {'/'.join(map(str, diameters))} hops"
     rows[2].also = f"healed in {spread(heal_seconds, 's')}"
-    return rows, {"nodes": n, "records": count, "degree": DEGREE,
-                  "push_interval": PUSH_INTERVAL,
-                  "anti_entropy_interval": ANTI_ENTROPY_INTERVAL, "diameters": diameters}
+    return rows, {
+        "nodes": n,
+        "records": count,
+        "degree": DEGREE,
+        "push_interval": PUSH_INTERVAL,
+        "anti_entropy_interval": ANTI_ENTROPY_INTERVAL,
+        "diameters": diameters,
+    }
 
 
-async def partition_and_heal(session: aiohttp.ClientSession, homes: list[Path],
-                             urls: list[str], peers: list[set[int]], count: int, r: int
-                             ) -> tuple[float, float]:
+async def partition_and_heal(
+    session: aiohttp.ClientSession,
+    homes: list[Path],
+    urls: list[str],
+    peers: list[set[int]],
+    count: int,
+    r: int,
+) -> tuple[float, float]:
     """Anti-entropy intervals from healing a two-halves partition until every node holds
     every record (the first sync with a returning peer is immediate: round 1)."""
     n = len(homes)
@@ -197,10 +251,11 @@ async def partition_and_heal(session: aiohttp.ClientSession, homes: list[Path],
     set_topology(homes, urls, split)
     await asyncio.sleep(SETTLE)
     rng = random.Random(f"partition:{r}")
-    sides = [[urls[i] for i in range(n) if i in half], [urls[i] for i in range(n)
-                                                          if i not in half]]
-    halves = [[homes[i] for i in range(n) if i in half], [homes[i] for i in range(n)
-                                                           if i not in half]]
+    sides = [[urls[i] for i in range(n) if i in half], [urls[i] for i in range(n) if i not in half]]
+    halves = [
+        [homes[i] for i in range(n) if i in half],
+        [homes[i] for i in range(n) if i not in half],
+    ]
     published = Published()
     for s, side in enumerate(sides):
         wires = fresh(count // 2, int(time.time() * 1000), f"partition:{r}:{s}:{time.time()}")
@@ -224,15 +279,16 @@ def run(options: Options) -> list[Row]:
             rows, params = asyncio.run(_run(options, Path(scratch)))
         finally:
             NodeProcess.stop_all()
-    notes = [f"{params['nodes']} node processes, learn_peers=false, push_interval "
-             f"{PUSH_INTERVAL} s, anti_entropy_interval {ANTI_ENTROPY_INTERVAL} s; "
-             f"{params['records']} records per round published 50 ms apart at random nodes",
-             "partition: each node drops its peers in the other half (peers.toml, reloaded "
-             "live); healing restores them: a returning peer is synced at once (round 1), "
-             "then one anti-entropy interval per further round; the time the node takes to "
-             "notice peers.toml (≤ 1 s) counts against it",
-             f"p99 of {params['records']} records is their worst but one"
-             if not options.quick else "quick: few records"]
+    notes = [
+        f"{params['nodes']} node processes, learn_peers=false, push_interval "
+        f"{PUSH_INTERVAL} s, anti_entropy_interval {ANTI_ENTROPY_INTERVAL} s; "
+        f"{params['records']} records per round published 50 ms apart at random nodes",
+        "partition: each node drops its peers in the other half (peers.toml, reloaded "
+        "live); healing restores them: a returning peer is synced at once (round 1), "
+        "then one anti-entropy interval per further round; the time the node takes to "
+        "notice peers.toml (≤ 1 s) counts against it",
+        f"p99 of {params['records']} records is their worst but one"
+        if not options.quick
+        else "quick: few records",
+    ]
     return report("converge", options, rows, params, started, notes)
-
-

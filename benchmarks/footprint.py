@@ -88,10 +88,9 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
                 client = NodeClient(node.url, session)
                 wires = fresh(extra, int(time.time() * 1000), f"footprint:{r}:{time.time()}")
                 for i in range(0, len(wires), 500):
-                    await client.post_records(wires[i:i + 500])
+                    await client.post_records(wires[i : i + 500])
                 host, port = node.url.removeprefix("http://").rsplit(":", 1)
-                await load(host, int(port), [("GET", "/v1/records?limit=100", b"", "")] * 200,
-                           4)
+                await load(host, int(port), [("GET", "/v1/records?limit=100", b"", "")] * 200, 4)
                 main_rss.append(rss_bytes(node.pid) / MB)
                 family = [node.pid, *children(node.pid)]
                 total_rss.append(sum(pss_bytes(p) for p in family) / MB)
@@ -99,14 +98,44 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
             finally:
                 node.stop()
     per_record = size / count
-    rows = [Row("node RSS, main process", "MB", main_rss, "target", "MB",
-                [250.0] * len(main_rss), "≤ 250 MB"),
-            Row("node memory with its verifier workers (PSS)", "MB", total_rss, "target", "MB",
-                [250.0] * len(total_rss), "≤ 250 MB"),
-            Row("database bytes per record", "B", [per_record], "wire bytes per record", "B",
-                [wire_bytes / count], "≤ 1,536 B"),
-            Row(f"start-up over {count:,} records", "s", starts["big"],
-                "start-up over an empty store", "s", starts["empty"], "≤ 1.5x limit")]
+    rows = [
+        Row(
+            "node RSS, main process",
+            "MB",
+            main_rss,
+            "target",
+            "MB",
+            [250.0] * len(main_rss),
+            "≤ 250 MB",
+        ),
+        Row(
+            "node memory with its verifier workers (PSS)",
+            "MB",
+            total_rss,
+            "target",
+            "MB",
+            [250.0] * len(total_rss),
+            "≤ 250 MB",
+        ),
+        Row(
+            "database bytes per record",
+            "B",
+            [per_record],
+            "wire bytes per record",
+            "B",
+            [wire_bytes / count],
+            "≤ 1,536 B",
+        ),
+        Row(
+            f"start-up over {count:,} records",
+            "s",
+            starts["big"],
+            "start-up over an empty store",
+            "s",
+            starts["empty"],
+            "≤ 1.5x limit",
+        ),
+    ]
     rows[0].met = median(main_rss) <= 250
     rows[1].met = median(total_rss) <= 250
     rows[1].also = f"{max(workers)} worker processes"
@@ -114,23 +143,31 @@ async def _run(options: Options, scratch: Path) -> tuple[list[Row], dict[str, ob
     rows[2].also = f"database {fmt(size / MB, 'MB')} for {count:,} records"
     rows[3].met = median(rows[3].ratios) <= 1.5
     rows[3].also = f"sync index loaded after {fmt(median(loads), 's')}"
-    return rows, {"records": count, "database_bytes": size, "wire_bytes": wire_bytes,
-                  "ingested_over_http": extra}
+    return rows, {
+        "records": count,
+        "database_bytes": size,
+        "wire_bytes": wire_bytes,
+        "ingested_over_http": extra,
+    }
 
 
 def run(options: Options) -> list[Row]:
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="bench-footprint-", dir=options.work.parent
-                                     if not options.work.exists() else options.work) as d:
+    with tempfile.TemporaryDirectory(
+        prefix="bench-footprint-",
+        dir=options.work.parent if not options.work.exists() else options.work,
+    ) as d:
         try:
             rows, params = asyncio.run(_run(options, Path(d)))
         finally:
             NodeProcess.stop_all()
-    notes = [f"store of {params['records']:,} records built through Store.add (cached); the node"
-             f" ran over a copy, loaded its sync index, ingested {params['ingested_over_http']:,}"
-             " more over HTTP and served reads before RSS was read from /proc",
-             "bytes per record: database file after a WAL checkpoint, indexes, views and "
-             "full-text search included",
-             "memory: RSS of the node process; with its verifier workers, the sum of their PSS "
-             "(the workers are forked from the node: RSS would count shared pages twice)"]
+    notes = [
+        f"store of {params['records']:,} records built through Store.add (cached); the node"
+        f" ran over a copy, loaded its sync index, ingested {params['ingested_over_http']:,}"
+        " more over HTTP and served reads before RSS was read from /proc",
+        "bytes per record: database file after a WAL checkpoint, indexes, views and "
+        "full-text search included",
+        "memory: RSS of the node process; with its verifier workers, the sum of their PSS "
+        "(the workers are forked from the node: RSS would count shared pages twice)",
+    ]
     return report("footprint", options, rows, params, started, notes)

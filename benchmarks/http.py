@@ -35,11 +35,14 @@ class Connection:
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: str = "") -> tuple[int, bytes]:
+    async def request(
+        self, method: str, path: str, body: bytes = b"", headers: str = ""
+    ) -> tuple[int, bytes]:
         assert self.reader is not None and self.writer is not None
-        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{headers}"
-                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{headers}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode("latin-1")
         self.writer.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.writer.write(body)
@@ -92,9 +95,14 @@ class LoadResult:
 Request = tuple[str, str, bytes, str]  # method, path, body, extra header lines
 
 
-async def load(host: str, port: int, requests: Sequence[Request], clients: int,
-               check: Callable[[int, bytes], bool] | None = None,
-               timeout: float = 300.0) -> LoadResult:
+async def load(
+    host: str,
+    port: int,
+    requests: Sequence[Request],
+    clients: int,
+    check: Callable[[int, bytes], bool] | None = None,
+    timeout: float = 300.0,
+) -> LoadResult:
     """Send ``requests`` over ``clients`` connections, each one at a time; every answer must
     pass ``check`` (default: a 2xx status)."""
     conns = [await Connection(host, port).open() for _ in range(clients)]

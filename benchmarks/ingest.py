@@ -33,8 +33,12 @@ def verify_rate(wires: list[bytes]) -> float:
     for wire in wires:
         record = parse(wire)
         message = record.signing_input
-        jobs.append([(keys.setdefault(k, Ed25519PublicKey.from_public_bytes(k)), s, message)
-                     for k, s in record.sigs])
+        jobs.append(
+            [
+                (keys.setdefault(k, Ed25519PublicKey.from_public_bytes(k)), s, message)
+                for k, s in record.sigs
+            ]
+        )
     started = time.perf_counter()
     for sigs in jobs:
         for key, signature, message in sigs:
@@ -44,7 +48,7 @@ def verify_rate(wires: list[bytes]) -> float:
 
 async def post_batches(client: NodeClient, wires: list[bytes], size: int) -> float:
     """Records per second, every record stored, ``BATCH_IN_FLIGHT`` requests at a time."""
-    batches = [wires[i:i + size] for i in range(0, len(wires), size)]
+    batches = [wires[i : i + size] for i in range(0, len(wires), size)]
     queue = iter(batches)
     stored = 0
 
@@ -66,8 +70,9 @@ async def post_singles(url: str, wires: list[bytes]) -> float:
     """Records per second, one per request, ``SINGLE_IN_FLIGHT`` connections (201: stored)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     requests = [("POST", "/v1/records", w, f"Content-Type: {MSGPACK}\r\n") for w in wires]
-    result = await load(host, int(port), requests, SINGLE_IN_FLIGHT,
-                        check=lambda status, body: status == 201)
+    result = await load(
+        host, int(port), requests, SINGLE_IN_FLIGHT, check=lambda status, body: status == 201
+    )
     return result.throughput
 
 
@@ -81,8 +86,7 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
     limits: dict[str, list[float]] = {m[0]: [] for m in modes}
     connector = aiohttp.TCPConnector(limit=SINGLE_IN_FLIGHT + 4)
     try:
-        async with aiohttp.ClientSession(timeout=timeouts(120, 10), connector=connector
-                                         ) as session:
+        async with aiohttp.ClientSession(timeout=timeouts(120, 10), connector=connector) as session:
             await node.ready(session)
             client = NodeClient(node.url, session)
             for r in range(options.rounds):
@@ -98,19 +102,36 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
     rows = []
     for name, size, _ in modes:
         floor = 0.3 if size == 1 else 0.8
-        row = Row(name, "rec/s", values[name], "verify, 1 core", "rec/s", limits[name],
-                  f"≥ {floor}x limit")
+        row = Row(
+            name,
+            "rec/s",
+            values[name],
+            "verify, 1 core",
+            "rec/s",
+            limits[name],
+            f"≥ {floor}x limit",
+        )
         row.met = sorted(row.ratios)[len(row.ratios) // 2] >= floor
         rows.append(row)
-    notes = [f"node: python -m node run, verifier pool of 2 worker processes (batches of "
-             f"≥ 24 records split across them); {BATCH_IN_FLIGHT} batch requests or "
-             f"{SINGLE_IN_FLIGHT} single-record requests in flight"]
-    return report("ingest", options, rows, {"batch_records": batch_n,
-                                            "single_records": single_n,
-                                            "batch_sizes": list(BATCH_SIZES),
-                                            "batch_in_flight": BATCH_IN_FLIGHT,
-                                            "single_in_flight": SINGLE_IN_FLIGHT},
-                  started, notes)
+    notes = [
+        f"node: python -m node run, verifier pool of 2 worker processes (batches of "
+        f"≥ 24 records split across them); {BATCH_IN_FLIGHT} batch requests or "
+        f"{SINGLE_IN_FLIGHT} single-record requests in flight"
+    ]
+    return report(
+        "ingest",
+        options,
+        rows,
+        {
+            "batch_records": batch_n,
+            "single_records": single_n,
+            "batch_sizes": list(BATCH_SIZES),
+            "batch_in_flight": BATCH_IN_FLIGHT,
+            "single_in_flight": SINGLE_IN_FLIGHT,
+        },
+        started,
+        notes,
+    )
 
 
 def run(options: Options) -> list[Row]:

@@ -15,8 +15,14 @@ async def hello(request: web.Request) -> web.Response:
 def main() -> None:
     app = web.Application()
     app.router.add_get("/", hello)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
-                handle_signals=True)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        access_log=None,
+        print=None,
+        handle_signals=True,
+    )
 
 
 if __name__ == "__main__":

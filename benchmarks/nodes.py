@@ -57,8 +57,7 @@ def set_port(home: Path, port: int) -> None:
 
 def node_env() -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH"))
-                                        if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("RAKUICHI_PASSPHRASE", None)
     return env
@@ -86,13 +85,29 @@ class NodeProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> NodeProcess:
-        with (self.home / "node.stdout.log").open("ab") as out, \
-                (self.home / "node.stderr.log").open("ab") as err:
+        with (
+            (self.home / "node.stdout.log").open("ab") as out,
+            (self.home / "node.stderr.log").open("ab") as err,
+        ):
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "node", "run", "--home", str(self.home),
-                 "--log-level", "WARNING"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                env=node_env(), cwd=REPO_ROOT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "node",
+                    "run",
+                    "--home",
+                    str(self.home),
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=node_env(),
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
         NodeProcess.live.add(self)
         return self
 
@@ -103,8 +118,9 @@ class NodeProcess:
             if not self.running:
                 raise RuntimeError(f"node {self.home} exited: {self.errors()[-2000:]}")
             with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-                async with session.get(self.url + WELL_KNOWN,
-                                       timeout=aiohttp.ClientTimeout(total=2)) as r:
+                async with session.get(
+                    self.url + WELL_KNOWN, timeout=aiohttp.ClientTimeout(total=2)
+                ) as r:
                     if r.status == 200:
                         return time.monotonic() - self.started_at
             await asyncio.sleep(0.01)
@@ -115,11 +131,13 @@ class NodeProcess:
         from node.transport import MSGPACK
         from protocol.itemset import MAX_BOUND, MIN_BOUND
         from protocol.reconcile import Mode, Range, encode_message
+
         deadline = time.monotonic() + timeout
         probe = encode_message([Range(MIN_BOUND, MAX_BOUND, Mode.SKIP)])
         while time.monotonic() < deadline:
-            async with session.post(self.url + "/v1/sync", data=probe,
-                                    headers={"Content-Type": MSGPACK}) as r:
+            async with session.post(
+                self.url + "/v1/sync", data=probe, headers={"Content-Type": MSGPACK}
+            ) as r:
                 if r.status != 503:
                     return
             await asyncio.sleep(0.05)

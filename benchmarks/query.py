@@ -35,9 +35,13 @@ def requests_for(home: Path, what: str, count: int, rng: random.Random) -> list[
         db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True)
         (top,) = db.execute("SELECT max(seq) FROM records").fetchone()
         seqs = rng.sample(range(1, top + 1), min(top, count * 2))
-        ids = [r[0] for r in db.execute(
-            f"SELECT id FROM records WHERE wire IS NOT NULL AND seq IN "
-            f"({','.join(map(str, seqs))})")]
+        ids = [
+            r[0]
+            for r in db.execute(
+                f"SELECT id FROM records WHERE wire IS NOT NULL AND seq IN "
+                f"({','.join(map(str, seqs))})"
+            )
+        ]
         db.close()
         rng.shuffle(ids)
         paths = [f"/v1/records/{i.hex()}" for i in (ids * 2)[:count]]
@@ -57,30 +61,45 @@ def requests_for(home: Path, what: str, count: int, rng: random.Random) -> list[
 
 def counts(quick: bool) -> dict[str, int]:
     if quick:
-        return {"by id": 300, "by author": 40, "by kind": 40, "opportunity search": 40,
-                "reputation": 40}
-    return {"by id": 3000, "by author": 900, "by kind": 900, "opportunity search": 900,
-            "reputation": 900}
+        return {
+            "by id": 300,
+            "by author": 40,
+            "by kind": 40,
+            "opportunity search": 40,
+            "reputation": 40,
+        }
+    return {
+        "by id": 3000,
+        "by author": 900,
+        "by kind": 900,
+        "opportunity search": 900,
+        "reputation": 900,
+    }
 
 
 async def _measure(url: str, reqs: list[Request]) -> LoadResult:
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    await load(host, int(port), reqs[:max(8, len(reqs) // 5)], CLIENTS)  # warm up
+    await load(host, int(port), reqs[: max(8, len(reqs) // 5)], CLIENTS)  # warm up
     return await load(host, int(port), reqs, CLIENTS)
 
 
 async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
     small, big = (2_000, big_store(options)) if options.quick else (10_000, 1_000_000)
-    homes = {small: await cached_store(options.work, small, at_least=big_store(options)),
-             big: await cached_store(options.work, big)}
+    homes = {
+        small: await cached_store(options.work, small, at_least=big_store(options)),
+        big: await cached_store(options.work, big),
+    }
     nodes = {n: NodeProcess(home).start() for n, home in homes.items()}
     port = free_port()
-    minimal = subprocess.Popen([sys.executable, "-m", "benchmarks.minimal", str(port)],
-                               env=node_env(), cwd=REPO_ROOT, start_new_session=True)
+    minimal = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.minimal", str(port)],
+        env=node_env(),
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
     sizes = counts(options.quick)
     hello: list[LoadResult] = []
-    found: dict[tuple[int, str], list[LoadResult]] = {(n, q): [] for n in nodes
-                                                      for q in QUERIES}
+    found: dict[tuple[int, str], list[LoadResult]] = {(n, q): [] for n in nodes for q in QUERIES}
     try:
         async with aiohttp.ClientSession(timeout=timeouts(120, 10)) as session:
             for node in nodes.values():
@@ -93,21 +112,30 @@ async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
                 except OSError:
                     await asyncio.sleep(0.05)
             for r in range(options.rounds):
-                hello.append(await _measure(f"http://127.0.0.1:{port}",
-                                            [("GET", "/", b"", "")] * sizes["by id"]))
+                hello.append(
+                    await _measure(
+                        f"http://127.0.0.1:{port}", [("GET", "/", b"", "")] * sizes["by id"]
+                    )
+                )
                 for q in QUERIES:  # the stores in turn, in slices: noise hits both alike
-                    reqs = {n: requests_for(homes[n], q, sizes[q], random.Random(f"{r}:{q}"))
-                            for n in nodes}
+                    reqs = {
+                        n: requests_for(homes[n], q, sizes[q], random.Random(f"{r}:{q}"))
+                        for n in nodes
+                    }
                     parts: dict[int, list[LoadResult]] = {n: [] for n in nodes}
                     for k in range(SLICES):
                         for n, node in nodes.items():
-                            part = reqs[n][k * len(reqs[n]) // SLICES:
-                                           (k + 1) * len(reqs[n]) // SLICES]
+                            part = reqs[n][
+                                k * len(reqs[n]) // SLICES : (k + 1) * len(reqs[n]) // SLICES
+                            ]
                             parts[n].append(await _measure(node.url, part))
                     for n in nodes:
-                        found[(n, q)].append(LoadResult(
-                            sum(x.seconds for x in parts[n]),
-                            [t for x in parts[n] for t in x.latencies]))
+                        found[(n, q)].append(
+                            LoadResult(
+                                sum(x.seconds for x in parts[n]),
+                                [t for x in parts[n] for t in x.latencies],
+                            )
+                        )
     finally:
         minimal.terminate()
         minimal.wait(10)
@@ -116,20 +144,34 @@ async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
     rows = []
     for n in nodes:
         results = found[(n, "by id")]
-        row = Row(f"by id, {n:,} records: throughput", "req/s", [x.throughput for x in results],
-                  "aiohttp minimal handler", "req/s", [x.throughput for x in hello],
-                  "≥ 0.4x limit")
+        row = Row(
+            f"by id, {n:,} records: throughput",
+            "req/s",
+            [x.throughput for x in results],
+            "aiohttp minimal handler",
+            "req/s",
+            [x.throughput for x in hello],
+            "≥ 0.4x limit",
+        )
         row.met = median(row.ratios) >= 0.4
         row.also = f"p50 {fmt(median([x.percentile(50) * 1000 for x in results]), 'ms')}"
         rows.append(row)
     for q in QUERIES:
         at_big, at_small = found[(big, q)], found[(small, q)]
-        row = Row(f"{q}: p99 at {big:,}", "ms", [x.percentile(99) * 1000 for x in at_big],
-                  f"p99 at {small:,}", "ms", [x.percentile(99) * 1000 for x in at_small],
-                  "≤ 1.5x limit")
+        row = Row(
+            f"{q}: p99 at {big:,}",
+            "ms",
+            [x.percentile(99) * 1000 for x in at_big],
+            f"p99 at {small:,}",
+            "ms",
+            [x.percentile(99) * 1000 for x in at_small],
+            "≤ 1.5x limit",
+        )
         row.met = median(row.ratios) <= 1.5
-        row.also = (f"{fmt(median([x.throughput for x in at_big]), 'req/s')} at {big:,}, "
-                    f"{fmt(median([x.throughput for x in at_small]), 'req/s')} at {small:,}")
+        row.also = (
+            f"{fmt(median([x.throughput for x in at_big]), 'req/s')} at {big:,}, "
+            f"{fmt(median([x.throughput for x in at_small]), 'req/s')} at {small:,}"
+        )
         rows.append(row)
     return rows, {"small": small, "big": big}
 
@@ -140,10 +182,18 @@ def run(options: Options) -> list[Row]:
         rows, stores = asyncio.run(_run(options))
     finally:
         NodeProcess.stop_all()
-    notes = [f"{CLIENTS} concurrent keep-alive connections (benchmarks.http); limit: GET / on "
-             "aiohttp's minimal handler, same client, same round",
-             "by author: an organisation's records, limit=100; by kind: limit=100; opportunity"
-             " search: q=one word, default page; reputation: a member with ~230 attestations"
-             " in both stores"]
-    return report("query", options, rows, {**stores, "clients": CLIENTS,
-                                           "requests": counts(options.quick)}, started, notes)
+    notes = [
+        f"{CLIENTS} concurrent keep-alive connections (benchmarks.http); limit: GET / on "
+        "aiohttp's minimal handler, same client, same round",
+        "by author: an organisation's records, limit=100; by kind: limit=100; opportunity"
+        " search: q=one word, default page; reputation: a member with ~230 attestations"
+        " in both stores",
+    ]
+    return report(
+        "query",
+        options,
+        rows,
+        {**stores, "clients": CLIENTS, "requests": counts(options.quick)},
+        started,
+        notes,
+    )

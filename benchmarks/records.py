@@ -45,13 +45,36 @@ _VOCABULARY = (
     "signature record replication storage index query cache queue stream event schedule"
 )
 WORDS = tuple(_VOCABULARY.split())
-SKILLS = ("python", "rust", "ux", "sql", "kubernetes", "design", "research", "product",
-          "security", "ml", "frontend", "backend", "writing", "sales", "finance", "ops")
+SKILLS = (
+    "python",
+    "rust",
+    "ux",
+    "sql",
+    "kubernetes",
+    "design",
+    "research",
+    "product",
+    "security",
+    "ml",
+    "frontend",
+    "backend",
+    "writing",
+    "sales",
+    "finance",
+    "ops",
+)
 CLAIMS = ("tour.completed", "skill", "rating", "recommendation")
 # per 100 records
-MIX = ((kinds.ORG_PROFILE, 2), (kinds.MEMBER_PROFILE, 8), (kinds.OPPORTUNITY, 15),
-       (kinds.ALLIANCE, 12), (kinds.ALLIANCE_END, 8), (kinds.ATTESTATION, 45),
-       (kinds.RETRACT, 4), ("x.note", 6))
+MIX = (
+    (kinds.ORG_PROFILE, 2),
+    (kinds.MEMBER_PROFILE, 8),
+    (kinds.OPPORTUNITY, 15),
+    (kinds.ALLIANCE, 12),
+    (kinds.ALLIANCE_END, 8),
+    (kinds.ATTESTATION, 45),
+    (kinds.RETRACT, 4),
+    ("x.note", 6),
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +90,13 @@ class Keys:
 @functools.cache
 def keys(orgs: int = ORGS, members: int = MEMBERS) -> Keys:
     """The same keys every run (derived from labels)."""
+
     def key(label: str) -> SigningKey:
         return SigningKey.from_seed(sha256(f"rakuichi-bench:{label}".encode()))
-    return Keys(tuple(key(f"org{i}") for i in range(orgs)),
-                tuple(key(f"member{i}") for i in range(members)))
+
+    return Keys(
+        tuple(key(f"org{i}") for i in range(orgs)), tuple(key(f"member{i}") for i in range(members))
+    )
 
 
 def _words(rng: random.Random, low: int, high: int) -> str:
@@ -102,34 +128,50 @@ class _Chunk:
             self.retractable.append((record, signer))
         return record
 
-    def _make(self, kind: str, index: int, created: int, org: SigningKey,
-              member: SigningKey) -> tuple[Record, SigningKey]:
+    def _make(
+        self, kind: str, index: int, created: int, org: SigningKey, member: SigningKey
+    ) -> tuple[Record, SigningKey]:
         rng = self.rng
         if kind == kinds.ORG_PROFILE:
-            body: dict[str, Any] = {"name": f"Organisation {rng.randrange(10_000)}",
-                                    "about": _words(rng, 40, 90),
-                                    "domain": f"org{rng.randrange(10_000)}.example"}
+            body: dict[str, Any] = {
+                "name": f"Organisation {rng.randrange(10_000)}",
+                "about": _words(rng, 40, 90),
+                "domain": f"org{rng.randrange(10_000)}.example",
+            }
             return sign_record(org, kind, created, body), org
         if kind == kinds.MEMBER_PROFILE:
-            body = {"name": f"Member {rng.randrange(100_000)}", "about": _words(rng, 20, 60),
-                    "skills": rng.sample(SKILLS, rng.randint(2, 6))}
+            body = {
+                "name": f"Member {rng.randrange(100_000)}",
+                "about": _words(rng, 20, 60),
+                "skills": rng.sample(SKILLS, rng.randint(2, 6)),
+            }
             return sign_record(member, kind, created, body), member
         if kind == kinds.OPPORTUNITY:
-            body = {"slug": f"role-{rng.randrange(400)}", "title": _words(rng, 2, 5)[:-1],
-                    "tour": rng.choice(kinds.TOURS), "status": rng.choice(("open",) * 3 + (
-                        "filled", "closed")), "summary": _words(rng, 60, 150),
-                    "skills": rng.sample(SKILLS, rng.randint(2, 5)),
-                    "remote": rng.random() < 0.5, "weeks": rng.randint(4, 104),
-                    "location": rng.choice(WORDS[80:88]).capitalize()}
+            body = {
+                "slug": f"role-{rng.randrange(400)}",
+                "title": _words(rng, 2, 5)[:-1],
+                "tour": rng.choice(kinds.TOURS),
+                "status": rng.choice(("open",) * 3 + ("filled", "closed")),
+                "summary": _words(rng, 60, 150),
+                "skills": rng.sample(SKILLS, rng.randint(2, 5)),
+                "remote": rng.random() < 0.5,
+                "weeks": rng.randint(4, 104),
+                "location": rng.choice(WORDS[80:88]).capitalize(),
+            }
             return sign_record(org, kind, created, body), org
         if kind == kinds.ALLIANCE:
-            body = {"member": member.public_key.raw, "tour": rng.choice(kinds.TOURS),
-                    "mission": _words(rng, 15, 40), "starts": created,
-                    "alumni": rng.random() < 0.7,
-                    "org_commits": [_words(rng, 5, 12) for _ in range(rng.randint(1, 3))],
-                    "member_commits": [_words(rng, 5, 12) for _ in range(rng.randint(1, 3))]}
-            record = Draft.new(kind, org.public_key.raw, created, body).sign(org).sign(
-                member).finish()
+            body = {
+                "member": member.public_key.raw,
+                "tour": rng.choice(kinds.TOURS),
+                "mission": _words(rng, 15, 40),
+                "starts": created,
+                "alumni": rng.random() < 0.7,
+                "org_commits": [_words(rng, 5, 12) for _ in range(rng.randint(1, 3))],
+                "member_commits": [_words(rng, 5, 12) for _ in range(rng.randint(1, 3))],
+            }
+            record = (
+                Draft.new(kind, org.public_key.raw, created, body).sign(org).sign(member).finish()
+            )
             self.alliances.append((record, org, member))
             return record, org
         if kind == kinds.ALLIANCE_END:
@@ -146,8 +188,9 @@ class _Chunk:
         body = {"note": _words(rng, 10, 40), "tags": rng.sample(SKILLS, 2)}
         return sign_record(org, kind, created, body), org
 
-    def _attestation(self, index: int, created: int, org: SigningKey, member: SigningKey
-                     ) -> tuple[Record, SigningKey]:
+    def _attestation(
+        self, index: int, created: int, org: SigningKey, member: SigningKey
+    ) -> tuple[Record, SigningKey]:
         rng = self.rng
         busy = index < BUSY_UNTIL and rng.random() < 0.25
         issuer, subject = (org, self.keys.busy_member if busy else member)
@@ -169,8 +212,7 @@ class _Chunk:
         return sign_record(issuer, kinds.ATTESTATION, created, body), issuer
 
 
-def chunk_wires(seed: str, chunk: int, t0: int, step_ms: int, count: int = CHUNK
-                ) -> list[bytes]:
+def chunk_wires(seed: str, chunk: int, t0: int, step_ms: int, count: int = CHUNK) -> list[bytes]:
     """Wires of records ``chunk*CHUNK`` .. ``+count`` of the sequence named by ``seed``."""
     first = chunk * CHUNK
     gen = _Chunk(seed, chunk, t0, step_ms, first)
@@ -181,8 +223,10 @@ def generate(seed: str, count: int, t0: int, step_ms: int, first: int = 0) -> li
     """Records ``first`` .. ``first+count`` of the sequence named by ``seed`` (``first`` a
     multiple of CHUNK), signed in parallel worker processes."""
     assert first % CHUNK == 0
-    jobs = [(seed, first // CHUNK + c, t0, step_ms, min(CHUNK, count - c * CHUNK))
-            for c in range(-(-count // CHUNK))]
+    jobs = [
+        (seed, first // CHUNK + c, t0, step_ms, min(CHUNK, count - c * CHUNK))
+        for c in range(-(-count // CHUNK))
+    ]
     workers = os.cpu_count() or 1
     if workers <= 1 or len(jobs) <= 1:
         return [w for job in jobs for w in chunk_wires(*job)]
@@ -197,6 +241,7 @@ def fresh(count: int, now_ms: int, seed: str) -> list[bytes]:
 
 
 # ----- the cache of big stores' wires
+
 
 def _cache_path(work: Path, count: int) -> Path:
     return work / f"wires-{FORMAT}-{count}.msgpack"

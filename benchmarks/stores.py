@@ -29,8 +29,13 @@ def parse_many(wires: list[bytes]) -> list[Record]:
     return [parse(w) for w in wires]
 
 
-async def fill(db_path: Path, wires: list[bytes] | None = None, source: Path | None = None,
-               count: int = 0, received_ms: int | None = None) -> float:
+async def fill(
+    db_path: Path,
+    wires: list[bytes] | None = None,
+    source: Path | None = None,
+    count: int = 0,
+    received_ms: int | None = None,
+) -> float:
     """Store ``wires`` (or the first ``count`` of the file ``source``); seconds taken."""
     started = time.perf_counter()
     stream = iter(wires) if wires is not None else read_wires(source, count)  # type: ignore[arg-type]

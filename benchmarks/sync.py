@@ -75,14 +75,16 @@ async def over_http(options: Options, n: int) -> list[Row]:
     home = await cached_store(options.work, n, at_least=big_store(options))
     node = NodeProcess(home).start()
     results: dict[tuple[int, str], tuple[list[float], list[int]]] = {
-        c: ([], []) for c in configs(options.quick)}
+        c: ([], []) for c in configs(options.quick)
+    }
     try:
         async with aiohttp.ClientSession(timeout=timeouts(60, 10)) as session:
             await node.ready(session)
             await node.sync_ready(session)  # (its own profile is stored by now)
             db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True)
-            held = db.execute("SELECT created, id FROM records WHERE wire IS NOT NULL"
-                              " ORDER BY created, id").fetchall()  # the node's live set
+            held = db.execute(
+                "SELECT created, id FROM records WHERE wire IS NOT NULL ORDER BY created, id"
+            ).fetchall()  # the node's live set
             db.close()
             lo, hi = held[0][0], held[-1][0]
             for r in range(options.rounds):
@@ -113,7 +115,8 @@ def over_protocol(options: Options, n: int) -> list[Row]:
     lo = hi - YEAR_MS
     base = MemoryItemSet(sorted((rng.randrange(lo, hi), rng.randbytes(32)) for _ in range(n)))
     results: dict[tuple[int, str], tuple[list[float], list[int]]] = {
-        c: ([], []) for c in configs(options.quick)}
+        c: ([], []) for c in configs(options.quick)
+    }
     for r in range(options.rounds):
         for d, pattern in configs(options.quick):
             rng = random.Random(f"protocol:{r}:{d}:{pattern}")
@@ -135,14 +138,14 @@ def over_protocol(options: Options, n: int) -> list[Row]:
     return _rows(f"protocol N={n + max(DIFFS):,}", n, results)
 
 
-def _rows(label: str, n: int, results: dict[tuple[int, str], tuple[list[float], list[int]]]
-          ) -> list[Row]:
+def _rows(
+    label: str, n: int, results: dict[tuple[int, str], tuple[list[float], list[int]]]
+) -> list[Row]:
     rows = []
     for (d, pattern), (sizes, rts) in results.items():
         text, bound, rt_bound = target(d, pattern, n)
         name = f"{label}, d=0" if d == 0 else f"{label}, {pattern}, d={d}"
-        row = Row(name, "B", sizes, "32 B x N", "B", [32.0 * n] * len(sizes),
-                  f"{text}, ≤ 32 B x N")
+        row = Row(name, "B", sizes, "32 B x N", "B", [32.0 * n] * len(sizes), f"{text}, ≤ 32 B x N")
         verdict(row, rts, bound, rt_bound, d)
         rows.append(row)
     return rows
@@ -156,12 +159,19 @@ def run(options: Options) -> list[Row]:
     finally:
         NodeProcess.stop_all()
     rows += over_protocol(options, proto_n)
-    notes = ["d records on each side differ, so 2d differences in all: targets are 2 KiB + 64 B"
-             " x 2d (recent) and 2.5 KiB x 2d (scattered); 'also' shows bytes per difference",
-             "http: the node holds N live records (tombstones are not in its sync set); the"
-             " client lacks d of them and holds d it lacks (bytes: HTTP bodies both ways;"
-             " headers are not counted)",
-             "protocol: both sets hold the same N items plus d of their own"]
-    return report("sync", options, rows, {"http_n": http_n, "protocol_n": proto_n,
-                                          "diffs": list(DIFFS), "patterns": list(PATTERNS)},
-                  started, notes)
+    notes = [
+        "d records on each side differ, so 2d differences in all: targets are 2 KiB + 64 B"
+        " x 2d (recent) and 2.5 KiB x 2d (scattered); 'also' shows bytes per difference",
+        "http: the node holds N live records (tombstones are not in its sync set); the"
+        " client lacks d of them and holds d it lacks (bytes: HTTP bodies both ways;"
+        " headers are not counted)",
+        "protocol: both sets hold the same N items plus d of their own",
+    ]
+    return report(
+        "sync",
+        options,
+        rows,
+        {"http_n": http_n, "protocol_n": proto_n, "diffs": list(DIFFS), "patterns": list(PATTERNS)},
+        started,
+        notes,
+    )

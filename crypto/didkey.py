@@ -51,7 +51,7 @@ def raw_from_did(did: str) -> bytes:
     """Raw 32-byte key of a ``did:key:z6Mk...`` string; raises ``InvalidDid``."""
     if not isinstance(did, str) or not did.startswith(_PREFIX) or len(did) > 64:
         raise InvalidDid(f"not an Ed25519 did:key: {str(did)[:80]!r}")
-    decoded = b58decode(did[len(_PREFIX):])
+    decoded = b58decode(did[len(_PREFIX) :])
     if len(decoded) != 34 or not decoded.startswith(_MULTICODEC_ED25519):
         raise InvalidDid(f"not an Ed25519 did:key (multicodec 0xed01, 32 bytes): {did!r}")
     raw = decoded[2:]

@@ -12,17 +12,20 @@ from crypto.errors import DamagedKeyFile, KeyFileError, WrongPassphrase
 from crypto.keys import SigningKey
 
 
-def save_signing_key(path: str | os.PathLike[str], key: SigningKey,
-                     passphrase: str | bytes | None = None) -> None:
+def save_signing_key(
+    path: str | os.PathLike[str], key: SigningKey, passphrase: str | bytes | None = None
+) -> None:
     """Write ``key`` to ``path`` (mode 0600), refusing to overwrite an existing file."""
     if passphrase:
         pw = passphrase.encode() if isinstance(passphrase, str) else passphrase
-        algorithm: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(pw))
+        algorithm: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(
+            pw
+        )
     else:
         algorithm = serialization.NoEncryption()
     pem = key.library_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, algorithm)
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, algorithm
+    )
     try:
         fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -35,8 +38,9 @@ def save_signing_key(path: str | os.PathLike[str], key: SigningKey,
         os.fsync(f.fileno())
 
 
-def load_signing_key(path: str | os.PathLike[str],
-                     passphrase: str | bytes | None = None) -> SigningKey:
+def load_signing_key(
+    path: str | os.PathLike[str], passphrase: str | bytes | None = None
+) -> SigningKey:
     """Read a key file; raises ``WrongPassphrase``, ``DamagedKeyFile`` or ``KeyFileError``."""
     try:
         data = Path(path).read_bytes()

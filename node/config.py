@@ -117,8 +117,9 @@ def load_config(home: Path) -> NodeConfig:
     defaults = FederationConfig()
     federation = FederationConfig(
         push_interval=_typed(fed, "push_interval", float, defaults.push_interval, where),
-        anti_entropy_interval=_typed(fed, "anti_entropy_interval", float,
-                                     defaults.anti_entropy_interval, where),
+        anti_entropy_interval=_typed(
+            fed, "anti_entropy_interval", float, defaults.anti_entropy_interval, where
+        ),
         max_peers=_typed(fed, "max_peers", int, defaults.max_peers, where),
         learn_peers=_typed(fed, "learn_peers", bool, defaults.learn_peers, where),
         allow_only=_typed(fed, "allow_only", bool, defaults.allow_only, where),
@@ -127,8 +128,7 @@ def load_config(home: Path) -> NodeConfig:
         request_timeout=_typed(fed, "request_timeout", float, defaults.request_timeout, where),
         connect_timeout=_typed(fed, "connect_timeout", float, defaults.connect_timeout, where),
         max_backoff=_typed(fed, "max_backoff", float, defaults.max_backoff, where),
-        signature_max_age=_typed(fed, "signature_max_age", int, defaults.signature_max_age,
-                                 where),
+        signature_max_age=_typed(fed, "signature_max_age", int, defaults.signature_max_age, where),
     )
     where = f"{path}: [node]"
     config = NodeConfig(
@@ -164,7 +164,9 @@ class NodeKeys:
 def load_keys(home: Path, passphrase: str | None = None) -> NodeKeys:
     passphrase = passphrase or passphrase_from_env()
     try:
-        return NodeKeys(org=load_signing_key(home / ORG_KEY_FILE, passphrase),
-                        node=load_signing_key(home / NODE_KEY_FILE, passphrase))
+        return NodeKeys(
+            org=load_signing_key(home / ORG_KEY_FILE, passphrase),
+            node=load_signing_key(home / NODE_KEY_FILE, passphrase),
+        )
     except KeyFileError as exc:
         raise ConfigError(str(exc)) from None

@@ -19,8 +19,13 @@ PEERS_HEADER = """Peers of this node: one [[peer]] table each (see peers.example
 Edit with `rakuichi peers add|remove|deny`; a running node picks changes up by itself."""
 
 
-def init_home(home: Path, name: str, listen: str = DEFAULT_LISTEN, url: str = "",
-              passphrase: str | None = None) -> dict[str, str]:
+def init_home(
+    home: Path,
+    name: str,
+    listen: str = DEFAULT_LISTEN,
+    url: str = "",
+    passphrase: str | None = None,
+) -> dict[str, str]:
     """Create ``home`` with its config, peers file and keys; refuse an existing home."""
     if (home / CONFIG_FILE).exists():
         raise ConfigError(f"{home}: already a node home (config.toml exists); not overwriting")
@@ -32,11 +37,20 @@ def init_home(home: Path, name: str, listen: str = DEFAULT_LISTEN, url: str = ""
     save_signing_key(home / ORG_KEY_FILE, org, passphrase)
     save_signing_key(home / NODE_KEY_FILE, node, passphrase)
     write_atomically(home / PEERS_FILE, dumps({}, PEERS_HEADER))
-    config = {"node": {"name": name, "listen": listen, "url": url},
-              "identity": {"org": org.public_key.did, "node": node.public_key.did},
-              "federation": {"push_interval": 0.5, "anti_entropy_interval": 30.0,
-                             "max_peers": 32, "learn_peers": True, "allow_only": False,
-                             "deny_orgs": [], "deny_urls": []}}
-    write_atomically(home / CONFIG_FILE,
-                     dumps(config, "Rakuichi node configuration (see README.md)."))
+    config = {
+        "node": {"name": name, "listen": listen, "url": url},
+        "identity": {"org": org.public_key.did, "node": node.public_key.did},
+        "federation": {
+            "push_interval": 0.5,
+            "anti_entropy_interval": 30.0,
+            "max_peers": 32,
+            "learn_peers": True,
+            "allow_only": False,
+            "deny_orgs": [],
+            "deny_urls": [],
+        },
+    }
+    write_atomically(
+        home / CONFIG_FILE, dumps(config, "Rakuichi node configuration (see README.md).")
+    )
     return {"org": org.public_key.did, "node": node.public_key.did}

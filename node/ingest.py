@@ -37,8 +37,9 @@ class Outcome:
 class Ingestor:
     """The one way records enter a node, whoever sends them."""
 
-    def __init__(self, store: Store, verifier: Verifier, clock: Clock,
-                 policy: Callable[[], Policy]) -> None:
+    def __init__(
+        self, store: Store, verifier: Verifier, clock: Clock, policy: Callable[[], Policy]
+    ) -> None:
         self.store = store
         self.verifier = verifier
         self.clock = clock
@@ -69,8 +70,11 @@ class Ingestor:
             if outcome.accepted:
                 stored = next(flags)
                 outcomes[i] = Outcome(id=outcome.id, stored=stored)
-        new = [r for r, o in zip(accepted, (o for o in outcomes if o.accepted), strict=True)
-               if o.stored]
+        new = [
+            r
+            for r, o in zip(accepted, (o for o in outcomes if o.accepted), strict=True)
+            if o.stored
+        ]
         if new:
             for listener in self.listeners:
                 result = listener(new, source)

@@ -28,9 +28,13 @@ class RunningNode:
     runner: web.AppRunner
 
 
-async def start_node(config: NodeConfig, passphrase: str | None = None,
-                     clock: Clock | None = None, verifier_workers: int | None = None,
-                     federate: bool = True) -> RunningNode:
+async def start_node(
+    config: NodeConfig,
+    passphrase: str | None = None,
+    clock: Clock | None = None,
+    verifier_workers: int | None = None,
+    federate: bool = True,
+) -> RunningNode:
     """Open the node's store, publish its profile if it changed, listen, and federate."""
     keys = load_keys(config.home, passphrase)
     node = await open_node(config, keys, clock, verifier_workers)
@@ -61,8 +65,11 @@ async def stop_node(running: RunningNode) -> None:
     await running.node.close()
 
 
-async def serve(home: Path, passphrase: str | None = None,
-                ready: Callable[[Node], Awaitable[None] | None] | None = None) -> None:
+async def serve(
+    home: Path,
+    passphrase: str | None = None,
+    ready: Callable[[Node], Awaitable[None] | None] | None = None,
+) -> None:
     """Run the node in ``home`` until SIGINT or SIGTERM."""
     config = load_config(home)
     running = await start_node(config, passphrase)
@@ -72,8 +79,7 @@ async def serve(home: Path, passphrase: str | None = None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("node %s (org %s) listening on %s", node.node_did, node.org_did,
-             config.public_url)
+    log.info("node %s (org %s) listening on %s", node.node_did, node.org_did, config.public_url)
     try:
         if ready is not None:
             result = ready(node)

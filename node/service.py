@@ -48,9 +48,15 @@ class Node:
         return Policy(denied_authors=self.config.federation.deny_orgs)
 
     def identity(self) -> dict[str, object]:
-        return {"protocol": 1, "software": "rakuichi", "version": __version__,
-                "name": self.config.name, "org": self.org_did, "node": self.node_did,
-                "url": self.config.public_url}
+        return {
+            "protocol": 1,
+            "software": "rakuichi",
+            "version": __version__,
+            "name": self.config.name,
+            "org": self.org_did,
+            "node": self.node_did,
+            "url": self.config.public_url,
+        }
 
     async def publish(self, record: Record) -> Outcome:
         (outcome,) = await self.ingestor.submit([record.wire], source=None)
@@ -67,8 +73,9 @@ class Node:
 
     async def publish_profile_if_changed(self) -> Record | None:
         """Publish this organisation's ``org.profile`` unless the current one says the same."""
-        current = await queries.current_of(self.store.reader, kinds.ORG_PROFILE,
-                                           self.keys.org.public_key.raw)
+        current = await queries.current_of(
+            self.store.reader, kinds.ORG_PROFILE, self.keys.org.public_key.raw
+        )
         wanted = self.profile_body()
         if current is not None and current.wire is not None:
             held = parse(current.wire).body
@@ -80,8 +87,7 @@ class Node:
         outcome = await self.publish(record)
         if outcome.refusal is not None:
             raise RuntimeError(f"own profile refused: {outcome.refusal}")
-        log.info("published org.profile %s for %s", record.id.hex(),
-                 did_from_raw(record.author))
+        log.info("published org.profile %s for %s", record.id.hex(), did_from_raw(record.author))
         return record
 
     async def close(self) -> None:
@@ -91,7 +97,11 @@ class Node:
             self.verifier.close()
 
 
-async def open_node(config: NodeConfig, keys: NodeKeys, clock: Clock | None = None,
-                    verifier_workers: int | None = None) -> Node:
+async def open_node(
+    config: NodeConfig,
+    keys: NodeKeys,
+    clock: Clock | None = None,
+    verifier_workers: int | None = None,
+) -> Node:
     store = await Store.open(config.database_path)
     return Node(config, keys, store, clock or SystemClock(), Verifier(verifier_workers))

@@ -48,8 +48,9 @@ class RemoteRefusal(Exception):
         return f"{self.status} {self.klass}: {self.detail}"
 
 
-def sign_request(key: SigningKey, *, method: str, url: str, headers: dict[str, str],
-                 body: bytes, now: int) -> dict[str, str]:
+def sign_request(
+    key: SigningKey, *, method: str, url: str, headers: dict[str, str], body: bytes, now: int
+) -> dict[str, str]:
     """``crypto.httpsig.sign_request`` plus a random ``nonce`` parameter (RFC 9421 2.3).
 
     Without it two identical requests signed in the same second (the sender and the
@@ -59,12 +60,20 @@ def sign_request(key: SigningKey, *, method: str, url: str, headers: dict[str, s
     digest = content_digest(body)
     fields = normalise_headers(headers)
     fields["content-digest"] = digest
-    params = SignatureParams.make(COVERED_COMPONENTS, created=now, keyid=key.public_key.did,
-                                  alg=ALG, nonce=secrets.token_urlsafe(12))
+    params = SignatureParams.make(
+        COVERED_COMPONENTS,
+        created=now,
+        keyid=key.public_key.did,
+        alg=ALG,
+        nonce=secrets.token_urlsafe(12),
+    )
     base = signature_base(method=method, url=url, headers=fields, params=params)
     signature = key.sign(base.encode("ascii"))
-    return {"Content-Digest": digest, "Signature-Input": f"sig1={params.serialize()}",
-            "Signature": sf.serialize_dictionary({"sig1": sf.Item(signature)})}
+    return {
+        "Content-Digest": digest,
+        "Signature-Input": f"sig1={params.serialize()}",
+        "Signature": sf.serialize_dictionary({"sig1": sf.Item(signature)}),
+    }
 
 
 def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout:
@@ -74,9 +83,13 @@ def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout
 class NodeClient:
     """A client of one node's HTTP API."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession,
-                 signer: SigningKey | None = None,
-                 now: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        signer: SigningKey | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.signer = signer
@@ -85,15 +98,29 @@ class NodeClient:
         self.bytes_received = 0
         self.round_trips = 0
 
-    async def _request(self, method: str, path: str, *, data: bytes | None = None,
-                       headers: dict[str, str] | None = None,
-                       params: dict[str, str] | None = None,
-                       max_answer: int = 64 * 1024 * 1024) -> tuple[int, str, bytes]:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        max_answer: int = 64 * 1024 * 1024,
+    ) -> tuple[int, str, bytes]:
         url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
         headers = dict(headers or {})
         if self.signer is not None:
-            headers.update(sign_request(self.signer, method=method, url=url, headers=headers,
-                                        body=data or b"", now=int(self.now())))
+            headers.update(
+                sign_request(
+                    self.signer,
+                    method=method,
+                    url=url,
+                    headers=headers,
+                    body=data or b"",
+                    now=int(self.now()),
+                )
+            )
         self.round_trips += 1
         self.bytes_sent += len(data or b"")
         try:
@@ -140,7 +167,8 @@ class NodeClient:
     async def post_record(self, wire: bytes) -> dict[str, Any]:
         """Submit one record; returns ``{"id", "stored"}`` or raises ``RemoteRefusal``."""
         status, ctype, body = await self._request(
-            "POST", "/v1/records", data=wire, headers={"Content-Type": MSGPACK})
+            "POST", "/v1/records", data=wire, headers={"Content-Type": MSGPACK}
+        )
         if status not in (200, 201):
             raise self._refusal(status, ctype, body)
         try:
@@ -151,29 +179,38 @@ class NodeClient:
             raise TransportError(f"{self.base_url}: /v1/records answer is not a JSON object")
         return result
 
-    async def post_records(self, wires: list[bytes],
-                           headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    async def post_records(
+        self, wires: list[bytes], headers: dict[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         """Submit a batch; one result per record, in order."""
         payload = msgpack.packb(wires, use_bin_type=True)
         status, ctype, body = await self._request(
-            "POST", "/v1/records", data=payload,
-            headers={"Content-Type": MSGPACK, **(headers or {})})
+            "POST",
+            "/v1/records",
+            data=payload,
+            headers={"Content-Type": MSGPACK, **(headers or {})},
+        )
         if status != 200:
             raise self._refusal(status, ctype, body)
         try:
             results = json.loads(body)["results"]
         except (ValueError, KeyError, TypeError):
             results = None
-        if (not isinstance(results, list) or len(results) != len(wires)
-                or not all(isinstance(r, dict) for r in results)):
-            raise TransportError(f"{self.base_url}: /v1/records answer is not one result"
-                                 " object per record")
+        if (
+            not isinstance(results, list)
+            or len(results) != len(wires)
+            or not all(isinstance(r, dict) for r in results)
+        ):
+            raise TransportError(
+                f"{self.base_url}: /v1/records answer is not one result object per record"
+            )
         return results
 
     async def get_record_wire(self, record_id: bytes) -> bytes | None:
         """The exact wire bytes of a record, or None if the node does not serve it."""
         status, ctype, body = await self._request(
-            "GET", f"/v1/records/{record_id.hex()}", headers={"Accept": MSGPACK})
+            "GET", f"/v1/records/{record_id.hex()}", headers={"Accept": MSGPACK}
+        )
         if status == 200:
             return body
         if status in (404, 410):
@@ -192,8 +229,12 @@ class NodeClient:
     async def sync(self, message: bytes) -> bytes:
         """One reconciliation round: send our message, get the peer's answer."""
         status, ctype, body = await self._request(
-            "POST", "/v1/sync", data=message, headers={"Content-Type": MSGPACK},
-            max_answer=4 * 1024 * 1024)
+            "POST",
+            "/v1/sync",
+            data=message,
+            headers={"Content-Type": MSGPACK},
+            max_answer=4 * 1024 * 1024,
+        )
         if status != 200:
             raise self._refusal(status, ctype, body)
         return body
@@ -202,15 +243,23 @@ class NodeClient:
         """Wire bytes of the records the peer holds among ``ids`` (unknown ones left out)."""
         payload = msgpack.packb(ids, use_bin_type=True)
         status, ctype, body = await self._request(
-            "POST", "/v1/records/fetch", data=payload, headers={"Content-Type": MSGPACK})
+            "POST", "/v1/records/fetch", data=payload, headers={"Content-Type": MSGPACK}
+        )
         if status != 200:
             raise self._refusal(status, ctype, body)
         try:
-            wires = msgpack.unpackb(body, max_array_len=len(ids), max_bin_len=65_536,
-                                    max_str_len=0, max_map_len=0, max_ext_len=0)
+            wires = msgpack.unpackb(
+                body,
+                max_array_len=len(ids),
+                max_bin_len=65_536,
+                max_str_len=0,
+                max_map_len=0,
+                max_ext_len=0,
+            )
         except (ValueError, msgpack.UnpackException) as exc:
-            raise TransportError(f"{self.base_url}: fetch answer is not an array of bin: {exc}"
-                                 ) from None
+            raise TransportError(
+                f"{self.base_url}: fetch answer is not an array of bin: {exc}"
+            ) from None
         if not isinstance(wires, list) or not all(isinstance(w, bytes) for w in wires):
             raise TransportError(f"{self.base_url}: fetch answer is not an array of bin")
         return wires
@@ -228,7 +277,8 @@ class NodeClient:
         """Leave an alliance signed by the node's organisation for the member to co-sign;
         returns ``{"id", "url", "draft", "missing"}``."""
         status, ctype, body = await self._request(
-            "POST", "/v1/drafts", data=wire, headers={"Content-Type": MSGPACK})
+            "POST", "/v1/drafts", data=wire, headers={"Content-Type": MSGPACK}
+        )
         if status != 201:
             raise self._refusal(status, ctype, body)
         return json.loads(body)
@@ -236,7 +286,8 @@ class NodeClient:
     async def get_draft_wire(self, draft_id: bytes) -> bytes:
         """The wire bytes of a draft (signatures collected so far); raises if not served."""
         status, ctype, body = await self._request(
-            "GET", f"/v1/drafts/{draft_id.hex()}", headers={"Accept": MSGPACK})
+            "GET", f"/v1/drafts/{draft_id.hex()}", headers={"Accept": MSGPACK}
+        )
         if status != 200:
             raise self._refusal(status, ctype, body)
         return body
@@ -255,11 +306,21 @@ class NodeClient:
     async def reputation(self, did: str) -> dict[str, Any]:
         return await self._json(f"/v1/reputation/{did}")
 
-    async def bundle(self, did: str, claims: Sequence[str] = (), issuers: Sequence[str] = (),
-                     skills: Sequence[str] = ()) -> bytes:
+    async def bundle(
+        self,
+        did: str,
+        claims: Sequence[str] = (),
+        issuers: Sequence[str] = (),
+        skills: Sequence[str] = (),
+    ) -> bytes:
         """The bytes of a portable bundle of attestations about ``did`` (filters repeat)."""
-        query = urlencode([*(("claim", c) for c in claims), *(("issuer", i) for i in issuers),
-                           *(("skill", s) for s in skills)])
+        query = urlencode(
+            [
+                *(("claim", c) for c in claims),
+                *(("issuer", i) for i in issuers),
+                *(("skill", s) for s in skills),
+            ]
+        )
         path = f"/v1/reputation/{did}/bundle" + (f"?{query}" if query else "")
         status, ctype, body = await self._request("GET", path)
         if status != 200:

@@ -84,9 +84,10 @@ class Verifier:
         loop = asyncio.get_running_loop()
         parts = max(1, min(self._workers * 2, len(jobs) // INLINE_BELOW))
         size = -(-len(jobs) // parts)
-        chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        results = await asyncio.gather(*(
-            loop.run_in_executor(self._pool, _verify_jobs, chunk) for chunk in chunks))
+        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        results = await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _verify_jobs, chunk) for chunk in chunks)
+        )
         return [failure for part in results for failure in part]
 
     def close(self) -> None:

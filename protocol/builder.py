@@ -80,8 +80,13 @@ class Draft:
             raise SchemaError(f"{key.public_key.did} is not a required signer of this {self.kind}")
         others = tuple(s for s in self.sigs if s[0] != signer)
         signature = key.sign(self.signing_input)
-        return Draft(self.kind, self.author, self.created, self.body,
-                     tuple(sorted((*others, (signer, signature)))))
+        return Draft(
+            self.kind,
+            self.author,
+            self.created,
+            self.body,
+            tuple(sorted((*others, (signer, signature)))),
+        )
 
     def add_signature(self, signer: bytes, signature: bytes) -> Draft:
         """Add a signature made elsewhere, after verifying it."""
@@ -89,8 +94,13 @@ class Draft:
             raise SignatureError(f"{did_from_raw(signer)} is not a signer of this record")
         _verify(signer, signature, self.signing_input)
         others = tuple(s for s in self.sigs if s[0] != signer)
-        return Draft(self.kind, self.author, self.created, self.body,
-                     tuple(sorted((*others, (signer, signature)))))
+        return Draft(
+            self.kind,
+            self.author,
+            self.created,
+            self.body,
+            tuple(sorted((*others, (signer, signature)))),
+        )
 
     def to_record(self) -> Record:
         record = Record.build(self.kind, self.author, self.created, self.body, self.sigs)

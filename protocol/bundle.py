@@ -37,8 +37,14 @@ class BundleError(Exception):
 def write_bundle(subject: bytes, records: Iterable[Record]) -> bytes:
     unique = {r.id: r for r in records}
     ordered = sorted(unique.values(), key=lambda r: (r.created, r.id))
-    return json.dumps({"rakuichi_bundle": FORMAT, "subject": did_from_raw(subject),
-                       "records": [r.wire.hex() for r in ordered]}, indent=1).encode()
+    return json.dumps(
+        {
+            "rakuichi_bundle": FORMAT,
+            "subject": did_from_raw(subject),
+            "records": [r.wire.hex() for r in ordered],
+        },
+        indent=1,
+    ).encode()
 
 
 def read_bundle(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -83,9 +89,13 @@ class Refused:
         return f"{what} refused: {self.klass}: {self.detail}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"position": self.position, "kind": self.kind,
-                "id": self.id.hex() if self.id else None, "class": self.klass,
-                "detail": self.detail}
+        return {
+            "position": self.position,
+            "kind": self.kind,
+            "id": self.id.hex() if self.id else None,
+            "class": self.klass,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,12 +113,13 @@ class BundleReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "subject": did_from_raw(self.subject), "ok": self.ok, "records": self.records,
+            "subject": did_from_raw(self.subject),
+            "ok": self.ok,
+            "records": self.records,
             "refused": [r.to_json() for r in self.refused],
             "reputation": self.reputation.to_json() if self.reputation else None,
             "issuers": {did_from_raw(k): v for k, v in sorted(self.issuer_names.items())},
-            "retracted": [{"id": t.hex(), "issuer": did_from_raw(a)}
-                          for t, a in self.retracted],
+            "retracted": [{"id": t.hex(), "issuer": did_from_raw(a)} for t, a in self.retracted],
         }
 
 
@@ -126,13 +137,26 @@ def verify_bundle(data: bytes, now_ms: int) -> BundleReport:
     if refused:
         return BundleReport(subject, len(wires), tuple(refused), None)
     views = derive(records, now_ms)
-    names = {author: r.body.get("name", "")
-             for author, r in (*views.org_profiles.items(), *views.member_profiles.items())}
+    names = {
+        author: r.body.get("name", "")
+        for author, r in (*views.org_profiles.items(), *views.member_profiles.items())
+    }
     held = {r.id for r in records}
-    retracted = tuple(sorted((r.body["target"], r.author) for r in records
-                             if r.kind == kinds.RETRACT and r.body["target"] not in held))
-    return BundleReport(subject, len(wires), (), reputation(views, subject),
-                        {k: v for k, v in names.items() if v}, retracted)
+    retracted = tuple(
+        sorted(
+            (r.body["target"], r.author)
+            for r in records
+            if r.kind == kinds.RETRACT and r.body["target"] not in held
+        )
+    )
+    return BundleReport(
+        subject,
+        len(wires),
+        (),
+        reputation(views, subject),
+        {k: v for k, v in names.items() if v},
+        retracted,
+    )
 
 
 def _identify(wire: bytes) -> tuple[str | None, bytes | None]:

@@ -91,10 +91,18 @@ def decode(data: bytes, max_size: int = MAX_RECORD_BYTES) -> Value:
     budget = _ContainerBudget(MAX_CONTAINERS)
     try:
         value = msgpack.unpackb(
-            data, raw=False, use_list=True, strict_map_key=True,
-            object_pairs_hook=budget.on_map, list_hook=budget.on_list,
-            max_str_len=max_size, max_bin_len=max_size, max_ext_len=0,
-            max_array_len=MAX_ARRAY_LEN, max_map_len=MAX_MAP_LEN)
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            object_pairs_hook=budget.on_map,
+            list_hook=budget.on_list,
+            max_str_len=max_size,
+            max_bin_len=max_size,
+            max_ext_len=0,
+            max_array_len=MAX_ARRAY_LEN,
+            max_map_len=MAX_MAP_LEN,
+        )
     except EncodingError:
         raise
     except msgpack.ExtraData:

@@ -42,6 +42,6 @@ class PolicyError(Rejected):
 
 
 REJECTION_CLASSES: dict[str, type[Rejected]] = {
-    c.klass: c for c in (SizeError, EncodingError, SchemaError, SignatureError, TimeError,
-                         PolicyError)
+    c.klass: c
+    for c in (SizeError, EncodingError, SchemaError, SignatureError, TimeError, PolicyError)
 }

@@ -127,10 +127,16 @@ def _block_sum(block: bytes, a: int, b: int) -> int:
     if _FAST_SUM:  # a key is five 64-bit words: created, then the id's four little-endian limbs
         words = memoryview(block).cast("Q")
         s, e = 5 * a, 5 * b
-        return (sum(words[s + 1:e:5]) + (sum(words[s + 2:e:5]) << 64)
-                + (sum(words[s + 3:e:5]) << 128) + (sum(words[s + 4:e:5]) << 192))
-    return sum(int.from_bytes(block[o + 8:o + KEY_LEN], "little")
-               for o in range(a * KEY_LEN, b * KEY_LEN, KEY_LEN))
+        return (
+            sum(words[s + 1 : e : 5])
+            + (sum(words[s + 2 : e : 5]) << 64)
+            + (sum(words[s + 3 : e : 5]) << 128)
+            + (sum(words[s + 4 : e : 5]) << 192)
+        )
+    return sum(
+        int.from_bytes(block[o + 8 : o + KEY_LEN], "little")
+        for o in range(a * KEY_LEN, b * KEY_LEN, KEY_LEN)
+    )
 
 
 class MemoryItemSet:
@@ -169,7 +175,7 @@ class MemoryItemSet:
         if rest:
             rest.sort()
             old, self._blocks, self._sums, self._len = self._blocks, [], [], 0
-            olds = (blk[o:o + KEY_LEN] for blk in old for o in range(0, len(blk), KEY_LEN))
+            olds = (blk[o : o + KEY_LEN] for blk in old for o in range(0, len(blk), KEY_LEN))
             self._build(_item(k) for k in merge(olds, rest))
         self._dirty = 0
 
@@ -188,16 +194,16 @@ class MemoryItemSet:
         i = max(bisect_right(self._blocks, key, key=_first) - 1, 0)
         block = self._blocks[i]
         off = _search(block, key)
-        if block[off * KEY_LEN:(off + 1) * KEY_LEN] == key:
+        if block[off * KEY_LEN : (off + 1) * KEY_LEN] == key:
             return False
-        block = block[:off * KEY_LEN] + key + block[off * KEY_LEN:]
+        block = block[: off * KEY_LEN] + key + block[off * KEY_LEN :]
         total = self._sums[i] + int.from_bytes(id_, "little")
         n = len(block) // KEY_LEN
         if n > BLOCK_KEYS:
             half = n // 2
             low = _block_sum(block, 0, half)
-            self._blocks[i:i + 1] = [block[:half * KEY_LEN], block[half * KEY_LEN:]]
-            self._sums[i:i + 1] = [low, total - low]
+            self._blocks[i : i + 1] = [block[: half * KEY_LEN], block[half * KEY_LEN :]]
+            self._sums[i : i + 1] = [low, total - low]
         else:
             self._blocks[i], self._sums[i] = block, total
         self._len += 1
@@ -212,9 +218,9 @@ class MemoryItemSet:
         i = max(bisect_right(self._blocks, key, key=_first) - 1, 0)
         block = self._blocks[i]
         off = _search(block, key)
-        if block[off * KEY_LEN:(off + 1) * KEY_LEN] != key:
+        if block[off * KEY_LEN : (off + 1) * KEY_LEN] != key:
             return False
-        block = block[:off * KEY_LEN] + block[(off + 1) * KEY_LEN:]
+        block = block[: off * KEY_LEN] + block[(off + 1) * KEY_LEN :]
         if block:
             self._blocks[i] = block
             self._sums[i] -= int.from_bytes(id_, "little")
@@ -254,7 +260,7 @@ class MemoryItemSet:
 
     def _key_at(self, rank: int) -> bytes:
         i, off = self._locate(rank)
-        return self._blocks[i][off * KEY_LEN:(off + 1) * KEY_LEN]
+        return self._blocks[i][off * KEY_LEN : (off + 1) * KEY_LEN]
 
     def _sum(self, r0: int, r1: int) -> int:
         if r0 >= r1:
@@ -264,8 +270,12 @@ class MemoryItemSet:
         if i == j:
             return self._partial(i, a, b + 1)
         n_i = len(self._blocks[i]) // KEY_LEN
-        return (self._partial(i, a, n_i) + self._psum[j] - self._psum[i + 1]
-                + self._partial(j, 0, b + 1))
+        return (
+            self._partial(i, a, n_i)
+            + self._psum[j]
+            - self._psum[i + 1]
+            + self._partial(j, 0, b + 1)
+        )
 
     def _partial(self, i: int, a: int, b: int) -> int:
         """Id sum of keys ``a..b-1`` of block ``i``, adding up the smaller side."""
@@ -281,7 +291,7 @@ class MemoryItemSet:
     def __iter__(self) -> Iterator[Item]:
         for block in self._blocks:
             for o in range(0, len(block), KEY_LEN):
-                yield _item(block[o:o + KEY_LEN])
+                yield _item(block[o : o + KEY_LEN])
 
     def __contains__(self, item: object) -> bool:
         if not isinstance(item, tuple) or len(item) != 2:
@@ -294,7 +304,7 @@ class MemoryItemSet:
         if i < 0:
             return False
         off = _search(self._blocks[i], key)
-        return self._blocks[i][off * KEY_LEN:(off + 1) * KEY_LEN] == key
+        return self._blocks[i][off * KEY_LEN : (off + 1) * KEY_LEN] == key
 
     def fingerprint(self, lo: Bound, hi: Bound) -> tuple[int, bytes]:
         self._index()
@@ -310,8 +320,9 @@ class MemoryItemSet:
             i, off = self._locate(r0)
             block = self._blocks[i]
             end = min(len(block) // KEY_LEN, off + r1 - r0)
-            out.extend(_item(block[o:o + KEY_LEN])
-                       for o in range(off * KEY_LEN, end * KEY_LEN, KEY_LEN))
+            out.extend(
+                _item(block[o : o + KEY_LEN]) for o in range(off * KEY_LEN, end * KEY_LEN, KEY_LEN)
+            )
             r0 += end - off
         return out
 
@@ -330,7 +341,7 @@ def _search(block: bytes, key: bytes) -> int:
     lo, hi = 0, len(block) // KEY_LEN
     while lo < hi:
         mid = (lo + hi) // 2
-        if block[mid * KEY_LEN:(mid + 1) * KEY_LEN] < key:
+        if block[mid * KEY_LEN : (mid + 1) * KEY_LEN] < key:
             lo = mid + 1
         else:
             hi = mid

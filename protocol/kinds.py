@@ -67,6 +67,7 @@ def _differs_from_author(key_name: str) -> Callable[[bytes, dict[str, Any]], Non
     def rule(author: bytes, body: dict[str, Any]) -> None:
         if body[key_name] == author:
             raise SchemaError(f"body.{key_name} must differ from the author")
+
     return rule
 
 
@@ -82,39 +83,79 @@ _node = mapping({"url": F(text(2000)), "key": F(key)})
 KINDS: dict[str, KindSpec] = {
     spec.name: spec
     for spec in (
-        KindSpec(ORG_PROFILE, {
-            "name": F(text(200)), "about": _opt(text(4000)), "domain": _opt(text(253)),
-            "nodes": _opt(array(_node, 16)),
-        }),
-        KindSpec(MEMBER_PROFILE, {
-            "name": _opt(text(200)), "about": _opt(text(4000)),
-            "skills": _opt(array(text(64), 50)),
-        }),
-        KindSpec(OPPORTUNITY, {
-            "slug": F(pattern(r"[a-z0-9][a-z0-9-]{0,63}")), "title": F(text(200)),
-            "tour": F(one_of(*TOURS)), "status": F(one_of(*OPPORTUNITY_STATUSES)),
-            "summary": _opt(text(8000)), "skills": _opt(array(text(64), 32)),
-            "location": _opt(text(200)), "remote": _opt(boolean),
-            "starts": _opt(milliseconds), "weeks": _opt(integer(1, 520)),
-            "compensation": _opt(text(200)), "audience": _opt(one_of(*AUDIENCES)),
-        }),
-        KindSpec(ALLIANCE, {
-            "member": F(key), "tour": F(one_of(*TOURS)), "mission": F(text(4000)),
-            "starts": F(milliseconds), "ends": _opt(milliseconds),
-            "opportunity": _opt(record_id), "org_commits": _opt(array(text(500), 32)),
-            "member_commits": _opt(array(text(500), 32)), "terms": _opt(digest),
-            "alumni": F(boolean),
-        }, rules=(_differs_from_author("member"),), cosigners=lambda body: (body["member"],)),
-        KindSpec(ALLIANCE_END, {
-            "alliance": F(record_id), "outcome": F(one_of(*OUTCOMES)),
-            "note": _opt(text(2000)),
-        }),
-        KindSpec(ATTESTATION, {
-            "subject": F(key), "claim": F(one_of(*CLAIMS)), "alliance": _opt(record_id),
-            "skill": _opt(text(64)), "level": _opt(integer(1, 5)),
-            "score": _opt(integer(1, 5)), "text": _opt(text(4000)),
-            "expires": _opt(milliseconds),
-        }, rules=(_differs_from_author("subject"), _attestation_requirements)),
+        KindSpec(
+            ORG_PROFILE,
+            {
+                "name": F(text(200)),
+                "about": _opt(text(4000)),
+                "domain": _opt(text(253)),
+                "nodes": _opt(array(_node, 16)),
+            },
+        ),
+        KindSpec(
+            MEMBER_PROFILE,
+            {
+                "name": _opt(text(200)),
+                "about": _opt(text(4000)),
+                "skills": _opt(array(text(64), 50)),
+            },
+        ),
+        KindSpec(
+            OPPORTUNITY,
+            {
+                "slug": F(pattern(r"[a-z0-9][a-z0-9-]{0,63}")),
+                "title": F(text(200)),
+                "tour": F(one_of(*TOURS)),
+                "status": F(one_of(*OPPORTUNITY_STATUSES)),
+                "summary": _opt(text(8000)),
+                "skills": _opt(array(text(64), 32)),
+                "location": _opt(text(200)),
+                "remote": _opt(boolean),
+                "starts": _opt(milliseconds),
+                "weeks": _opt(integer(1, 520)),
+                "compensation": _opt(text(200)),
+                "audience": _opt(one_of(*AUDIENCES)),
+            },
+        ),
+        KindSpec(
+            ALLIANCE,
+            {
+                "member": F(key),
+                "tour": F(one_of(*TOURS)),
+                "mission": F(text(4000)),
+                "starts": F(milliseconds),
+                "ends": _opt(milliseconds),
+                "opportunity": _opt(record_id),
+                "org_commits": _opt(array(text(500), 32)),
+                "member_commits": _opt(array(text(500), 32)),
+                "terms": _opt(digest),
+                "alumni": F(boolean),
+            },
+            rules=(_differs_from_author("member"),),
+            cosigners=lambda body: (body["member"],),
+        ),
+        KindSpec(
+            ALLIANCE_END,
+            {
+                "alliance": F(record_id),
+                "outcome": F(one_of(*OUTCOMES)),
+                "note": _opt(text(2000)),
+            },
+        ),
+        KindSpec(
+            ATTESTATION,
+            {
+                "subject": F(key),
+                "claim": F(one_of(*CLAIMS)),
+                "alliance": _opt(record_id),
+                "skill": _opt(text(64)),
+                "level": _opt(integer(1, 5)),
+                "score": _opt(integer(1, 5)),
+                "text": _opt(text(4000)),
+                "expires": _opt(milliseconds),
+            },
+            rules=(_differs_from_author("subject"), _attestation_requirements),
+        ),
         KindSpec(RETRACT, {"target": F(record_id), "reason": _opt(text(500))}),
     )
 }

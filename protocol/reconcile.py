@@ -64,8 +64,12 @@ class Limits:
     max_pending: int = 65_536  # mismatched ranges the initiator may have waiting
 
     def __post_init__(self) -> None:
-        if (self.max_rounds < 1 or self.max_message_bytes < 4096 or self.max_pending < 1
-                or not BRANCH <= self.batch_ranges <= self.max_ranges // 2):
+        if (
+            self.max_rounds < 1
+            or self.max_message_bytes < 4096
+            or self.max_pending < 1
+            or not BRANCH <= self.batch_ranges <= self.max_ranges // 2
+        ):
             raise ValueError(f"limits that cannot make progress: {self}")
 
 
@@ -82,6 +86,7 @@ class Range:
 
 # ----- wire format
 
+
 def _int_size(n: int) -> int:
     return 1 if -32 <= n < 128 else 2 if n < 256 else 3 if n < 65_536 else 5 if n < 2**32 else 9
 
@@ -92,8 +97,15 @@ def entry_size(r: Range) -> int:
     which is what the bound before it in any message is."""
     delta = -1 if r.hi == MAX_BOUND else r.hi.created - r.lo.created
     n = len(r.payload)
-    return (1 + _int_size(delta) + 2 + len(r.hi.prefix) + 1 + n
-            + (2 if n < 256 else 3 if n < 65_536 else 5))
+    return (
+        1
+        + _int_size(delta)
+        + 2
+        + len(r.hi.prefix)
+        + 1
+        + n
+        + (2 if n < 256 else 3 if n < 65_536 else 5)
+    )
 
 
 def encode_message(ranges: list[Range]) -> bytes:
@@ -112,7 +124,7 @@ def encode_message(ranges: list[Range]) -> bytes:
         else:
             flat += [r.hi.created - prev, r.hi.prefix, int(r.mode), r.payload]
             prev = r.hi.created
-    return encode([VERSION, *(flat[i:i + 4 * GROUP] for i in range(0, len(flat), 4 * GROUP))])
+    return encode([VERSION, *(flat[i : i + 4 * GROUP] for i in range(0, len(flat), 4 * GROUP))])
 
 
 def decode_message(data: bytes, modes: frozenset[Mode], limits: Limits) -> list[Range]:
@@ -120,8 +132,12 @@ def decode_message(data: bytes, modes: frozenset[Mode], limits: Limits) -> list[
     payload sizes, the count of non-skip ranges. Raises ``ReconcileError`` (or the
     ``EncodingError``/``SizeError`` of ``decode``)."""
     value = decode(data, limits.max_message_bytes)
-    if not isinstance(value, list) or len(value) < 2 or type(value[0]) is not int or (
-            value[0] != VERSION):
+    if (
+        not isinstance(value, list)
+        or len(value) < 2
+        or type(value[0]) is not int
+        or (value[0] != VERSION)
+    ):
         raise ReconcileError("not a version 1 reconciliation message")
     groups = value[1:]
     out: list[Range] = []
@@ -132,9 +148,13 @@ def decode_message(data: bytes, modes: frozenset[Mode], limits: Limits) -> list[
         if g < len(groups) - 1 and len(group) != 4 * GROUP:
             raise ReconcileError(f"a group before the last does not hold {GROUP} ranges")
         for k in range(0, len(group), 4):
-            delta, prefix, mode, payload = group[k:k + 4]
-            if type(delta) is not int or type(mode) is not int or not isinstance(
-                    prefix, bytes) or not isinstance(payload, bytes):
+            delta, prefix, mode, payload = group[k : k + 4]
+            if (
+                type(delta) is not int
+                or type(mode) is not int
+                or not isinstance(prefix, bytes)
+                or not isinstance(payload, bytes)
+            ):
                 raise ReconcileError("a range is not [int, bytes, int, bytes]")
             if lo == MAX_BOUND:
                 raise ReconcileError("a range after the end of the key space")
@@ -178,7 +198,7 @@ def unpack_ids(payload: bytes) -> list[bytes]:
     """Split concatenated ids, checking the length, the cap and strictly ascending order."""
     if len(payload) % ID_LEN or len(payload) > MAX_IDS * ID_LEN:
         raise ReconcileError(f"an id list of {len(payload)} bytes")
-    ids = [payload[i:i + ID_LEN] for i in range(0, len(payload), ID_LEN)]
+    ids = [payload[i : i + ID_LEN] for i in range(0, len(payload), ID_LEN)]
     if any(a >= b for a, b in pairwise(ids)):
         raise ReconcileError("ids not strictly ascending")
     return ids
@@ -205,6 +225,7 @@ def _resolve(items: ItemSet, lo: Bound, hi: Bound, count: int) -> list[Range]:
 
 # ----- responder
 
+
 def respond(items: ItemSet, message: bytes, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """Answer one request. Stateless, and bounded: the reply stays within
     ``limits.max_message_bytes`` and ``limits.max_ranges``. Room is kept for a one-range answer
@@ -224,8 +245,12 @@ def respond(items: ItemSet, message: bytes, limits: Limits = DEFAULT_LIMITS) -> 
             answer = [r]
         else:
             todo -= 1
-            answer = _answer(items, r, limits.max_message_bytes - size - reserve,
-                             limits.max_ranges - active - todo)
+            answer = _answer(
+                items,
+                r,
+                limits.max_message_bytes - size - reserve,
+                limits.max_ranges - active - todo,
+            )
         size += sum(map(entry_size, answer))
         active += sum(x.mode != Mode.SKIP for x in answer)
         out += answer
@@ -247,15 +272,17 @@ def _answer(items: ItemSet, r: Range, room: int, slots: int) -> list[Range]:
     return [Range(r.lo, r.hi, Mode.FINGERPRINT, fp)]
 
 
-def _split_answer(items: ItemSet, r: Range, count: int, fp: bytes, room: int,
-                  slots: int) -> list[Range]:
+def _split_answer(
+    items: ItemSet, r: Range, count: int, fp: bytes, room: int, slots: int
+) -> list[Range]:
     if count < 2 or slots < BRANCH or room < BRANCH * _FP_ENTRY:
         return []
     return _fingerprints(items, r.lo, r.hi)
 
 
-def _full_answer(items: ItemSet, r: Range, count: int, fp: bytes, room: int,
-                 slots: int) -> list[Range]:
+def _full_answer(
+    items: ItemSet, r: Range, count: int, fp: bytes, room: int, slots: int
+) -> list[Range]:
     """SKIP, IDS or finer fingerprints for a fingerprint; DIFF or our ids for an id list.
     Returns [] early when the answer plainly cannot fit."""
     if r.mode == Mode.FINGERPRINT:
@@ -289,7 +316,7 @@ def _stream(items: ItemSet, lo: Bound, hi: Bound, count: int, room: int) -> list
         return []
     fit = (room - _FP_ENTRY) // (chunk * ID_LEN + _FP_ENTRY)
     bounds = [lo, *items.split(lo, hi, -(-count // chunk)), hi]
-    head = bounds if fit >= len(bounds) - 1 else bounds[:fit + 1]
+    head = bounds if fit >= len(bounds) - 1 else bounds[: fit + 1]
     out = [Range(a, b, Mode.IDS, b"".join(_ids(items, a, b))) for a, b in pairwise(head)]
     if head[-1] != hi:
         out.append(Range(head[-1], hi, Mode.FINGERPRINT, items.fingerprint(head[-1], hi)[1]))
@@ -297,6 +324,7 @@ def _stream(items: ItemSet, lo: Bound, hi: Bound, count: int, room: int) -> list
 
 
 # ----- initiator
+
 
 class Initiator:
     """One reconciliation session seen from the side that starts it.
@@ -415,8 +443,11 @@ class Initiator:
             out = _resolve(self.items, lo, hi, count)  # adjacent ranges: one skip before them
             size += sum(map(entry_size, out)) + _SKIP_ENTRY
             reserve += sum(entry_size(_fallback_shape(x)) for x in out) + _SKIP_ENTRY
-            if batch and (size > limit or reserve > limit // 2
-                          or len(batch) + len(out) > self.limits.batch_ranges):
+            if batch and (
+                size > limit
+                or reserve > limit // 2
+                or len(batch) + len(out) > self.limits.batch_ranges
+            ):
                 break
             self._pending.popleft()
             batch += out

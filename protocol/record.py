@@ -21,8 +21,7 @@ Signature = tuple[bytes, bytes]  # (signer key, 64-byte signature)
 
 def signing_input(kind: str, author: bytes, created: int, body: dict[str, Any]) -> bytes:
     """``b"rakuichi-record-v1\\x00"`` + canonical encoding of the core (the record without sigs)."""
-    core = {"author": author, "body": body, "created": created, "kind": kind,
-            "v": PROTOCOL_VERSION}
+    core = {"author": author, "body": body, "created": created, "kind": kind, "v": PROTOCOL_VERSION}
     return SIGNING_PREFIX + encode(core)
 
 
@@ -44,12 +43,26 @@ class Record:
     signing_input: bytes = field(repr=False)
 
     @classmethod
-    def build(cls, kind: str, author: bytes, created: int, body: dict[str, Any],
-              sigs: tuple[Signature, ...] | list[Signature]) -> Record:
+    def build(
+        cls,
+        kind: str,
+        author: bytes,
+        created: int,
+        body: dict[str, Any],
+        sigs: tuple[Signature, ...] | list[Signature],
+    ) -> Record:
         """Assemble a record from its parts (signatures sorted by signer key)."""
         ordered = tuple(sorted((bytes(k), bytes(s)) for k, s in sigs))
-        wire = encode({"author": author, "body": body, "created": created, "kind": kind,
-                       "sigs": [list(pair) for pair in ordered], "v": PROTOCOL_VERSION})
+        wire = encode(
+            {
+                "author": author,
+                "body": body,
+                "created": created,
+                "kind": kind,
+                "sigs": [list(pair) for pair in ordered],
+                "v": PROTOCOL_VERSION,
+            }
+        )
         core = signing_input(kind, author, created, body)
         return cls(kind, author, created, body, ordered, wire, sha256(core), core)
 
@@ -135,8 +148,12 @@ def _core_of_wire(wire: bytes, signatures: int) -> bytes | None:
     header = 1 if signatures < 16 else 3
     sigs_start = len(wire) - len(_V1_ENTRY) - header - _SIG_PAIR_BYTES * signatures
     key_start = sigs_start - len(_SIGS_KEY)
-    if (not wire.startswith(b"\x86") or not wire.endswith(_V1_ENTRY) or key_start < 1
-            or wire[key_start:sigs_start] != _SIGS_KEY):
+    if (
+        not wire.startswith(b"\x86")
+        or not wire.endswith(_V1_ENTRY)
+        or key_start < 1
+        or wire[key_start:sigs_start] != _SIGS_KEY
+    ):
         return None
     return SIGNING_PREFIX + b"\x85" + wire[1:key_start] + _V1_ENTRY
 
@@ -146,9 +163,14 @@ def _signature_pairs(sigs: Any) -> tuple[Signature, ...]:
         raise SchemaError("sigs must be an array")
     pairs = []
     for i, pair in enumerate(sigs):
-        if (not isinstance(pair, list) or len(pair) != 2
-                or not isinstance(pair[0], bytes) or len(pair[0]) != 32
-                or not isinstance(pair[1], bytes) or len(pair[1]) != 64):
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not isinstance(pair[0], bytes)
+            or len(pair[0]) != 32
+            or not isinstance(pair[1], bytes)
+            or len(pair[1]) != 64
+        ):
             raise SchemaError(f"sigs[{i}] must be [signer key (32 bytes), signature (64 bytes)]")
         pairs.append((pair[0], pair[1]))
     return tuple(pairs)

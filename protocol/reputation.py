@@ -54,8 +54,10 @@ class AttestationEntry:
 
     def to_json(self) -> dict[str, Any]:
         view: dict[str, Any] = {
-            "id": self.id.hex(), "issuer": did_from_raw(self.issuer),
-            "created": self.created, "state": self.state,
+            "id": self.id.hex(),
+            "issuer": did_from_raw(self.issuer),
+            "created": self.created,
+            "state": self.state,
         }
         if self.record is not None:
             view["record"] = record_to_json(self.record)
@@ -86,15 +88,22 @@ class ClaimSummary:
 
     def to_json(self) -> dict[str, Any]:
         view: dict[str, Any] = {
-            "claim": self.claim, "skill": self.skill, "count": self.count,
+            "claim": self.claim,
+            "skill": self.skill,
+            "count": self.count,
             "issuers": self.issuers,
         }
         if self.score_count:
-            view.update(score_sum=self.score_sum, score_count=self.score_count,
-                        mean_score=self.mean_score)
+            view.update(
+                score_sum=self.score_sum, score_count=self.score_count, mean_score=self.mean_score
+            )
         if self.level_count:
-            view.update(level_max=self.level_max, level_sum=self.level_sum,
-                        level_count=self.level_count, mean_level=self.mean_level)
+            view.update(
+                level_max=self.level_max,
+                level_sum=self.level_sum,
+                level_count=self.level_count,
+                mean_level=self.mean_level,
+            )
         return view
 
 
@@ -112,8 +121,10 @@ class Reputation:
             "subject": did_from_raw(self.subject),
             "attestations": [e.to_json() for e in self.attestations],
             "ungrounded": [e.to_json() for e in self.ungrounded],
-            "summary": [self.summary[k].to_json()
-                        for k in sorted(self.summary, key=lambda k: (k[0], k[1] or ""))],
+            "summary": [
+                self.summary[k].to_json()
+                for k in sorted(self.summary, key=lambda k: (k[0], k[1] or ""))
+            ],
         }
 
 
@@ -123,8 +134,9 @@ def reputation(views: Views, subject: bytes) -> Reputation:
     for state in views.attestations.values():
         record = state.record
         if record.body["subject"] == subject:
-            entries.append(AttestationEntry(record.id, record.author, record.created,
-                                            state.state, record))
+            entries.append(
+                AttestationEntry(record.id, record.author, record.created, state.state, record)
+            )
     for tomb in views.tombstones.values():
         if tomb.kind == ATTESTATION and tomb.subject == subject:
             entries.append(AttestationEntry(tomb.id, tomb.author, tomb.created, RETRACTED, None))
@@ -133,8 +145,9 @@ def reputation(views: Views, subject: bytes) -> Reputation:
         subject=subject,
         attestations=tuple(entries),
         ungrounded=tuple(e for e in entries if e.state == UNGROUNDED),
-        summary=_summarise(e.record for e in entries
-                           if e.state == GROUNDED and e.record is not None),
+        summary=_summarise(
+            e.record for e in entries if e.state == GROUNDED and e.record is not None
+        ),
     )
 
 
@@ -152,9 +165,14 @@ def _summarise(records: Iterable[Record]) -> dict[SummaryKey, ClaimSummary]:
         scores = [r.body["score"] for r in counted if claim == "rating" and "score" in r.body]
         levels = [r.body["level"] for r in counted if claim == "skill" and "level" in r.body]
         summary[(claim, skill)] = ClaimSummary(
-            claim=claim, skill=skill, count=len(counted), issuers=len(by_issuer),
-            score_sum=sum(scores), score_count=len(scores),
+            claim=claim,
+            skill=skill,
+            count=len(counted),
+            issuers=len(by_issuer),
+            score_sum=sum(scores),
+            score_count=len(scores),
             level_max=max(levels) if levels else None,
-            level_sum=sum(levels), level_count=len(levels),
+            level_sum=sum(levels),
+            level_count=len(levels),
         )
     return summary

@@ -27,6 +27,7 @@ def text(max_chars: int) -> Check:
             raise SchemaError(f"{name} must be a string, not {_type_name(value)}")
         if not 1 <= len(value) <= max_chars:
             raise SchemaError(f"{name} must be 1..{max_chars} characters, not {len(value)}")
+
     check.max_chars = max_chars  # type: ignore[attr-defined]
     return check
 
@@ -37,6 +38,7 @@ def pattern(regex: str) -> Check:
     def check(name: str, value: Any) -> None:
         if not isinstance(value, str) or not compiled.fullmatch(value):
             raise SchemaError(f"{name} must match {regex}, not {value!r:.80}")
+
     return check
 
 
@@ -46,6 +48,7 @@ def one_of(*choices: str) -> Check:
     def check(name: str, value: Any) -> None:
         if not isinstance(value, str) or value not in allowed:
             raise SchemaError(f"{name} must be one of {', '.join(choices)}, not {value!r:.80}")
+
     check.choices = choices  # type: ignore[attr-defined]
     return check
 
@@ -56,6 +59,7 @@ def integer(low: int | None = None, high: int | None = None) -> Check:
             raise SchemaError(f"{name} must be an integer, not {_type_name(value)}")
         if (low is not None and value < low) or (high is not None and value > high):
             raise SchemaError(f"{name} must be in {low}..{high}, not {value}")
+
     return check
 
 
@@ -68,6 +72,7 @@ def _bin32(what: str) -> Check:
     def check(name: str, value: Any) -> None:
         if not isinstance(value, bytes) or len(value) != 32:
             raise SchemaError(f"{name} must be {what} (32 bytes)")
+
     return check
 
 
@@ -93,6 +98,7 @@ def array(item: Check, max_items: int) -> Check:
             raise SchemaError(f"{name} holds {len(value)} items, at most {max_items}")
         for i, element in enumerate(value):
             item(f"{name}[{i}]", element)
+
     check.item = item  # type: ignore[attr-defined]
     return check
 
@@ -119,5 +125,6 @@ def mapping(fields: Mapping[str, Field]) -> Check:
             raise SchemaError(f"{name} is missing required key(s): {', '.join(sorted(missing))}")
         for k, v in value.items():
             fields[k].check(f"{name}.{k}", v)
+
     check.fields = fields  # type: ignore[attr-defined]
     return check

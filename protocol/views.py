@@ -89,8 +89,11 @@ class Tombstone:
 
     def to_json(self) -> dict[str, Any]:
         view: dict[str, Any] = {
-            "id": self.id.hex(), "kind": self.kind, "author": did_from_raw(self.author),
-            "created": self.created, "retracted": True,
+            "id": self.id.hex(),
+            "kind": self.kind,
+            "author": did_from_raw(self.author),
+            "created": self.created,
+            "retracted": True,
         }
         if self.subject is not None:
             view["subject"] = did_from_raw(self.subject)
@@ -122,9 +125,12 @@ class AllianceState:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.record.id.hex(), "org": did_from_raw(self.org),
-            "member": did_from_raw(self.member), "in_force": self.in_force,
-            "outcome": self.outcome, "record": record_to_json(self.record),
+            "id": self.record.id.hex(),
+            "org": did_from_raw(self.org),
+            "member": did_from_raw(self.member),
+            "in_force": self.in_force,
+            "outcome": self.outcome,
+            "record": record_to_json(self.record),
             "end": None if self.end is None else record_to_json(self.end),
         }
 
@@ -144,8 +150,11 @@ class AttestationState:
         return GROUNDED if self.grounded else UNGROUNDED
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.record.id.hex(), "state": self.state,
-                "record": record_to_json(self.record)}
+        return {
+            "id": self.record.id.hex(),
+            "state": self.state,
+            "record": record_to_json(self.record),
+        }
 
 
 @dataclass(frozen=True)
@@ -168,19 +177,24 @@ class Views:
         for (author, slug), record in sorted(self.opportunities.items()):
             opportunities.setdefault(did_from_raw(author), {})[slug] = record_to_json(record)
         return {
-            "org_profiles": {did_from_raw(a): record_to_json(r)
-                             for a, r in sorted(self.org_profiles.items())},
-            "member_profiles": {did_from_raw(a): record_to_json(r)
-                                for a, r in sorted(self.member_profiles.items())},
+            "org_profiles": {
+                did_from_raw(a): record_to_json(r) for a, r in sorted(self.org_profiles.items())
+            },
+            "member_profiles": {
+                did_from_raw(a): record_to_json(r) for a, r in sorted(self.member_profiles.items())
+            },
             "opportunities": opportunities,
             "alliances": {i.hex(): s.to_json() for i, s in sorted(self.alliances.items())},
-            "alumni": {did_from_raw(org): [did_from_raw(m) for m in sorted(members)]
-                       for org, members in sorted(self.alumni.items())},
-            "attestations": {i.hex(): s.to_json()
-                             for i, s in sorted(self.attestations.items())},
+            "alumni": {
+                did_from_raw(org): [did_from_raw(m) for m in sorted(members)]
+                for org, members in sorted(self.alumni.items())
+            },
+            "attestations": {i.hex(): s.to_json() for i, s in sorted(self.attestations.items())},
             "tombstones": {i.hex(): t.to_json() for i, t in sorted(self.tombstones.items())},
-            "pending": {i.hex(): [w.hex() for w in sorted(waiting)]
-                        for i, waiting in sorted(self.pending.items())},
+            "pending": {
+                i.hex(): [w.hex() for w in sorted(waiting)]
+                for i, waiting in sorted(self.pending.items())
+            },
             "unknown": [i.hex() for i in sorted(self.unknown)],
         }
 
@@ -202,8 +216,11 @@ def alliance_parties(alliance: Record) -> frozenset[bytes]:
 def is_grounded(attestation: Record, held: dict[bytes, Record]) -> bool:
     """Whether ``attestation`` names a held alliance between exactly its author and subject."""
     alliance = held.get(attestation.body.get("alliance", b""))
-    return (alliance is not None and alliance.kind == ALLIANCE
-            and alliance_parties(alliance) == {attestation.author, attestation.body["subject"]})
+    return (
+        alliance is not None
+        and alliance.kind == ALLIANCE
+        and alliance_parties(alliance) == {attestation.author, attestation.body["subject"]}
+    )
 
 
 def is_expired(attestation: Record, now_ms: int) -> bool:
@@ -265,14 +282,18 @@ def derive(records: Iterable[Record], now_ms: int) -> Views:
             alliance = held.get(body["alliance"])
             if alliance is None:
                 pending[body["alliance"]].add(record.id)
-            elif (alliance.kind == ALLIANCE and record.author in alliance_parties(alliance)
-                    and _earlier(record, ends.get(alliance.id))):
+            elif (
+                alliance.kind == ALLIANCE
+                and record.author in alliance_parties(alliance)
+                and _earlier(record, ends.get(alliance.id))
+            ):
                 ends[alliance.id] = record
         elif kind == ATTESTATION:
             if "alliance" in body and body["alliance"] not in held:
                 pending[body["alliance"]].add(record.id)
             attestations[record.id] = AttestationState(
-                record, is_grounded(record, held), is_expired(record, now_ms))
+                record, is_grounded(record, held), is_expired(record, now_ms)
+            )
         elif kind not in KINDS:
             unknown.add(record.id)
 

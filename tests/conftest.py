@@ -58,8 +58,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def vectors() -> dict[str, Any]:
     """Both vector files: ``vectors["protocol"]`` and ``vectors["standards"]``."""
-    return {"protocol": load_vectors(PROTOCOL_VECTORS),
-            "standards": load_vectors(STANDARD_VECTORS)}
+    return {"protocol": load_vectors(PROTOCOL_VECTORS), "standards": load_vectors(STANDARD_VECTORS)}
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +66,8 @@ def vector_now_ms() -> int:
     """A fixed clock for the vectors: one day after the latest ``created`` of the valid ones."""
     from protocol.encoding import decode
 
-    created = [decode(bytes.fromhex(v["record_hex"]))["created"]
-               for v in load_vectors(PROTOCOL_VECTORS)["valid"]]
+    created = [
+        decode(bytes.fromhex(v["record_hex"]))["created"]
+        for v in load_vectors(PROTOCOL_VECTORS)["valid"]
+    ]
     return max(created) + DAY_MS

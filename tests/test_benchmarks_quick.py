@@ -25,9 +25,26 @@ def test_every_benchmark_runs_quick_and_reports(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "all", "--quick", "--rounds", "1",
-         "--out", str(out), "--work", str(work)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "all",
+            "--quick",
+            "--rounds",
+            "1",
+            "--out",
+            str(out),
+            "--work",
+            str(work),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert time.monotonic() - started < 240
     for name in NAMES:
@@ -47,7 +64,7 @@ def test_every_benchmark_runs_quick_and_reports(tmp_path: Path) -> None:
 def _tampered(wire: bytes) -> bytes:
     """The same record with one signature byte flipped."""
     index = len(wire) - 10  # inside the last signature (the wire ends with "v": 1)
-    return wire[:index] + bytes([wire[index] ^ 1]) + wire[index + 1:]
+    return wire[:index] + bytes([wire[index] ^ 1]) + wire[index + 1 :]
 
 
 @pytest.mark.parametrize("many", [False, True])
@@ -61,14 +78,26 @@ def test_worker_verdicts_equal_inline_verdicts(many: bool) -> None:
         try:
             now = now_ms()
             singles = await asyncio.gather(*(pooled.check([w], now) for w in wires))
-            answers = [await inline.check(wires, now), await pooled.check(wires, now),
-                       [c for part in singles for c in part]]
+            answers = [
+                await inline.check(wires, now),
+                await pooled.check(wires, now),
+                [c for part in singles for c in part],
+            ]
         finally:
             inline.close()
             pooled.close()
-        views = [[(c.record.id if c.record else None, c.record.wire if c.record else None,
-                   type(c.refusal).__name__, getattr(c.refusal, "detail", None))
-                  for c in answer] for answer in answers]
+        views = [
+            [
+                (
+                    c.record.id if c.record else None,
+                    c.record.wire if c.record else None,
+                    type(c.refusal).__name__,
+                    getattr(c.refusal, "detail", None),
+                )
+                for c in answer
+            ]
+            for answer in answers
+        ]
         assert views[0] == views[2]
         return views[0], views[1]
 

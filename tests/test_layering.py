@@ -13,11 +13,30 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PURE_PACKAGES = ("crypto", "protocol")
 FORBIDDEN = frozenset({"asyncio", "aiohttp", "aiosqlite", "sqlite3", "socket", "node"})
-CLOCK_FUNCTIONS = frozenset({"time", "time_ns", "monotonic", "monotonic_ns", "perf_counter",
-                             "perf_counter_ns", "now", "utcnow", "today", "localtime",
-                             "gmtime", "ctime"})
-CLOCK_TEXT = ("time.time(", "time.time_ns(", "time.monotonic(", "datetime.now(", ".utcnow(",
-              "date.today(")
+CLOCK_FUNCTIONS = frozenset(
+    {
+        "time",
+        "time_ns",
+        "monotonic",
+        "monotonic_ns",
+        "perf_counter",
+        "perf_counter_ns",
+        "now",
+        "utcnow",
+        "today",
+        "localtime",
+        "gmtime",
+        "ctime",
+    }
+)
+CLOCK_TEXT = (
+    "time.time(",
+    "time.time_ns(",
+    "time.monotonic(",
+    "datetime.now(",
+    ".utcnow(",
+    "date.today(",
+)
 
 
 def _sources(package: str) -> list[Path]:
@@ -36,10 +55,15 @@ def _module_name(path: Path, root: Path = ROOT) -> str:
 def _dynamic_import(call: ast.Call) -> bool:
     """``__import__("x")`` or ``importlib.import_module("x")`` with a literal name."""
     func = call.func
-    named = ((isinstance(func, ast.Name) and func.id == "__import__")
-             or (isinstance(func, ast.Attribute) and func.attr == "import_module"))
-    return (named and bool(call.args) and isinstance(call.args[0], ast.Constant)
-            and isinstance(call.args[0].value, str))
+    named = (isinstance(func, ast.Name) and func.id == "__import__") or (
+        isinstance(func, ast.Attribute) and func.attr == "import_module"
+    )
+    return (
+        named
+        and bool(call.args)
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    )
 
 
 def _imported_roots(path: Path, root: Path = ROOT) -> set[str]:
@@ -91,9 +115,11 @@ def test_import_walker_sees_every_form_of_import(tmp_path: Path) -> None:
     package = tmp_path / "protocol"
     package.mkdir()
     sample = package / "sample.py"
-    sample.write_text("import os.path\nfrom socket import socket\nfrom . import record\n"
-                      "from .. import node\n__import__('asyncio')\n"
-                      "import importlib\nimportlib.import_module('sqlite3.dbapi2')\n")
+    sample.write_text(
+        "import os.path\nfrom socket import socket\nfrom . import record\n"
+        "from .. import node\n__import__('asyncio')\n"
+        "import importlib\nimportlib.import_module('sqlite3.dbapi2')\n"
+    )
     roots = _imported_roots(sample, tmp_path)
     assert {"os", "socket", "protocol", "node", "asyncio", "sqlite3", "importlib"} <= roots
 
@@ -103,8 +129,11 @@ def _clock_reads(path: Path) -> list[str]:
     found = [text for text in CLOCK_TEXT if text in source]
     for node in ast.walk(ast.parse(source, filename=str(path))):
         if isinstance(node, ast.ImportFrom) and node.module in ("time", "datetime"):
-            found += [f"from {node.module} import {a.name}" for a in node.names
-                      if a.name in CLOCK_FUNCTIONS]
+            found += [
+                f"from {node.module} import {a.name}"
+                for a in node.names
+                if a.name in CLOCK_FUNCTIONS
+            ]
         elif isinstance(node, ast.Attribute) and node.attr in CLOCK_FUNCTIONS:
             root = node.value
             while isinstance(root, ast.Attribute):
@@ -122,8 +151,10 @@ def test_no_clock_reads(path: Path) -> None:
 
 def test_clock_detector_sees_clock_reads(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
-    sample.write_text("import time\nimport datetime\nfrom time import monotonic\n"
-                      "a = time.time()\nb = datetime.datetime.now()\nc = time.time_ns\n")
+    sample.write_text(
+        "import time\nimport datetime\nfrom time import monotonic\n"
+        "a = time.time()\nb = datetime.datetime.now()\nc = time.time_ns\n"
+    )
     found = _clock_reads(sample)
     assert any("time.time" in f for f in found)
     assert any("datetime.datetime.now" in f for f in found)
@@ -132,12 +163,20 @@ def test_clock_detector_sees_clock_reads(tmp_path: Path) -> None:
 
 
 def _run_imports(modules: list[str]) -> set[str]:
-    code = ("import importlib, json, sys\n"
-            f"for name in {modules!r}:\n"
-            "    importlib.import_module(name)\n"
-            "print(json.dumps(sorted(sys.modules)))\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60, check=False)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.strip().splitlines()[-1]))
 

@@ -21,9 +21,12 @@ routes = web.RouteTableDef()
 
 
 def _draft_json(draft: Draft, base_url: str) -> dict[str, object]:
-    return {"id": draft.id.hex(), "url": f"{base_url}/v1/drafts/{draft.id.hex()}",
-            "draft": to_json(draft.to_record()),
-            "missing": [did_from_raw(k) for k in sorted(draft.missing_signers)]}
+    return {
+        "id": draft.id.hex(),
+        "url": f"{base_url}/v1/drafts/{draft.id.hex()}",
+        "draft": to_json(draft.to_record()),
+        "missing": [did_from_raw(k) for k in sorted(draft.missing_signers)],
+    }
 
 
 @routes.post("/v1/drafts")
@@ -42,10 +45,15 @@ async def post_draft(request: web.Request) -> web.Response:
     if draft.kind != kinds.ALLIANCE:
         raise ApiError(422, "schema", "only alliances are drafted here", "draft refused")
     if draft.author != org or org in draft.missing_signers:
-        raise ApiError(403, "policy", "a draft here must be an alliance authored and signed"
-                       " by this node's organisation", "draft refused")
-    await reputation_queries.put_draft(node.store, draft.id, draft.body["member"],
-                                       draft.wire, node.clock.now_ms())
+        raise ApiError(
+            403,
+            "policy",
+            "a draft here must be an alliance authored and signed by this node's organisation",
+            "draft refused",
+        )
+    await reputation_queries.put_draft(
+        node.store, draft.id, draft.body["member"], draft.wire, node.clock.now_ms()
+    )
     return web.json_response(_draft_json(draft, node.config.public_url), status=201)
 
 
@@ -70,31 +78,56 @@ async def member(request: web.Request) -> web.Response:
     db = request.app[NODE].store.reader
     profile = await queries.current_of(db, kinds.MEMBER_PROFILE, key)
     alliances = await reputation_queries.member_alliances(db, key)
-    return web.json_response({
-        "member": request.match_info["did"],
-        "profile": row_json(profile) if profile else None,
-        "alliances": [{"id": a["id"].hex(), "org": did_from_raw(a["org"]),
-                       "alumni": a["alumni"], "in_force": a["end"] is None,
-                       "end": a["end"].hex() if a["end"] else None, "outcome": a["outcome"]}
-                      for a in alliances],
-        "alumni_of": sorted({did_from_raw(a["org"]) for a in alliances
-                             if a["end"] is not None and a["alumni"]}),
-    })
+    return web.json_response(
+        {
+            "member": request.match_info["did"],
+            "profile": row_json(profile) if profile else None,
+            "alliances": [
+                {
+                    "id": a["id"].hex(),
+                    "org": did_from_raw(a["org"]),
+                    "alumni": a["alumni"],
+                    "in_force": a["end"] is None,
+                    "end": a["end"].hex() if a["end"] else None,
+                    "outcome": a["outcome"],
+                }
+                for a in alliances
+            ],
+            "alumni_of": sorted(
+                {did_from_raw(a["org"]) for a in alliances if a["end"] is not None and a["alumni"]}
+            ),
+        }
+    )
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _DID = [{"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}]
 _JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
-add_operations({
-    "/v1/drafts": {"post": {
-        "summary": "keep an alliance signed by this node's organisation for the member to sign",
-        "requestBody": {"required": True, "content": {MSGPACK: {
-            "schema": {"type": "string", "format": "binary"}}}},
-        "responses": {"201": _JSON, "403": PROBLEM, "415": PROBLEM, "422": PROBLEM}}},
-    "/v1/drafts/{id}": {"get": {
-        "summary": "a draft: JSON with the signatures still missing, or its wire bytes",
-        "parameters": _ID, "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM}}},
-    "/v1/members/{did}": {"get": {
-        "summary": "a member: profile, alliances (in force or ended), organisations of alumni",
-        "parameters": _DID, "responses": {"200": _JSON, "400": PROBLEM}}},
-})
+add_operations(
+    {
+        "/v1/drafts": {
+            "post": {
+                "summary": "keep an alliance signed by this organisation for the member to sign",
+                "requestBody": {
+                    "required": True,
+                    "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {"201": _JSON, "403": PROBLEM, "415": PROBLEM, "422": PROBLEM},
+            }
+        },
+        "/v1/drafts/{id}": {
+            "get": {
+                "summary": "a draft: JSON with the signatures still missing, or its wire bytes",
+                "parameters": _ID,
+                "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM},
+            }
+        },
+        "/v1/members/{did}": {
+            "get": {
+                "summary": "a member: profile, alliances (in force or ended), alumni of",
+                "parameters": _DID,
+                "responses": {"200": _JSON, "400": PROBLEM},
+            }
+        },
+    }
+)

@@ -14,8 +14,10 @@ from node.service import Node
 
 
 def make_app(node: Node, fed: Federation | None = None) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware, peer_auth_middleware],
-                          client_max_size=node.config.max_body_bytes)
+    app = web.Application(
+        middlewares=[problem_middleware, peer_auth_middleware],
+        client_max_size=node.config.max_body_bytes,
+    )
     app[NODE] = node
     app[FEDERATION] = fed
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)

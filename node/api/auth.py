@@ -37,18 +37,24 @@ async def peer_auth_middleware(
         error: CryptoError | None = None
         for url in _candidate_urls(request, node.config.public_url):
             try:
-                key = verify_request(method=request.method, url=url,
-                                     headers=request.headers.items(), body=body,
-                                     now=int(time.time()), max_age=fed.signature_max_age,
-                                     replay_cache=node.peers.replay_cache)
+                key = verify_request(
+                    method=request.method,
+                    url=url,
+                    headers=request.headers.items(),
+                    body=body,
+                    now=int(time.time()),
+                    max_age=fed.signature_max_age,
+                    replay_cache=node.peers.replay_cache,
+                )
             except CryptoError as exc:
                 error = exc
                 continue
             request[PEER] = key.did
             break
         else:
-            raise ApiError(401, "signature", f"request signature refused: {error}",
-                           "bad request signature")
+            raise ApiError(
+                401, "signature", f"request signature refused: {error}", "bad request signature"
+            )
         denial = node.peers.denial(request[PEER], fed)
         if denial is not None:
             raise ApiError(403, "policy", denial, "refused by policy")
@@ -59,7 +65,10 @@ async def peer_auth_middleware(
         who = request.get(PEER) or (request.remote or "unknown")
         wait = request.app[LIMITER].take(who, time.monotonic())
         if wait > 0:
-            raise ApiError(429, "rate-limited",
-                           f"too many requests from {who}; retry in {wait:.1f} s",
-                           "rate limited")
+            raise ApiError(
+                429,
+                "rate-limited",
+                f"too many requests from {who}; retry in {wait:.1f} s",
+                "rate limited",
+            )
     return await handler(request)

@@ -24,11 +24,14 @@ async def well_known(request: web.Request) -> web.Response:
 
 def _opportunity_filter(request: web.Request) -> queries.OpportunityFilter:
     return queries.OpportunityFilter(
-        q=request.query.get("q"), skill=request.query.get("skill"),
+        q=request.query.get("q"),
+        skill=request.query.get("skill"),
         tour=params.choice(request, "tour", kinds.TOURS),
-        remote=params.boolean(request, "remote"), org=params.did(request, "org"),
+        remote=params.boolean(request, "remote"),
+        org=params.did(request, "org"),
         status=params.choice(request, "status", kinds.OPPORTUNITY_STATUSES),
-        audience=params.choice(request, "audience", kinds.AUDIENCES))
+        audience=params.choice(request, "audience", kinds.AUDIENCES),
+    )
 
 
 @routes.get("/v1/opportunities")
@@ -42,19 +45,19 @@ async def opportunities(request: web.Request) -> web.Response:
         except ValueError:
             raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
-    rows = await queries.list_opportunities(request.app[NODE].store.reader, where, before,
-                                            limit)
-    following = (params.encode_cursor(rows[-1].created, rows[-1].id)
-                 if len(rows) == limit else None)
-    return web.json_response({"opportunities": [row_json(r) for r in rows],
-                              "next": following})
+    rows = await queries.list_opportunities(request.app[NODE].store.reader, where, before, limit)
+    following = params.encode_cursor(rows[-1].created, rows[-1].id) if len(rows) == limit else None
+    return web.json_response({"opportunities": [row_json(r) for r in rows], "next": following})
 
 
 async def _org_summary(request: web.Request, row: queries.Row) -> dict[str, Any]:
     db = request.app[NODE].store.reader
     view = row_json(row)
-    return {"org": did_from_raw(row.author), "profile": view,
-            "counts": await queries.counts_by_kind(db, row.author)}
+    return {
+        "org": did_from_raw(row.author),
+        "profile": view,
+        "counts": await queries.counts_by_kind(db, row.author),
+    }
 
 
 @routes.get("/v1/orgs")
@@ -71,8 +74,9 @@ async def orgs(request: web.Request) -> web.Response:
     limit = params.limit(request)
     rows = await queries.list_org_profiles(request.app[NODE].store.reader, after, limit)
     following = params.encode_cursor(rows[-1].author) if len(rows) == limit else None
-    return web.json_response({"orgs": [await _org_summary(request, r) for r in rows],
-                              "next": following})
+    return web.json_response(
+        {"orgs": [await _org_summary(request, r) for r in rows], "next": following}
+    )
 
 
 @routes.get("/v1/orgs/{did}")
@@ -81,11 +85,16 @@ async def org(request: web.Request) -> web.Response:
     db = request.app[NODE].store.reader
     row = await queries.current_of(db, kinds.ORG_PROFILE, author)
     if row is None:
-        raise ApiError(404, "not-found", f"no org.profile by {request.match_info['did']} here",
-                       "unknown organisation")
+        raise ApiError(
+            404,
+            "not-found",
+            f"no org.profile by {request.match_info['did']} here",
+            "unknown organisation",
+        )
     summary = await _org_summary(request, row)
-    opps = await queries.list_opportunities(db, queries.OpportunityFilter(org=author), None,
-                                            queries.MAX_LIMIT)
+    opps = await queries.list_opportunities(
+        db, queries.OpportunityFilter(org=author), None, queries.MAX_LIMIT
+    )
     summary["opportunities"] = [row_json(r) for r in opps]
     return web.json_response(summary)
 
@@ -94,6 +103,12 @@ async def org(request: web.Request) -> web.Response:
 async def alumni(request: web.Request) -> web.Response:
     author = params.did_text(request.match_info["did"], "did")
     rows = await queries.alumni_of(request.app[NODE].store.reader, author)
-    return web.json_response({"org": request.match_info["did"], "alumni": [
-        {"member": did_from_raw(member), "alliance": aid.hex(), "end": end.hex()}
-        for member, aid, end in rows]})
+    return web.json_response(
+        {
+            "org": request.match_info["did"],
+            "alumni": [
+                {"member": did_from_raw(member), "alliance": aid.hex(), "end": end.hex()}
+                for member, aid, end in rows
+            ],
+        }
+    )

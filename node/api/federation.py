@@ -50,8 +50,14 @@ async def fetch(request: web.Request) -> web.Response:
     _msgpack_body(request)
     body = await request.read()
     try:
-        ids = msgpack.unpackb(body, max_array_len=MAX_FETCH, max_bin_len=32, max_str_len=0,
-                              max_map_len=0, max_ext_len=0)
+        ids = msgpack.unpackb(
+            body,
+            max_array_len=MAX_FETCH,
+            max_bin_len=32,
+            max_str_len=0,
+            max_map_len=0,
+            max_ext_len=0,
+        )
     except (ValueError, msgpack.UnpackException) as exc:
         raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
     if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
@@ -67,25 +73,53 @@ async def peers(request: web.Request) -> web.Response:
     return web.json_response({"peers": table})
 
 
-add_operations({
-    "/v1/sync": {"post": {
-        "summary": "one round of set reconciliation (docs/sync.md); msgpack in and out",
-        "requestBody": {"required": True, "content": {MSGPACK: {
-            "schema": {"type": "string", "format": "binary"}}}},
-        "responses": {"200": {"description": "the reply message",
-                              "content": {MSGPACK: {"schema": {"type": "string",
-                                                               "format": "binary"}}}},
-                      "415": PROBLEM, "422": PROBLEM, "503": PROBLEM}}},
-    "/v1/records/fetch": {"post": {
-        "summary": "wire bytes of the records held among a msgpack array of ids (≤ 1024)",
-        "requestBody": {"required": True, "content": {MSGPACK: {
-            "schema": {"type": "string", "format": "binary"}}}},
-        "responses": {"200": {"description": "msgpack array of bin, unknown ids left out",
-                              "content": {MSGPACK: {"schema": {"type": "string",
-                                                               "format": "binary"}}}},
-                      "400": PROBLEM, "415": PROBLEM}}},
-    "/v1/peers": {"get": {
-        "summary": "known peers with state (last success, last error, backlog, backoff)",
-        "responses": {"200": {"description": "peer table",
-                              "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-})
+add_operations(
+    {
+        "/v1/sync": {
+            "post": {
+                "summary": "one round of set reconciliation (docs/sync.md); msgpack in and out",
+                "requestBody": {
+                    "required": True,
+                    "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "the reply message",
+                        "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "415": PROBLEM,
+                    "422": PROBLEM,
+                    "503": PROBLEM,
+                },
+            }
+        },
+        "/v1/records/fetch": {
+            "post": {
+                "summary": "wire bytes of the records held among a msgpack array of ids (≤ 1024)",
+                "requestBody": {
+                    "required": True,
+                    "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "msgpack array of bin, unknown ids left out",
+                        "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
+                    },
+                    "400": PROBLEM,
+                    "415": PROBLEM,
+                },
+            }
+        },
+        "/v1/peers": {
+            "get": {
+                "summary": "known peers with state (last success, last error, backlog, backoff)",
+                "responses": {
+                    "200": {
+                        "description": "peer table",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+)

@@ -10,19 +10,30 @@ from node import __version__
 
 routes = web.RouteTableDef()
 
-PROBLEM = {"description": "problem (RFC 9457) with a `class` naming the failure",
-           "content": {"application/problem+json": {
-               "schema": {"$ref": "#/components/schemas/Problem"}}}}
+PROBLEM = {
+    "description": "problem (RFC 9457) with a `class` naming the failure",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
 
 
 def _q(name: str, description: str, kind: str = "string", **extra: Any) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": {"type": kind, **extra}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": kind, **extra},
+    }
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description,
-            "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def _json(description: str, ref: str | None = None) -> dict[str, Any]:
@@ -30,69 +41,139 @@ def _json(description: str, ref: str | None = None) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-PAGING = [_q("limit", "page size (1..500, default 50)", "integer", minimum=1, maximum=500),
-          _q("cursor", "the `next` value of the previous page")]
+PAGING = [
+    _q("limit", "page size (1..500, default 50)", "integer", minimum=1, maximum=500),
+    _q("cursor", "the `next` value of the previous page"),
+]
 
 OPERATIONS: dict[str, dict[str, Any]] = {
-    "/.well-known/rakuichi": {"get": {
-        "summary": "who this node is", "responses": {"200": _json("identity", "Identity")}}},
-    "/v1/openapi.json": {"get": {
-        "summary": "this document", "responses": {"200": _json("OpenAPI 3.1 document")}}},
+    "/.well-known/rakuichi": {
+        "get": {"summary": "who this node is", "responses": {"200": _json("identity", "Identity")}}
+    },
+    "/v1/openapi.json": {
+        "get": {"summary": "this document", "responses": {"200": _json("OpenAPI 3.1 document")}}
+    },
     "/v1/records": {
         "post": {
             "summary": "submit one record (its wire bytes) or a msgpack array of records as bin",
-            "requestBody": {"required": True, "content": {"application/msgpack": {
-                "schema": {"type": "string", "format": "binary"}}}},
-            "responses": {"201": _json("stored"), "200": _json("already held, or batch results"),
-                          "403": PROBLEM, "413": PROBLEM, "415": PROBLEM, "422": PROBLEM}},
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/msgpack": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            "responses": {
+                "201": _json("stored"),
+                "200": _json("already held, or batch results"),
+                "403": PROBLEM,
+                "413": PROBLEM,
+                "415": PROBLEM,
+                "422": PROBLEM,
+            },
+        },
         "get": {
             "summary": "records in arrival order, filtered",
-            "parameters": [_q("kind", "record kind"), _q("author", "did:key of the author"),
-                           _q("subject", "did:key of an alliance member or attestation subject"),
-                           _q("since", "created >= since (ms)", "integer"),
-                           _q("until", "created < until (ms)", "integer"), *PAGING],
-            "responses": {"200": _json("a page of records"), "400": PROBLEM}}},
-    "/v1/records/{id}": {"get": {
-        "summary": "one record: JSON view, or its wire bytes (Accept: application/msgpack)",
-        "parameters": [_path("id", "record id, 64 hex digits")],
-        "responses": {"200": _json("the record", "Record"), "400": PROBLEM, "404": PROBLEM,
-                      "410": PROBLEM}}},
-    "/v1/opportunities": {"get": {
-        "summary": "current opportunities, newest first, with full-text search",
-        "parameters": [_q("q", "words searched in title, summary and skills"),
-                       _q("skill", "exact skill"), _q("tour", "tour kind"),
-                       _q("remote", "true or false", "boolean"), _q("org", "did:key"),
-                       _q("status", "open, filled or closed"), _q("audience", "public or alumni"),
-                       *PAGING],
-        "responses": {"200": _json("a page of opportunities"), "400": PROBLEM}}},
-    "/v1/orgs": {"get": {
-        "summary": "organisations known here, with counts", "parameters": PAGING,
-        "responses": {"200": _json("a page of organisations"), "400": PROBLEM}}},
-    "/v1/orgs/{did}": {"get": {
-        "summary": "an organisation: profile, counts, current opportunities",
-        "parameters": [_path("did", "did:key of the organisation")],
-        "responses": {"200": _json("the organisation"), "400": PROBLEM, "404": PROBLEM}}},
-    "/v1/orgs/{did}/alumni": {"get": {
-        "summary": "members who ended an alliance with the alumni clause",
-        "parameters": [_path("did", "did:key of the organisation")],
-        "responses": {"200": _json("alumni"), "400": PROBLEM}}},
+            "parameters": [
+                _q("kind", "record kind"),
+                _q("author", "did:key of the author"),
+                _q("subject", "did:key of an alliance member or attestation subject"),
+                _q("since", "created >= since (ms)", "integer"),
+                _q("until", "created < until (ms)", "integer"),
+                *PAGING,
+            ],
+            "responses": {"200": _json("a page of records"), "400": PROBLEM},
+        },
+    },
+    "/v1/records/{id}": {
+        "get": {
+            "summary": "one record: JSON view, or its wire bytes (Accept: application/msgpack)",
+            "parameters": [_path("id", "record id, 64 hex digits")],
+            "responses": {
+                "200": _json("the record", "Record"),
+                "400": PROBLEM,
+                "404": PROBLEM,
+                "410": PROBLEM,
+            },
+        }
+    },
+    "/v1/opportunities": {
+        "get": {
+            "summary": "current opportunities, newest first, with full-text search",
+            "parameters": [
+                _q("q", "words searched in title, summary and skills"),
+                _q("skill", "exact skill"),
+                _q("tour", "tour kind"),
+                _q("remote", "true or false", "boolean"),
+                _q("org", "did:key"),
+                _q("status", "open, filled or closed"),
+                _q("audience", "public or alumni"),
+                *PAGING,
+            ],
+            "responses": {"200": _json("a page of opportunities"), "400": PROBLEM},
+        }
+    },
+    "/v1/orgs": {
+        "get": {
+            "summary": "organisations known here, with counts",
+            "parameters": PAGING,
+            "responses": {"200": _json("a page of organisations"), "400": PROBLEM},
+        }
+    },
+    "/v1/orgs/{did}": {
+        "get": {
+            "summary": "an organisation: profile, counts, current opportunities",
+            "parameters": [_path("did", "did:key of the organisation")],
+            "responses": {"200": _json("the organisation"), "400": PROBLEM, "404": PROBLEM},
+        }
+    },
+    "/v1/orgs/{did}/alumni": {
+        "get": {
+            "summary": "members who ended an alliance with the alumni clause",
+            "parameters": [_path("did", "did:key of the organisation")],
+            "responses": {"200": _json("alumni"), "400": PROBLEM},
+        }
+    },
 }
 
 SCHEMAS = {
-    "Problem": {"type": "object", "required": ["title", "status", "class"], "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "class": {"type": "string"}, "detail": {"type": "string"},
-        "instance": {"type": "string"}}},
-    "Identity": {"type": "object", "required": ["protocol", "software", "version", "name", "org",
-                                               "node", "url"], "properties": {
-        "protocol": {"type": "integer"}, "software": {"type": "string"},
-        "version": {"type": "string"}, "name": {"type": "string"},
-        "org": {"type": "string"}, "node": {"type": "string"}, "url": {"type": "string"}}},
-    "Record": {"type": "object", "required": ["id", "v", "kind", "author", "created", "body",
-                                              "sigs"], "properties": {
-        "id": {"type": "string"}, "v": {"type": "integer"}, "kind": {"type": "string"},
-        "author": {"type": "string"}, "created": {"type": "integer"},
-        "body": {"type": "object"}, "sigs": {"type": "array"}}},
+    "Problem": {
+        "type": "object",
+        "required": ["title", "status", "class"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "class": {"type": "string"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+        },
+    },
+    "Identity": {
+        "type": "object",
+        "required": ["protocol", "software", "version", "name", "org", "node", "url"],
+        "properties": {
+            "protocol": {"type": "integer"},
+            "software": {"type": "string"},
+            "version": {"type": "string"},
+            "name": {"type": "string"},
+            "org": {"type": "string"},
+            "node": {"type": "string"},
+            "url": {"type": "string"},
+        },
+    },
+    "Record": {
+        "type": "object",
+        "required": ["id", "v", "kind", "author", "created", "body", "sigs"],
+        "properties": {
+            "id": {"type": "string"},
+            "v": {"type": "integer"},
+            "kind": {"type": "string"},
+            "author": {"type": "string"},
+            "created": {"type": "integer"},
+            "body": {"type": "object"},
+            "sigs": {"type": "array"},
+        },
+    },
 }
 
 
@@ -103,10 +184,16 @@ def add_operations(paths: dict[str, dict[str, Any]]) -> None:
 
 
 def document() -> dict[str, Any]:
-    return {"openapi": "3.1.0",
-            "info": {"title": "Rakuichi federation API", "version": __version__,
-                     "description": "Every node serves this API. Errors are problem+json."},
-            "paths": OPERATIONS, "components": {"schemas": SCHEMAS}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Rakuichi federation API",
+            "version": __version__,
+            "description": "Every node serves this API. Errors are problem+json.",
+        },
+        "paths": OPERATIONS,
+        "components": {"schemas": SCHEMAS},
+    }
 
 
 @routes.get("/v1/openapi.json")

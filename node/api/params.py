@@ -31,8 +31,7 @@ def did_text(value: str, name: str) -> bytes:
         raise bad_request(f"{name}: {exc}") from None
 
 
-def integer(request: web.Request, name: str, low: int = 0, high: int = 2**53 - 1
-            ) -> int | None:
+def integer(request: web.Request, name: str, low: int = 0, high: int = 2**53 - 1) -> int | None:
     value = request.query.get(name)
     if value is None:
         return None

@@ -31,28 +31,42 @@ def bad_request(detail: str) -> ApiError:
 
 def refusal(exc: Rejected) -> ApiError:
     """The problem for a refused record: 413 size, 403 policy, 422 otherwise."""
-    return ApiError(STATUS_OF_CLASS.get(exc.klass, 422), exc.klass, exc.detail,
-                    f"record refused ({exc.klass})")
+    return ApiError(
+        STATUS_OF_CLASS.get(exc.klass, 422), exc.klass, exc.detail, f"record refused ({exc.klass})"
+    )
 
 
-def problem_response(status: int, klass: str, title: str, detail: str,
-                     instance: str = "") -> web.Response:
-    body = {"type": "about:blank", "title": title, "status": status, "class": klass,
-            "detail": detail}
+def problem_response(
+    status: int, klass: str, title: str, detail: str, instance: str = ""
+) -> web.Response:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "class": klass,
+        "detail": detail,
+    }
     if instance:
         body["instance"] = instance
     return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_TYPE)
 
 
-_CLASS_OF_STATUS = {404: "not-found", 405: "method-not-allowed", 413: "size",
-                    415: "unsupported-media-type", 400: "bad-request", 403: "policy",
-                    429: "rate-limited", 401: "unauthorized"}
+_CLASS_OF_STATUS = {
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "size",
+    415: "unsupported-media-type",
+    400: "bad-request",
+    403: "policy",
+    429: "rate-limited",
+    401: "unauthorized",
+}
 
 
 @web.middleware
-async def problem_middleware(request: web.Request,
-                             handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                             ) -> web.StreamResponse:
+async def problem_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -71,6 +85,10 @@ async def problem_middleware(request: web.Request,
         return problem_response(exc.status, klass, exc.reason, detail, request.path)
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
-        return problem_response(500, "internal", "internal error",
-                                "the node failed to answer this request; see its log",
-                                request.path)
+        return problem_response(
+            500,
+            "internal",
+            "internal error",
+            "the node failed to answer this request; see its log",
+            request.path,
+        )

@@ -33,8 +33,13 @@ def stored_record(row: queries.Row) -> Record:
 def row_json(row: queries.Row) -> dict[str, Any]:
     """The JSON view of a stored record, or its tombstone when retracted."""
     if row.wire is None:
-        return {"id": row.id.hex(), "kind": row.kind, "author": did_from_raw(row.author),
-                "created": row.created, "retracted": True}
+        return {
+            "id": row.id.hex(),
+            "kind": row.kind,
+            "author": did_from_raw(row.author),
+            "created": row.created,
+            "retracted": True,
+        }
     return to_json(stored_record(row))
 
 
@@ -43,8 +48,14 @@ def split_batch(body: bytes) -> list[bytes] | None:
     if not body or not (0x90 <= body[0] <= 0x9F or body[0] in (0xDC, 0xDD)):
         return None
     try:
-        items = msgpack.unpackb(body, max_array_len=MAX_BATCH, max_bin_len=len(body),
-                                max_str_len=0, max_map_len=0, max_ext_len=0)
+        items = msgpack.unpackb(
+            body,
+            max_array_len=MAX_BATCH,
+            max_bin_len=len(body),
+            max_str_len=0,
+            max_map_len=0,
+            max_ext_len=0,
+        )
     except (ValueError, msgpack.UnpackException) as exc:
         raise ApiError(400, "encoding", f"batch is not a msgpack array of bin: {exc}") from None
     if not all(isinstance(item, bytes) for item in items):
@@ -55,8 +66,11 @@ def split_batch(body: bytes) -> list[bytes] | None:
 @routes.post("/v1/records")
 async def post_records(request: web.Request) -> web.Response:
     if request.content_type != MSGPACK:
-        raise ApiError(415, "unsupported-media-type",
-                       f"records are posted as {MSGPACK}, not {request.content_type or 'nothing'}")
+        raise ApiError(
+            415,
+            "unsupported-media-type",
+            f"records are posted as {MSGPACK}, not {request.content_type or 'nothing'}",
+        )
     node = request.app[NODE]
     body = await request.read()
     batch = split_batch(body)
@@ -81,8 +95,9 @@ async def get_record(request: web.Request) -> web.Response:
     if row is None:
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
     if row.wire is None:
-        raise ApiError(410, "retracted", f"record {rid.hex()} was retracted by its author",
-                       "retracted record")
+        raise ApiError(
+            410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
+        )
     if MSGPACK in request.headers.get("Accept", ""):
         return web.Response(body=row.wire, content_type=MSGPACK)
     return web.json_response(row_json(row))
@@ -91,9 +106,12 @@ async def get_record(request: web.Request) -> web.Response:
 @routes.get("/v1/records")
 async def list_records(request: web.Request) -> web.Response:
     where = queries.RecordFilter(
-        kind=request.query.get("kind"), author=params.did(request, "author"),
-        subject=params.did(request, "subject"), since=params.integer(request, "since"),
-        until=params.integer(request, "until"))
+        kind=request.query.get("kind"),
+        author=params.did(request, "author"),
+        subject=params.did(request, "subject"),
+        since=params.integer(request, "since"),
+        until=params.integer(request, "until"),
+    )
     cursor = params.decode_cursor(request, 1)
     try:
         after = int(cursor[0]) if cursor else 0

@@ -21,8 +21,7 @@ MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 async def get_reputation(request: web.Request) -> web.Response:
     subject = params.did_text(request.match_info["did"], "did")
     node = request.app[NODE]
-    result = await reputation_queries.reputation_of(node.store.reader, subject,
-                                                    node.clock.now_ms())
+    result = await reputation_queries.reputation_of(node.store.reader, subject, node.clock.now_ms())
     return web.json_response(result.to_json())
 
 
@@ -36,13 +35,17 @@ async def get_bundle(request: web.Request) -> web.Response:
     issuers = {params.did_text(i, "issuer") for i in request.query.getall("issuer", [])}
     skills = set(request.query.getall("skill", []))
     node = request.app[NODE]
-    live, _ = await reputation_queries.attestation_rows(node.store.reader, subject,
-                                                        node.clock.now_ms())
-    chosen = [s.record for s in live.values()
-              if s.state in (GROUNDED, UNGROUNDED)
-              and (not claims or s.record.body["claim"] in claims)
-              and (not issuers or s.record.author in issuers)
-              and (not skills or s.record.body.get("skill") in skills)]
+    live, _ = await reputation_queries.attestation_rows(
+        node.store.reader, subject, node.clock.now_ms()
+    )
+    chosen = [
+        s.record
+        for s in live.values()
+        if s.state in (GROUNDED, UNGROUNDED)
+        and (not claims or s.record.body["claim"] in claims)
+        and (not issuers or s.record.author in issuers)
+        and (not skills or s.record.body.get("skill") in skills)
+    ]
     records = await reputation_queries.bundle_records(node.store.reader, subject, chosen)
     return web.Response(body=write_bundle(subject, records), content_type="application/json")
 
@@ -61,20 +64,36 @@ async def post_verify(request: web.Request) -> web.Response:
 
 _DID = [{"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}]
 _JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
-add_operations({
-    "/v1/reputation/{did}": {"get": {
-        "summary": "attestations about a key with their state, and the grounded summary",
-        "parameters": _DID, "responses": {"200": _JSON, "400": PROBLEM}}},
-    "/v1/reputation/{did}/bundle": {"get": {
-        "summary": "a portable bundle of chosen attestations and what checks them offline",
-        "parameters": [*_DID,
-                       {"name": "claim", "in": "query", "schema": {"type": "string"}},
-                       {"name": "issuer", "in": "query", "schema": {"type": "string"}},
-                       {"name": "skill", "in": "query", "schema": {"type": "string"}}],
-        "responses": {"200": _JSON, "400": PROBLEM}}},
-    "/v1/reputation/verify": {"post": {
-        "summary": "check a bundle (as `rakuichi verify` does offline)",
-        "requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"type": "object"}}}},
-        "responses": {"200": _JSON, "400": PROBLEM, "413": PROBLEM}}},
-})
+add_operations(
+    {
+        "/v1/reputation/{did}": {
+            "get": {
+                "summary": "attestations about a key with their state, and the grounded summary",
+                "parameters": _DID,
+                "responses": {"200": _JSON, "400": PROBLEM},
+            }
+        },
+        "/v1/reputation/{did}/bundle": {
+            "get": {
+                "summary": "a portable bundle of chosen attestations and what checks them offline",
+                "parameters": [
+                    *_DID,
+                    {"name": "claim", "in": "query", "schema": {"type": "string"}},
+                    {"name": "issuer", "in": "query", "schema": {"type": "string"}},
+                    {"name": "skill", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": _JSON, "400": PROBLEM},
+            }
+        },
+        "/v1/reputation/verify": {
+            "post": {
+                "summary": "check a bundle (as `rakuichi verify` does offline)",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "responses": {"200": _JSON, "400": PROBLEM, "413": PROBLEM},
+            }
+        },
+    }
+)

@@ -25,7 +25,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="rakuichi", description="Rakuichi: a federation of organisations as alliances.")
+        prog="rakuichi", description="Rakuichi: a federation of organisations as alliances."
+    )
     parser.add_argument("--version", action="version", version=f"rakuichi {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:

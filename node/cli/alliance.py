@@ -39,8 +39,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     top = sub.add_parser("alliance", help="propose or end an alliance (organisation side)")
     what = top.add_subparsers(dest="what", required=True)
 
-    p = what.add_parser("propose", help="sign an alliance and leave it at the node for the "
-                        "member to co-sign")
+    p = what.add_parser(
+        "propose", help="sign an alliance and leave it at the node for the member to co-sign"
+    )
     _home(p)
     p.add_argument("--member", required=True, help="the member's did:key")
     p.add_argument("--tour", required=True, choices=kinds.TOURS)
@@ -48,14 +49,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--starts", required=True, help="YYYY-MM-DD")
     p.add_argument("--ends", help="YYYY-MM-DD (planned; it does not end the alliance)")
     p.add_argument("--opportunity", help="id of the opportunity this tour fills")
-    p.add_argument("--org-commit", action="append", default=[],
-                   help="what the organisation commits to (repeat)")
-    p.add_argument("--member-commit", action="append", default=[],
-                   help="what the member commits to (repeat)")
-    p.add_argument("--terms", type=Path,
-                   help="private terms document: only its SHA-256 goes into the alliance")
-    p.add_argument("--alumni", action=argparse.BooleanOptionalAction, default=True,
-                   help="both stay allied once the tour ends")
+    p.add_argument(
+        "--org-commit",
+        action="append",
+        default=[],
+        help="what the organisation commits to (repeat)",
+    )
+    p.add_argument(
+        "--member-commit", action="append", default=[], help="what the member commits to (repeat)"
+    )
+    p.add_argument(
+        "--terms", type=Path, help="private terms document: only its SHA-256 goes into the alliance"
+    )
+    p.add_argument(
+        "--alumni",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="both stay allied once the tour ends",
+    )
     p.set_defaults(func=cmd_propose)
 
     p = what.add_parser("end", help="close an alliance (alliance.end)")
@@ -89,6 +100,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 # -- shared with the member's commands ------------------------------------------------------
 
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -117,8 +129,10 @@ def add_end_options(p: argparse.ArgumentParser) -> None:
 
 
 def end_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {"alliance": parse_id(args.alliance_id, "ALLIANCE-ID"),
-                            "outcome": args.outcome}
+    body: dict[str, Any] = {
+        "alliance": parse_id(args.alliance_id, "ALLIANCE-ID"),
+        "outcome": args.outcome,
+    }
     if args.note:
         body["note"] = args.note
     return body
@@ -136,13 +150,16 @@ def add_attestation_options(p: argparse.ArgumentParser) -> None:
 
 
 def attestation_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {"subject": parse_did(args.subject, "--subject"),
-                            "claim": args.claim}
+    body: dict[str, Any] = {"subject": parse_did(args.subject, "--subject"), "claim": args.claim}
     if args.alliance:
         body["alliance"] = parse_id(args.alliance, "--alliance")
-    optional = {"skill": args.skill, "level": args.level, "score": args.score,
-                "text": args.text,
-                "expires": parse_date_ms(args.expires, "--expires") if args.expires else None}
+    optional = {
+        "skill": args.skill,
+        "level": args.level,
+        "score": args.score,
+        "text": args.text,
+        "expires": parse_date_ms(args.expires, "--expires") if args.expires else None,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     return body
 
@@ -169,23 +186,37 @@ async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
 
 def describe_alliance(body: dict[str, Any]) -> list[str]:
     """The terms of an alliance body in plain words, one line each."""
-    lines = [f"  tour          {body['tour']}", f"  mission       {body['mission']}",
-             f"  starts        {format_ms(body['starts'])}",
-             f"  ends          {format_ms(body['ends']) if 'ends' in body else 'open-ended'}"]
+    lines = [
+        f"  tour          {body['tour']}",
+        f"  mission       {body['mission']}",
+        f"  starts        {format_ms(body['starts'])}",
+        f"  ends          {format_ms(body['ends']) if 'ends' in body else 'open-ended'}",
+    ]
     if "opportunity" in body:
         lines.append(f"  opportunity   {body['opportunity'].hex()}")
-    for title, key in (("the organisation commits to", "org_commits"),
-                       ("the member commits to", "member_commits")):
+    for title, key in (
+        ("the organisation commits to", "org_commits"),
+        ("the member commits to", "member_commits"),
+    ):
         lines.append(f"  {title}:" + ("" if body.get(key) else " nothing stated"))
         lines.extend(f"    - {item}" for item in body.get(key, []))
-    lines.append("  terms         " + (f"sha256 {body['terms'].hex()} of a private document"
-                                       if "terms" in body else "no private terms document"))
-    lines.append("  alumni        " + ("yes: both stay allied once the tour ends"
-                                       if body["alumni"] else "no alumni clause"))
+    lines.append(
+        "  terms         "
+        + (
+            f"sha256 {body['terms'].hex()} of a private document"
+            if "terms" in body
+            else "no private terms document"
+        )
+    )
+    lines.append(
+        "  alumni        "
+        + ("yes: both stay allied once the tour ends" if body["alumni"] else "no alumni clause")
+    )
     return lines
 
 
 # -- organisation side ----------------------------------------------------------------------
+
 
 def _org_key(args: argparse.Namespace) -> SigningKey:
     try:
@@ -197,10 +228,13 @@ def _org_key(args: argparse.Namespace) -> SigningKey:
 def cmd_propose(args: argparse.Namespace) -> None:
     config = load_config(args.home)
     org = _org_key(args)
-    body: dict[str, Any] = {"member": parse_did(args.member, "--member"), "tour": args.tour,
-                            "mission": args.mission,
-                            "starts": parse_date_ms(args.starts, "--starts"),
-                            "alumni": args.alumni}
+    body: dict[str, Any] = {
+        "member": parse_did(args.member, "--member"),
+        "tour": args.tour,
+        "mission": args.mission,
+        "starts": parse_date_ms(args.starts, "--starts"),
+        "alumni": args.alumni,
+    }
     if args.ends:
         body["ends"] = parse_date_ms(args.ends, "--ends")
         if body["ends"] < body["starts"]:
@@ -243,8 +277,7 @@ async def _post_draft(url: str, wire: bytes) -> dict[str, Any]:
 def cmd_end(args: argparse.Namespace) -> None:
     body = end_body(args)
     org = _org_key(args)
-    run_async(check_party(local_url(load_config(args.home)), body["alliance"],
-                          org.public_key.raw))
+    run_async(check_party(local_url(load_config(args.home)), body["alliance"], org.public_key.raw))
     _publish(args, kinds.ALLIANCE_END, body)
 
 
@@ -260,6 +293,7 @@ def cmd_retract(args: argparse.Namespace) -> None:
 
 
 # -- checks anyone can run ------------------------------------------------------------------
+
 
 def cmd_terms_verify(args: argparse.Namespace) -> int:
     alliance_id = parse_id(args.alliance_id, "ALLIANCE-ID")
@@ -280,10 +314,14 @@ def cmd_terms_verify(args: argparse.Namespace) -> int:
     if terms is None:
         raise CliError(f"alliance {alliance_id.hex()} names no terms document")
     if terms != digest:
-        raise CliError(f"mismatch: {args.file} has sha256 {digest.hex()}, alliance "
-                       f"{alliance_id.hex()} agreed on {terms.hex()}")
-    say(f"match: {args.file} is the terms document of alliance {alliance_id.hex()} "
-        f"(sha256 {digest.hex()})")
+        raise CliError(
+            f"mismatch: {args.file} has sha256 {digest.hex()}, alliance "
+            f"{alliance_id.hex()} agreed on {terms.hex()}"
+        )
+    say(
+        f"match: {args.file} is the terms document of alliance {alliance_id.hex()} "
+        f"(sha256 {digest.hex()})"
+    )
     return 0
 
 
@@ -320,17 +358,23 @@ def describe_report(report: BundleReport) -> list[str]:
     """What a verified bundle says: each claim with its state and issuer, then the summary."""
     rep = report.reputation
     assert rep is not None
-    lines = [f"bundle of {report.records} record(s) about {_named(report, report.subject)}: "
-             "every record checks", "attestations:"]
+    lines = [
+        f"bundle of {report.records} record(s) about {_named(report, report.subject)}: "
+        "every record checks",
+        "attestations:",
+    ]
     for entry in rep.attestations:
         what = entry.claim or "(content withdrawn)"
         if entry.skill:
             what += f": {entry.skill}"
-        lines.append(f"  {entry.state:<10}  {what:<30}  by {_named(report, entry.issuer)}"
-                     f"  {entry.id.hex()}")
+        lines.append(
+            f"  {entry.state:<10}  {what:<30}  by {_named(report, entry.issuer)}  {entry.id.hex()}"
+        )
     for target, issuer in report.retracted:  # erased: only the retract is in the bundle
-        lines.append(f"  {'retracted':<10}  {'(content withdrawn)':<30}  by "
-                     f"{_named(report, issuer)}  {target.hex()}")
+        lines.append(
+            f"  {'retracted':<10}  {'(content withdrawn)':<30}  by "
+            f"{_named(report, issuer)}  {target.hex()}"
+        )
     if not rep.attestations and not report.retracted:
         lines.append("  none")
     lines.append("summary (grounded attestations only, one per issuer):")
@@ -346,8 +390,10 @@ def describe_report(report: BundleReport) -> list[str]:
     if not rep.summary:
         lines.append("  nothing counts: no grounded, live attestation")
     if rep.ungrounded:
-        lines.append(f"{len(rep.ungrounded)} ungrounded attestation(s) are listed, never "
-                     "counted (no alliance between issuer and subject in the bundle)")
+        lines.append(
+            f"{len(rep.ungrounded)} ungrounded attestation(s) are listed, never "
+            "counted (no alliance between issuer and subject in the bundle)"
+        )
     return lines
 
 
@@ -356,9 +402,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not report.ok:
         for refused in report.refused:
             say(refused.describe())
-        raise CliError(f"bundle refused: {len(report.refused)} of {report.records} record(s) "
-                       "do not check, so nothing in it counts; first: "
-                       f"{report.refused[0].describe()}")
+        raise CliError(
+            f"bundle refused: {len(report.refused)} of {report.records} record(s) "
+            "do not check, so nothing in it counts; first: "
+            f"{report.refused[0].describe()}"
+        )
     for line in describe_report(report):
         say(line)
     return 0

@@ -52,8 +52,7 @@ def _make_homes(root: Path) -> list[tuple[Path, str]]:
         home = root / name.split()[0].lower()
         init_home(home, name, f"127.0.0.1:{port}")
         config = read_toml(home / "config.toml")
-        config["federation"].update(push_interval=0.2, anti_entropy_interval=2.0,
-                                    learn_peers=False)
+        config["federation"].update(push_interval=0.2, anti_entropy_interval=2.0, learn_peers=False)
         write_atomically(home / "config.toml", dumps(config, "demo node"))
         homes.append((home, f"http://127.0.0.1:{port}"))
     for i, (home, _) in enumerate(homes):  # a line: A - B - C
@@ -75,30 +74,64 @@ async def _wait_ready(url: str, process: subprocess.Popen[bytes], deadline: floa
 
 
 def _story(org: SigningKey, member: SigningKey, now: int) -> list[tuple[str, Record]]:
-    opportunity = sign_record(org, kinds.OPPORTUNITY, now, {
-        "slug": "data-platform-lead", "title": "Data platform lead", "tour": "transformational",
-        "status": "open", "skills": ["python", "sqlite", "distributed systems"], "weeks": 26,
-        "summary": "Lead the move of our data platform to a federated design.", "remote": True})
-    alliance = Draft.new(kinds.ALLIANCE, org.public_key.raw, now + 1, {
-        "member": member.public_key.raw, "tour": "transformational", "alumni": True,
-        "mission": "Move the data platform to a federated design within two quarters.",
-        "starts": now - 30 * DAY_MS, "opportunity": opportunity.id,
-        "org_commits": ["mentoring by the CTO", "conference budget"],
-        "member_commits": ["a documented migration plan", "weekly demos"]})
+    opportunity = sign_record(
+        org,
+        kinds.OPPORTUNITY,
+        now,
+        {
+            "slug": "data-platform-lead",
+            "title": "Data platform lead",
+            "tour": "transformational",
+            "status": "open",
+            "skills": ["python", "sqlite", "distributed systems"],
+            "weeks": 26,
+            "summary": "Lead the move of our data platform to a federated design.",
+            "remote": True,
+        },
+    )
+    alliance = Draft.new(
+        kinds.ALLIANCE,
+        org.public_key.raw,
+        now + 1,
+        {
+            "member": member.public_key.raw,
+            "tour": "transformational",
+            "alumni": True,
+            "mission": "Move the data platform to a federated design within two quarters.",
+            "starts": now - 30 * DAY_MS,
+            "opportunity": opportunity.id,
+            "org_commits": ["mentoring by the CTO", "conference budget"],
+            "member_commits": ["a documented migration plan", "weekly demos"],
+        },
+    )
     alliance_record = alliance.sign(org).sign(member).finish()
-    attestation = sign_record(org, kinds.ATTESTATION, now + 2, {
-        "subject": member.public_key.raw, "claim": "skill", "skill": "distributed systems",
-        "level": 5, "alliance": alliance_record.id,
-        "text": "Designed and shipped our replication layer."})
-    return [("opportunity", opportunity), ("alliance", alliance_record),
-            ("attestation", attestation)]
+    attestation = sign_record(
+        org,
+        kinds.ATTESTATION,
+        now + 2,
+        {
+            "subject": member.public_key.raw,
+            "claim": "skill",
+            "skill": "distributed systems",
+            "level": 5,
+            "alliance": alliance_record.id,
+            "text": "Designed and shipped our replication layer.",
+        },
+    )
+    return [
+        ("opportunity", opportunity),
+        ("alliance", alliance_record),
+        ("attestation", attestation),
+    ]
 
 
-async def _run(homes: list[tuple[Path, str]], processes: list[subprocess.Popen[bytes]],
-               started: float) -> None:
+async def _run(
+    homes: list[tuple[Path, str]], processes: list[subprocess.Popen[bytes]], started: float
+) -> None:
     deadline = time.monotonic() + 20
-    identities = [await _wait_ready(url, p, deadline) for (_, url), p in zip(homes, processes,
-                                                                            strict=True)]
+    identities = [
+        await _wait_ready(url, p, deadline) for (_, url), p in zip(homes, processes, strict=True)
+    ]
     say("three nodes, each in its own process, linked in a line A - B - C:")
     for label, ident in zip("ABC", identities, strict=True):
         say(f"  {label}  {ident['name']:<16} {ident['url']}  org {ident['org']}")
@@ -120,8 +153,10 @@ async def _run(homes: list[tuple[Path, str]], processes: list[subprocess.Popen[b
         record = validate(wire, int(time.time() * 1000))
         who = ", ".join("A" if k == org.public_key.raw else "member" for k in record.signers)
         say(f"  ✓ {label:<12} {record.id.hex()[:16]}…  {len(wire)} bytes, signatures by {who}")
-    say("the attestation names the alliance, whose parties are exactly A and the member: "
-        "it is grounded, portable reputation the member can carry to any node.")
+    say(
+        "the attestation names the alliance, whose parties are exactly A and the member: "
+        "it is grounded, portable reputation the member can carry to any node."
+    )
 
 
 async def _profile_id(url: str, org_did: str) -> str:
@@ -130,16 +165,19 @@ async def _profile_id(url: str, org_did: str) -> str:
     return page["records"][-1]["id"]
 
 
-async def _watch(url: str, wanted: list[tuple[str, bytes]], deadline: float,
-                 started: float) -> list[tuple[str, bytes]]:
+async def _watch(
+    url: str, wanted: list[tuple[str, bytes]], deadline: float, started: float
+) -> list[tuple[str, bytes]]:
     arrived: dict[bytes, bytes] = {}
     async with client(url) as c:
         while len(arrived) < len(wanted) and time.monotonic() < deadline:
             for label, rid in wanted:
                 if rid not in arrived and (wire := await c.get_record_wire(rid)) is not None:
                     arrived[rid] = wire
-                    say(f"  [{time.monotonic() - started:5.1f} s] {label:<12} "
-                        f"{rid.hex()[:16]}… is at C")
+                    say(
+                        f"  [{time.monotonic() - started:5.1f} s] {label:<12} "
+                        f"{rid.hex()[:16]}… is at C"
+                    )
             await asyncio.sleep(0.1)
     missing = [label for label, rid in wanted if rid not in arrived]
     if missing:
@@ -155,9 +193,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
         homes = _make_homes(root)
         for home, _ in homes:
             log = (home / "node.log").open("wb")
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "node", "run", "--home", str(home)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "node", "run", "--home", str(home)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            )
         run_async(_run(homes, processes, started))
     finally:
         for process in processes:

@@ -84,8 +84,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--node", required=True)
     p.set_defaults(func=cmd_present)
-    p = what.add_parser("opportunities", help="open opportunities; --alumni: those offered "
-                        "to the alumni of organisations you were allied with")
+    p = what.add_parser(
+        "opportunities",
+        help="open opportunities; --alumni: those offered "
+        "to the alumni of organisations you were allied with",
+    )
     _wallet(p, node=True)
     p.add_argument("--alumni", action="store_true")
     p.set_defaults(func=cmd_opportunities)
@@ -141,6 +144,7 @@ def _publish(args: argparse.Namespace, kind: str, body: dict[str, Any]) -> None:
 
 # -- co-signing an alliance -----------------------------------------------------------------
 
+
 def cmd_sign(args: argparse.Namespace) -> None:
     match = DRAFT_URL.fullmatch(args.url.strip())
     if match is None:
@@ -150,8 +154,10 @@ def cmd_sign(args: argparse.Namespace) -> None:
     draft, org_name, opportunity = run_async(_read_draft(base, draft_id))
     me = key.public_key.raw
     if draft.body["member"] != me:
-        raise CliError(f"this alliance is for {did_from_raw(draft.body['member'])}, not for "
-                       f"this wallet's {did_from_raw(me)}: not signing")
+        raise CliError(
+            f"this alliance is for {did_from_raw(draft.body['member'])}, not for "
+            f"this wallet's {did_from_raw(me)}: not signing"
+        )
     org = did_from_raw(draft.author)
     say(f"Alliance {draft.id.hex()}")
     say(f"  organisation  {org_name + ' (' + org + ')' if org_name else org}")
@@ -228,6 +234,7 @@ async def _title(node: NodeClient, draft: Draft) -> str:
 
 # -- the member's own records ---------------------------------------------------------------
 
+
 def cmd_attest(args: argparse.Namespace) -> None:
     _publish(args, kinds.ATTESTATION, attestation_body(args))
 
@@ -247,6 +254,7 @@ def cmd_retract(args: argparse.Namespace) -> None:
 
 # -- portable reputation --------------------------------------------------------------------
 
+
 def cmd_export(args: argparse.Namespace) -> None:
     me = load_wallet(args).public_key
     issuers = [did_from_raw(parse_did(i, "--issuer")) for i in args.issuer]
@@ -263,12 +271,12 @@ def cmd_export(args: argparse.Namespace) -> None:
         args.out.write_bytes(data)
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc.strerror}") from None
-    say(f"exported {attestations} attestation(s), {len(records)} record(s) in all, "
-        f"to {args.out}")
+    say(f"exported {attestations} attestation(s), {len(records)} record(s) in all, to {args.out}")
 
 
-async def _fetch_bundle(url: str, did: str, claims: list[str], issuers: list[str],
-                        skills: list[str]) -> bytes:
+async def _fetch_bundle(
+    url: str, did: str, claims: list[str], issuers: list[str], skills: list[str]
+) -> bytes:
     try:
         async with client(url, total=60) as node:
             return await node.bundle(did, claims, issuers, skills)
@@ -281,8 +289,10 @@ async def _fetch_bundle(url: str, did: str, claims: list[str], issuers: list[str
 def cmd_present(args: argparse.Namespace) -> int:
     report = read_and_verify(args.bundle)
     if not report.ok:
-        raise CliError(f"refusing to present {args.bundle}: it does not check: "
-                       + "; ".join(r.describe() for r in report.refused))
+        raise CliError(
+            f"refusing to present {args.bundle}: it does not check: "
+            + "; ".join(r.describe() for r in report.refused)
+        )
     _, wires = read_bundle(args.bundle.read_bytes())
     results = run_async(_present(args.node, wires))
     counts = {"stored": 0, "already held": 0, "refused": 0}
@@ -290,14 +300,18 @@ def cmd_present(args: argparse.Namespace) -> int:
         record = parse(wire)
         if "class" in result:
             state = "refused"
-            say(f"  refused       {record.kind:<14} {record.id.hex()}: {result['class']}: "
-                f"{result.get('detail', '')}")
+            say(
+                f"  refused       {record.kind:<14} {record.id.hex()}: {result['class']}: "
+                f"{result.get('detail', '')}"
+            )
         else:
             state = "stored" if result.get("stored") else "already held"
             say(f"  {state:<13} {record.kind:<14} {record.id.hex()}")
         counts[state] += 1
-    say(f"presented {len(wires)} record(s) about {did_from_raw(report.subject)} to "
-        f"{args.node.rstrip('/')}: " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    say(
+        f"presented {len(wires)} record(s) about {did_from_raw(report.subject)} to "
+        f"{args.node.rstrip('/')}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
+    )
     return 1 if counts["refused"] else 0
 
 
@@ -306,7 +320,7 @@ async def _present(url: str, wires: list[bytes]) -> list[dict[str, Any]]:
     try:
         async with client(url, total=60) as node:
             for start in range(0, len(wires), BATCH):
-                results.extend(await node.post_records(wires[start:start + BATCH]))
+                results.extend(await node.post_records(wires[start : start + BATCH]))
     except TransportError as exc:
         raise CliError(f"cannot reach the node: {exc}") from None
     except RemoteRefusal as exc:
@@ -327,18 +341,23 @@ async def _opportunities(url: str, did: str, alumni: bool) -> list[str]:
         async with client(url) as node:
             if not alumni:
                 page = await node.opportunities(audience="public", status="open", limit="500")
-                return [f"{len(page['opportunities'])} open opportunity(ies) at "
-                        f"{url.rstrip('/')}", *map(_opportunity_line, page["opportunities"])]
+                return [
+                    f"{len(page['opportunities'])} open opportunity(ies) at {url.rstrip('/')}",
+                    *map(_opportunity_line, page["opportunities"]),
+                ]
             orgs = (await node.member(did))["alumni_of"]
             if not orgs:
                 return [f"{did} is an alumnus of no organisation known to {url.rstrip('/')}"]
             lines: list[str] = []
             for org in orgs:
                 name = await _org_name(node, parse_did(org, "org"))
-                page = await node.opportunities(audience="alumni", org=org, status="open",
-                                                limit="500")
-                lines.append(f"alumnus of {name + ' (' + org + ')' if name else org}: "
-                             f"{len(page['opportunities'])} opportunity(ies) for alumni")
+                page = await node.opportunities(
+                    audience="alumni", org=org, status="open", limit="500"
+                )
+                lines.append(
+                    f"alumnus of {name + ' (' + org + ')' if name else org}: "
+                    f"{len(page['opportunities'])} opportunity(ies) for alumni"
+                )
                 lines.extend(map(_opportunity_line, page["opportunities"]))
             return lines
     except TransportError as exc:
@@ -349,6 +368,9 @@ async def _opportunities(url: str, did: str, alumni: bool) -> list[str]:
 
 def _opportunity_line(view: dict[str, Any]) -> str:
     body = view.get("body", {})
-    extra = ", ".join(str(x) for x in (body.get("tour"), body.get("location"),
-                                        "remote" if body.get("remote") else None) if x)
+    extra = ", ".join(
+        str(x)
+        for x in (body.get("tour"), body.get("location"), "remote" if body.get("remote") else None)
+        if x
+    )
     return f"  {body.get('title', '?')}  [{extra}]  by {view.get('author', '?')}  {view['id']}"

@@ -59,8 +59,12 @@ def cmd_init(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from node.runner import serve
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     passphrase = read_passphrase_file(args.passphrase_file)
     if not (args.home / CONFIG_FILE).exists():
         name = args.name or args.home.resolve().name or "rakuichi"
@@ -70,8 +74,15 @@ def cmd_run(args: argparse.Namespace) -> None:
         load_keys(args.home, passphrase)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    run_async(serve(args.home, passphrase, ready=lambda node: say(
-        f"node {node.config.name} running at {node.config.public_url} (Ctrl-C to stop)")))
+    run_async(
+        serve(
+            args.home,
+            passphrase,
+            ready=lambda node: say(
+                f"node {node.config.name} running at {node.config.public_url} (Ctrl-C to stop)"
+            ),
+        )
+    )
     say("node stopped")
 
 

@@ -51,13 +51,17 @@ def _live_table(url: str) -> list[dict[str, object]] | None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     from node.cli.publish import local_url
+
     config = load_config(args.home)
     seeds = read_peers(config.peers_path)
     live = _live_table(local_url(config))
     say(f"{len(seeds)} peer(s) in {config.peers_path}")
     for seed in seeds:
-        say(f"  {seed.url}" + (f"  ({seed.name})" if seed.name else "")
-            + (f"  pinned {seed.node_key}" if seed.node_key else ""))
+        say(
+            f"  {seed.url}"
+            + (f"  ({seed.name})" if seed.name else "")
+            + (f"  pinned {seed.node_key}" if seed.node_key else "")
+        )
     fed = config.federation
     for url in sorted(fed.deny_urls):
         say(f"  denied url {url}")
@@ -67,8 +71,10 @@ def cmd_list(args: argparse.Namespace) -> None:
     say("live state:")
     for row in live:
         state = "ok" if not row.get("failures") else f"failing ({row.get('error')})"
-        say(f"  {row['url']}  {row['source']}  {'active' if row['active'] else 'idle'}  "
-            f"backlog {row['backlog']}  {state}")
+        say(
+            f"  {row['url']}  {row['source']}  {'active' if row['active'] else 'idle'}  "
+            f"backlog {row['backlog']}  {state}"
+        )
 
 
 def cmd_add(args: argparse.Namespace) -> None:

@@ -87,8 +87,9 @@ async def submit(config: NodeConfig, record: Record) -> str:
     return f"{state} in {config.database_path} (node not running; peers get it once it runs)"
 
 
-def _publish(args: argparse.Namespace, kind: str, body: dict[str, Any],
-             created: int | None = None) -> None:
+def _publish(
+    args: argparse.Namespace, kind: str, body: dict[str, Any], created: int | None = None
+) -> None:
     config = load_config(args.home)
     try:
         keys = load_keys(args.home, read_passphrase_file(args.passphrase_file))
@@ -103,11 +104,20 @@ def _publish(args: argparse.Namespace, kind: str, body: dict[str, Any],
 
 
 def cmd_opportunity(args: argparse.Namespace) -> None:
-    body: dict[str, Any] = {"slug": args.slug, "title": args.title, "tour": args.tour,
-                            "status": args.status}
-    optional = {"summary": args.summary, "location": args.location, "weeks": args.weeks,
-                "audience": args.audience, "skills": args.skill or None,
-                "remote": True if args.remote else None}
+    body: dict[str, Any] = {
+        "slug": args.slug,
+        "title": args.title,
+        "tour": args.tour,
+        "status": args.status,
+    }
+    optional = {
+        "summary": args.summary,
+        "location": args.location,
+        "weeks": args.weeks,
+        "audience": args.audience,
+        "skills": args.skill or None,
+        "remote": True if args.remote else None,
+    }
     body.update({k: v for k, v in optional.items() if v is not None})
     _publish(args, kinds.OPPORTUNITY, body)
 
@@ -127,10 +137,10 @@ def cmd_file(args: argparse.Namespace) -> None:
         raise CliError(f"{args.path}: {exc}") from None
     kind, body = data.get("kind"), data.get("body")
     if not isinstance(kind, str) or not isinstance(body, dict):
-        raise CliError(f"{args.path}: needs kind = \"...\" and a [body] table")
+        raise CliError(f'{args.path}: needs kind = "..." and a [body] table')
     if args.home is None:
         if "home" not in data:
-            raise CliError(f"{args.path}: give --home or home = \"...\" in the file")
+            raise CliError(f'{args.path}: give --home or home = "..." in the file')
         args.home = Path(data["home"])
     try:
         body = body_from_json(body, kind)

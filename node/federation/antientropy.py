@@ -35,18 +35,22 @@ async def reconcile(client: NodeClient, items: ItemSet) -> SyncReport:
     while message is not None:
         reply = await client.sync(message)
         message = session.receive(reply)
-    return SyncReport(rounds=session.rounds,
-                      reconcile_bytes=session.bytes_sent + session.bytes_received,
-                      have=set(session.have), need=set(session.need))
+    return SyncReport(
+        rounds=session.rounds,
+        reconcile_bytes=session.bytes_sent + session.bytes_received,
+        have=set(session.have),
+        need=set(session.need),
+    )
 
 
-async def anti_entropy(client: NodeClient, items: ItemSet, store: Store, ingestor: Ingestor,
-                       peer_key: str | None) -> SyncReport:
+async def anti_entropy(
+    client: NodeClient, items: ItemSet, store: Store, ingestor: Ingestor, peer_key: str | None
+) -> SyncReport:
     report = await reconcile(client, items)
     wanted = sorted(report.have)[:MAX_TRANSFER]
     for start in range(0, len(wanted), FETCH_BATCH):
-        wires = await client.fetch(wanted[start:start + FETCH_BATCH])
-        asked = set(wanted[start:start + FETCH_BATCH])
+        wires = await client.fetch(wanted[start : start + FETCH_BATCH])
+        asked = set(wanted[start : start + FETCH_BATCH])
         outcomes = await ingestor.submit(wires, source=peer_key)
         for outcome in outcomes:
             if outcome.refusal is not None or outcome.id not in asked:
@@ -55,7 +59,7 @@ async def anti_entropy(client: NodeClient, items: ItemSet, store: Store, ingesto
                 report.fetched += 1
     owed = sorted(report.need)[:MAX_TRANSFER]
     for start in range(0, len(owed), SEND_BATCH):
-        wires = await live_wires(store.reader, owed[start:start + SEND_BATCH])
+        wires = await live_wires(store.reader, owed[start : start + SEND_BATCH])
         for batch in byte_batches(wires, MAX_BATCH_BYTES):
             results = await client.post_records(batch)
             report.sent += sum(1 for r in results if r.get("stored"))

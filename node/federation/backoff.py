@@ -7,8 +7,9 @@ import random
 BASE_SECONDS = 1.0
 
 
-def backoff_delay(failures: int, cap: float, rng: random.Random | None = None,
-                  base: float = BASE_SECONDS) -> float:
+def backoff_delay(
+    failures: int, cap: float, rng: random.Random | None = None, base: float = BASE_SECONDS
+) -> float:
     """Seconds to wait after ``failures`` consecutive failures: uniform in [0, min(cap, base·2^n)).
 
     Full jitter spreads retries of many nodes that lost the same peer at the same moment.

@@ -26,8 +26,9 @@ class PeerDirectory:
 
     def learn(self, node_key: str, url: str | None, org: str | None) -> None:
         known = self.by_key.get(node_key)
-        self.by_key[node_key] = PeerIdentity(node_key, url or (known and known.url),
-                                             org or (known and known.org))
+        self.by_key[node_key] = PeerIdentity(
+            node_key, url or (known and known.url), org or (known and known.org)
+        )
 
     def denial(self, node_key: str, federation: FederationConfig) -> str | None:
         """Why requests signed by ``node_key`` are refused, or None when they are welcome."""

@@ -31,8 +31,7 @@ SESSION_TIMEOUTS = 12  # an anti-entropy session may last this many request time
 
 
 class Federation:
-    def __init__(self, node: Node, state: PeerStateStore, session: aiohttp.ClientSession
-                 ) -> None:
+    def __init__(self, node: Node, state: PeerStateStore, session: aiohttp.ClientSession) -> None:
         self.node = node
         self.state = state
         self.session = session
@@ -54,7 +53,8 @@ class Federation:
         fed = node.config.federation
         session = aiohttp.ClientSession(
             timeout=timeouts(fed.request_timeout, fed.connect_timeout),
-            connector=aiohttp.TCPConnector(limit_per_host=2))
+            connector=aiohttp.TCPConnector(limit_per_host=2),
+        )
         state = await PeerStateStore.open(node.config.database_path)
         self = cls(node, state, session)
         for url, row in (await state.all()).items():  # who signs as whom, for deny_urls
@@ -62,9 +62,11 @@ class Federation:
                 node.peers.learn(row.node_key, url, row.org)
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
-        self._tasks = [asyncio.create_task(self.index.load(node.store.reader), name="index"),
-                       asyncio.create_task(self._watch(), name="watch"),
-                       asyncio.create_task(self._anti_entropy_loop(), name="anti-entropy")]
+        self._tasks = [
+            asyncio.create_task(self.index.load(node.store.reader), name="index"),
+            asyncio.create_task(self._watch(), name="watch"),
+            asyncio.create_task(self._anti_entropy_loop(), name="anti-entropy"),
+        ]
         return self
 
     async def stop(self) -> None:
@@ -106,12 +108,13 @@ class Federation:
             if row is not None and self._denied(url, row.node_key, row.org):
                 continue
             active.append(url)
-        return active[:fed.max_peers]
+        return active[: fed.max_peers]
 
     async def add_peer(self, url: str, source: str) -> bool:
         """Remember a peer; a new one starts at the current end of the outbox and is synced."""
-        new = await self.state.ensure(url, source, await self.state.max_seq(),
-                                      self.node.clock.now_ms())
+        new = await self.state.ensure(
+            url, source, await self.state.max_seq(), self.node.clock.now_ms()
+        )
         if new:
             self.request_sync(url)
         return new
@@ -140,8 +143,11 @@ class Federation:
         rows = await self.state.all()
         for url, row in rows.items():
             # a denied peer's row is kept: its node key is how its requests are recognised
-            if (row.source == SEED and url not in {p.url for p in seeds}
-                    and url not in fresh.federation.deny_urls):
+            if (
+                row.source == SEED
+                and url not in {p.url for p in seeds}
+                and url not in fresh.federation.deny_urls
+            ):
                 await self.state.forget(url)
         await self._update_senders()
 
@@ -152,9 +158,16 @@ class Federation:
                 await self.senders.pop(url).stop()
         fed = self.node.config.federation
         for url in active - set(self.senders):
-            sender = PeerSender(url, self.client(url), self.state, self.node.clock,
-                                fed.push_interval, fed.max_backoff, self._recovered,
-                                self._identify)
+            sender = PeerSender(
+                url,
+                self.client(url),
+                self.state,
+                self.node.clock,
+                fed.push_interval,
+                fed.max_backoff,
+                self._recovered,
+                self._identify,
+            )
             self.senders[url] = sender
             sender.start()
 
@@ -193,8 +206,12 @@ class Federation:
             if record.kind == kinds.ORG_PROFILE:
                 self._note_nodes(record)
         if self.node.config.federation.learn_peers:
-            urls = [n["url"] for r in records if r.kind == kinds.ORG_PROFILE
-                    for n in r.body.get("nodes", [])]
+            urls = [
+                n["url"]
+                for r in records
+                if r.kind == kinds.ORG_PROFILE
+                for n in r.body.get("nodes", [])
+            ]
             if urls:
                 task = asyncio.get_running_loop().create_task(self._learn_logged(urls))
                 self._learning.add(task)
@@ -270,17 +287,18 @@ class Federation:
                     await self.sync_with(url)
                 except Exception:  # a bug, or a peer's answer we did not foresee, must not
                     log.exception("sync with %s failed unexpectedly", url)  # end the loop
-                    await self.state.failed(url, self.node.clock.now_ms(),
-                                            "sync: internal error")
+                    await self.state.failed(url, self.node.clock.now_ms(), "sync: internal error")
 
     async def sync_with(self, url: str) -> SyncReport | None:
         async with self._sync_lock:
             try:
                 key = await self._identify(url)
                 report = await asyncio.wait_for(
-                    anti_entropy(self.client(url), self.index.items, self.node.store,
-                                 self.node.ingestor, key),
-                    SESSION_TIMEOUTS * self.node.config.federation.request_timeout)
+                    anti_entropy(
+                        self.client(url), self.index.items, self.node.store, self.node.ingestor, key
+                    ),
+                    SESSION_TIMEOUTS * self.node.config.federation.request_timeout,
+                )
             except TimeoutError:
                 await self.state.failed(url, self.node.clock.now_ms(), "sync: session too long")
                 log.info("sync with %s stopped: session over its deadline", url)
@@ -292,8 +310,14 @@ class Federation:
             await self.state.synced(url, self.node.clock.now_ms())
             await self.state.succeeded(url, self.node.clock.now_ms())
             self.sync_reports[url] = report
-            log.info("synced with %s: %d rounds, %d B, fetched %d, sent %d", url,
-                     report.rounds, report.reconcile_bytes, report.fetched, report.sent)
+            log.info(
+                "synced with %s: %d rounds, %d B, fetched %d, sent %d",
+                url,
+                report.rounds,
+                report.reconcile_bytes,
+                report.fetched,
+                report.sent,
+            )
             if self.node.config.federation.learn_peers:
                 await self._learn_from(url)
             return report
@@ -312,14 +336,22 @@ class Federation:
         table = []
         for url, row in rows.items():
             sender = self.senders.get(url)
-            table.append({
-                "url": url, "source": row.source, "active": url in active,
-                "node": row.node_key, "org": row.org,
-                "last_success": row.last_success, "last_error": row.last_error,
-                "error": row.error, "failures": row.failures, "last_sync": row.last_sync,
-                "backlog": await self.state.backlog(row.node_key, row.cursor),
-                "backoff": max(0.0, round(sender.retry_at - self.node.clock.monotonic(), 1))
-                if sender else 0.0,
-            })
+            table.append(
+                {
+                    "url": url,
+                    "source": row.source,
+                    "active": url in active,
+                    "node": row.node_key,
+                    "org": row.org,
+                    "last_success": row.last_success,
+                    "last_error": row.last_error,
+                    "error": row.error,
+                    "failures": row.failures,
+                    "last_sync": row.last_sync,
+                    "backlog": await self.state.backlog(row.node_key, row.cursor),
+                    "backoff": max(0.0, round(sender.retry_at - self.node.clock.monotonic(), 1))
+                    if sender
+                    else 0.0,
+                }
+            )
         return table
-

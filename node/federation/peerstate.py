@@ -16,8 +16,10 @@ SEED = "seed"
 MAX_BATCH_BYTES = 2 * 1024 * 1024
 LEARNED = "learned"
 
-_COLUMNS = ("url, source, node_key, org, cursor, last_success, last_error, error, failures,"
-            " last_sync, added")
+_COLUMNS = (
+    "url, source, node_key, org, cursor, last_success, last_error, error, failures,"
+    " last_sync, added"
+)
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,15 @@ class PeerStateStore:
         return {r[0]: PeerState(*r) for r in rows}
 
     async def get(self, url: str) -> PeerState | None:
-        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers WHERE url = ?",
-                                              (url,))
+        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers WHERE url = ?", (url,))
         return PeerState(*rows[0]) if rows else None
 
     async def ensure(self, url: str, source: str, cursor: int, now_ms: int) -> bool:
         """Add a peer starting at ``cursor``; a seed upgrades a learned row. True when new."""
         cur = await self.db.execute(
             "INSERT OR IGNORE INTO peers (url, source, cursor, added) VALUES (?, ?, ?, ?)",
-            (url, source, cursor, now_ms))
+            (url, source, cursor, now_ms),
+        )
         if cur.rowcount:
             return True
         if source == SEED:
@@ -73,23 +75,28 @@ class PeerStateStore:
         await self.db.execute("DELETE FROM peers WHERE url = ?", (url,))
 
     async def set_identity(self, url: str, node_key: str, org: str) -> None:
-        await self.db.execute("UPDATE peers SET node_key = ?, org = ? WHERE url = ?",
-                              (node_key, org, url))
+        await self.db.execute(
+            "UPDATE peers SET node_key = ?, org = ? WHERE url = ?", (node_key, org, url)
+        )
 
     async def advance(self, url: str, cursor: int, now_ms: int) -> None:
         await self.db.execute(
             "UPDATE peers SET cursor = max(cursor, ?), last_success = ?, failures = 0,"
-            " error = NULL WHERE url = ?", (cursor, now_ms, url))
+            " error = NULL WHERE url = ?",
+            (cursor, now_ms, url),
+        )
 
     async def succeeded(self, url: str, now_ms: int) -> None:
         await self.db.execute(
             "UPDATE peers SET last_success = ?, failures = 0, error = NULL WHERE url = ?",
-            (now_ms, url))
+            (now_ms, url),
+        )
 
     async def failed(self, url: str, now_ms: int, error: str) -> int:
         await self.db.execute(
             "UPDATE peers SET last_error = ?, error = ?, failures = failures + 1 WHERE url = ?",
-            (now_ms, error[:500], url))
+            (now_ms, error[:500], url),
+        )
         rows = await self.db.execute_fetchall("SELECT failures FROM peers WHERE url = ?", (url,))
         return int(rows[0][0]) if rows else 1
 
@@ -99,11 +106,14 @@ class PeerStateStore:
     async def backlog(self, origin_key: str | None, cursor: int) -> int:
         rows = await self.db.execute_fetchall(
             "SELECT count(*) FROM records WHERE seq > ? AND wire IS NOT NULL"
-            " AND (origin IS NULL OR origin != ?)", (cursor, origin_key or ""))
+            " AND (origin IS NULL OR origin != ?)",
+            (cursor, origin_key or ""),
+        )
         return int(rows[0][0])
 
-    async def outbox(self, origin_key: str | None, cursor: int, limit: int
-                     ) -> tuple[list[tuple[int, bytes]], int]:
+    async def outbox(
+        self, origin_key: str | None, cursor: int, limit: int
+    ) -> tuple[list[tuple[int, bytes]], int]:
         """Records after ``cursor`` to offer a peer, skipping those it sent us (no echo).
 
         At most ``limit`` records and ``MAX_BATCH_BYTES``. Returns them with the seq the cursor
@@ -115,7 +125,8 @@ class PeerStateStore:
         rows = await self.db.execute_fetchall(
             "SELECT seq, wire FROM records WHERE seq > ? AND seq <= ? AND wire IS NOT NULL"
             " AND (origin IS NULL OR origin != ?) ORDER BY seq LIMIT ?",
-            (cursor, upto, origin_key or "", limit))
+            (cursor, upto, origin_key or "", limit),
+        )
         batch: list[tuple[int, bytes]] = []
         size = 0
         for seq, wire in rows:

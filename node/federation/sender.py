@@ -27,10 +27,17 @@ LINGER = 0.02  # seconds to let a burst of new records gather into one batch
 
 
 class PeerSender:
-    def __init__(self, url: str, client: NodeClient, state: PeerStateStore, clock: Clock,
-                 push_interval: float, max_backoff: float,
-                 on_recovered: Callable[[str], Awaitable[None] | None],
-                 identify: Callable[[str], Awaitable[str]]) -> None:
+    def __init__(
+        self,
+        url: str,
+        client: NodeClient,
+        state: PeerStateStore,
+        clock: Clock,
+        push_interval: float,
+        max_backoff: float,
+        on_recovered: Callable[[str], Awaitable[None] | None],
+        identify: Callable[[str], Awaitable[str]],
+    ) -> None:
         self.url = url
         self.client = client
         self.state = state
@@ -111,8 +118,13 @@ class PeerSender:
         refused = [r for r in results if "class" in r]
         if refused:
             self.refused += len(refused)
-            log.warning("%s refused %d record(s), e.g. %s: %s", self.url, len(refused),
-                        refused[0].get("class"), refused[0].get("detail"))
+            log.warning(
+                "%s refused %d record(s), e.g. %s: %s",
+                self.url,
+                len(refused),
+                refused[0].get("class"),
+                refused[0].get("detail"),
+            )
         self.sent += len(batch) - len(refused)
         await self.state.advance(self.url, upto, self.clock.now_ms())
         await self._succeeded()
@@ -122,8 +134,9 @@ class PeerSender:
         self.failures = await self.state.failed(self.url, self.clock.now_ms(), error)
         delay = backoff_delay(self.failures, self.max_backoff, self._rng)
         self.retry_at = self.clock.monotonic() + delay
-        log.info("peer %s: %s (failure %d, next try in %.1f s)", self.url, error,
-                 self.failures, delay)
+        log.info(
+            "peer %s: %s (failure %d, next try in %.1f s)", self.url, error, self.failures, delay
+        )
 
     async def _succeeded(self) -> None:
         if self.failures:

@@ -50,10 +50,12 @@ class SyncIndex:
 
     async def _drop_erased(self, db: aiosqlite.Connection, ids: list[bytes]) -> None:
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             rows = await db.execute_fetchall(
                 f"SELECT created, id FROM records WHERE wire IS NULL"
-                f" AND id IN ({','.join('?' * len(chunk))})", chunk)
+                f" AND id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
             await self.ready.wait()
             for created, rid in rows:
                 self.items.remove(created, rid)
@@ -65,7 +67,9 @@ class SyncIndex:
         while True:
             rows = await db.execute_fetchall(
                 "SELECT created, id FROM records WHERE (created, id) > (?, ?) AND wire IS NOT NULL"
-                " ORDER BY created, id LIMIT ?", (*after, LOAD_CHUNK))
+                " ORDER BY created, id LIMIT ?",
+                (*after, LOAD_CHUNK),
+            )
             loaded.extend((r[0], r[1]) for r in rows)
             if len(rows) < LOAD_CHUNK:
                 break

@@ -23,8 +23,18 @@ class RecordRow:
     wire: bytes
 
     def params(self, received: int, origin: str | None) -> tuple[Any, ...]:
-        return (self.id, self.kind, self.author, self.created, self.subject, self.ref,
-                self.slot, self.wire, received, origin)
+        return (
+            self.id,
+            self.kind,
+            self.author,
+            self.created,
+            self.subject,
+            self.ref,
+            self.slot,
+            self.wire,
+            received,
+            origin,
+        )
 
 
 def record_row(record: Record) -> RecordRow:
@@ -42,21 +52,25 @@ def record_row(record: Record) -> RecordRow:
         slot = ""
     elif record.kind == kinds.OPPORTUNITY:
         slot = body["slug"]
-    return RecordRow(record.id, record.kind, record.author, record.created, subject, ref, slot,
-                     record.wire)
+    return RecordRow(
+        record.id, record.kind, record.author, record.created, subject, ref, slot, record.wire
+    )
 
 
 # table name -> INSERT statement; facts_of() yields (table, params) pairs.
 FACT_INSERTS: dict[str, str] = {
     "opportunity_facts": (
         "INSERT OR IGNORE INTO opportunity_facts (id, title, summary, skills, tour, status,"
-        " remote, audience, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+        " remote, audience, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ),
     "alliance_facts": (
-        "INSERT OR IGNORE INTO alliance_facts (id, tour, alumni, starts) VALUES (?, ?, ?, ?)"),
+        "INSERT OR IGNORE INTO alliance_facts (id, tour, alumni, starts) VALUES (?, ?, ?, ?)"
+    ),
     "end_facts": "INSERT OR IGNORE INTO end_facts (id, outcome) VALUES (?, ?)",
     "attestation_facts": (
         "INSERT OR IGNORE INTO attestation_facts (id, claim, skill, level, score, expires)"
-        " VALUES (?, ?, ?, ?, ?, ?)"),
+        " VALUES (?, ?, ?, ?, ?, ?)"
+    ),
 }
 
 
@@ -64,15 +78,27 @@ def facts_of(record: Record) -> tuple[str, tuple[Any, ...]] | None:
     body = record.body
     if record.kind == kinds.OPPORTUNITY:
         return "opportunity_facts", (
-            record.id, body["title"], body.get("summary", ""), "\n".join(body.get("skills", [])),
-            body["tour"], body["status"], int(body.get("remote", False)),
-            body.get("audience", "public"), body.get("location", ""))
+            record.id,
+            body["title"],
+            body.get("summary", ""),
+            "\n".join(body.get("skills", [])),
+            body["tour"],
+            body["status"],
+            int(body.get("remote", False)),
+            body.get("audience", "public"),
+            body.get("location", ""),
+        )
     if record.kind == kinds.ALLIANCE:
         return "alliance_facts", (record.id, body["tour"], int(body["alumni"]), body["starts"])
     if record.kind == kinds.ALLIANCE_END:
         return "end_facts", (record.id, body["outcome"])
     if record.kind == kinds.ATTESTATION:
         return "attestation_facts", (
-            record.id, body["claim"], body.get("skill"), body.get("level"), body.get("score"),
-            body.get("expires"))
+            record.id,
+            body["claim"],
+            body.get("skill"),
+            body.get("level"),
+            body.get("score"),
+            body.get("expires"),
+        )
     return None

@@ -39,10 +39,12 @@ async def live_wires(db: aiosqlite.Connection, ids: list[bytes]) -> list[bytes]:
     """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
     out: list[bytes] = []
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         rows = await db.execute_fetchall(
             f"SELECT wire FROM records WHERE id IN ({','.join('?' * len(chunk))})"
-            " AND wire IS NOT NULL", chunk)
+            " AND wire IS NOT NULL",
+            chunk,
+        )
         out.extend(r[0] for r in rows)
     return out
 
@@ -56,14 +58,18 @@ class RecordFilter:
     until: int | None = None
 
 
-async def list_records(db: aiosqlite.Connection, where: RecordFilter, after_seq: int,
-                       limit: int) -> list[Row]:
+async def list_records(
+    db: aiosqlite.Connection, where: RecordFilter, after_seq: int, limit: int
+) -> list[Row]:
     """Records in arrival order after ``after_seq``: new arrivals only ever append, so a
     cursor over ``seq`` neither skips nor repeats while records keep coming in."""
     clauses = ["seq > ?"]
     params: list[Any] = [after_seq]
-    for column, value in (("kind", where.kind), ("author", where.author),
-                          ("subject", where.subject)):
+    for column, value in (
+        ("kind", where.kind),
+        ("author", where.author),
+        ("subject", where.subject),
+    ):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -74,8 +80,7 @@ async def list_records(db: aiosqlite.Connection, where: RecordFilter, after_seq:
         clauses.append("created < ?")
         params.append(where.until)
     params.append(min(limit, MAX_LIMIT))
-    sql = (f"SELECT {_ROW} FROM records WHERE {' AND '.join(clauses)}"
-           " ORDER BY seq LIMIT ?")
+    sql = f"SELECT {_ROW} FROM records WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?"
     return [Row(*r) for r in await db.execute_fetchall(sql, params)]
 
 
@@ -96,14 +101,17 @@ def fts_query(text: str) -> str | None:
     return " ".join(f'"{w}"*' for w in words) or None
 
 
-async def list_opportunities(db: aiosqlite.Connection, where: OpportunityFilter,
-                             before: tuple[int, bytes] | None, limit: int) -> list[Row]:
+async def list_opportunities(
+    db: aiosqlite.Connection, where: OpportunityFilter, before: tuple[int, bytes] | None, limit: int
+) -> list[Row]:
     """Current opportunities, newest first, keyset-paginated on (created, id)."""
     # the record of each current row, matched on all of current's key as well, so that SQLite
     # may also join from the record side without scanning current
-    joins = ["JOIN opportunity_facts f ON f.id = c.id",
-             "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
-             " AND r.slot = c.slot"]
+    joins = [
+        "JOIN opportunity_facts f ON f.id = c.id",
+        "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
+        " AND r.slot = c.slot",
+    ]
     clauses = ["c.kind = 'opportunity'"]
     params: list[Any] = []
     if where.q and (match := fts_query(where.q)):
@@ -111,11 +119,16 @@ async def list_opportunities(db: aiosqlite.Connection, where: OpportunityFilter,
         # found after a few rows, while joining each match (a common word matches most of the
         # catalogue) and sorting them all grows with it. The unary + keeps SQLite from using
         # the match list as an index constraint on every row (probing each listed rowid).
-        clauses.append("+f.rowid IN (SELECT rowid FROM opportunity_search"
-                       " WHERE opportunity_search MATCH ?)")
+        clauses.append(
+            "+f.rowid IN (SELECT rowid FROM opportunity_search WHERE opportunity_search MATCH ?)"
+        )
         params.append(match)
-    for column, value in (("f.tour", where.tour), ("f.status", where.status),
-                          ("f.audience", where.audience), ("c.author", where.org)):
+    for column, value in (
+        ("f.tour", where.tour),
+        ("f.status", where.status),
+        ("f.audience", where.audience),
+        ("c.author", where.org),
+    ):
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
@@ -123,16 +136,19 @@ async def list_opportunities(db: aiosqlite.Connection, where: OpportunityFilter,
         clauses.append("f.remote = ?")
         params.append(int(where.remote))
     if where.skill:
-        clauses.append("instr(char(10) || lower(f.skills) || char(10),"
-                       " char(10) || lower(?) || char(10)) > 0")
+        clauses.append(
+            "instr(char(10) || lower(f.skills) || char(10), char(10) || lower(?) || char(10)) > 0"
+        )
         params.append(where.skill)
     if before is not None:
         clauses.append("(c.created < ? OR (c.created = ? AND c.id < ?))")
         params.extend([before[0], before[0], before[1]])
     params.append(min(limit, MAX_LIMIT))
-    sql = (f"SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
-           f" {' '.join(joins)} WHERE {' AND '.join(clauses)}"
-           " ORDER BY c.created DESC, c.id DESC LIMIT ?")
+    sql = (
+        f"SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+        f" {' '.join(joins)} WHERE {' AND '.join(clauses)}"
+        " ORDER BY c.created DESC, c.id DESC LIMIT ?"
+    )
     return [Row(*r) for r in await db.execute_fetchall(sql, params)]
 
 
@@ -140,28 +156,31 @@ async def current_of(db: aiosqlite.Connection, kind: str, author: bytes) -> Row 
     rows = await db.execute_fetchall(
         "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
         " JOIN records r ON r.id = c.id WHERE c.kind = ? AND c.author = ? AND c.slot = ''",
-        (kind, author))
+        (kind, author),
+    )
     return Row(*rows[0]) if rows else None
 
 
-async def list_org_profiles(db: aiosqlite.Connection, after: bytes | None,
-                            limit: int) -> list[Row]:
+async def list_org_profiles(db: aiosqlite.Connection, after: bytes | None, limit: int) -> list[Row]:
     rows = await db.execute_fetchall(
         "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
         " JOIN records r ON r.id = c.id WHERE c.kind = 'org.profile' AND c.slot = ''"
-        " AND c.author > ? ORDER BY c.author LIMIT ?", (after or b"", min(limit, MAX_LIMIT)))
+        " AND c.author > ? ORDER BY c.author LIMIT ?",
+        (after or b"", min(limit, MAX_LIMIT)),
+    )
     return [Row(*r) for r in rows]
 
 
-async def counts_by_kind(db: aiosqlite.Connection, author: bytes | None = None
-                         ) -> dict[str, int]:
+async def counts_by_kind(db: aiosqlite.Connection, author: bytes | None = None) -> dict[str, int]:
     if author is None:
         rows = await db.execute_fetchall(
-            "SELECT kind, count(*) FROM records WHERE retracted = 0 GROUP BY kind")
+            "SELECT kind, count(*) FROM records WHERE retracted = 0 GROUP BY kind"
+        )
     else:
         rows = await db.execute_fetchall(
-            "SELECT kind, count(*) FROM records WHERE author = ? AND retracted = 0"
-            " GROUP BY kind", (author,))
+            "SELECT kind, count(*) FROM records WHERE author = ? AND retracted = 0 GROUP BY kind",
+            (author,),
+        )
     return {kind: n for kind, n in rows}
 
 
@@ -169,12 +188,16 @@ async def alumni_of(db: aiosqlite.Connection, org: bytes) -> list[tuple[bytes, b
     """(member, alliance id, end id) of every ended alliance with the alumni clause."""
     rows = await db.execute_fetchall(
         "SELECT member, id, end_id FROM alliances WHERE org = ? AND end_id IS NOT NULL"
-        " AND alumni = 1 ORDER BY member, created, id", (org,))
+        " AND alumni = 1 ORDER BY member, created, id",
+        (org,),
+    )
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 async def is_alumnus(db: aiosqlite.Connection, org: bytes, member: bytes) -> bool:
     rows = await db.execute_fetchall(
         "SELECT 1 FROM alliances WHERE org = ? AND member = ? AND end_id IS NOT NULL"
-        " AND alumni = 1 LIMIT 1", (org, member))
+        " AND alumni = 1 LIMIT 1",
+        (org, member),
+    )
     return bool(rows)

@@ -15,11 +15,15 @@ from protocol.validate import parse
 from protocol.views import AttestationState, Tombstone, Views
 
 
-async def put_draft(store: Store, draft_id: bytes, member: bytes, wire: bytes,
-                    created: int) -> bool:
-    return bool(await store.write(
-        "INSERT OR REPLACE INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)",
-        (draft_id, member, wire, created)))
+async def put_draft(
+    store: Store, draft_id: bytes, member: bytes, wire: bytes, created: int
+) -> bool:
+    return bool(
+        await store.write(
+            "INSERT OR REPLACE INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)",
+            (draft_id, member, wire, created),
+        )
+    )
 
 
 async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:
@@ -27,31 +31,48 @@ async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:
     return rows[0][0] if rows else None
 
 
-async def attestation_rows(db: aiosqlite.Connection, subject: bytes, now_ms: int
-                           ) -> tuple[dict[bytes, AttestationState], dict[bytes, Tombstone]]:
+async def attestation_rows(
+    db: aiosqlite.Connection, subject: bytes, now_ms: int
+) -> tuple[dict[bytes, AttestationState], dict[bytes, Tombstone]]:
     """Live attestations about ``subject`` with their state, and retracted ones as tombstones."""
     rows = await db.execute_fetchall(
         "SELECT r.wire, a.grounded FROM attestations a JOIN records r ON r.id = a.id"
-        " WHERE a.subject = ?", (subject,))
+        " WHERE a.subject = ?",
+        (subject,),
+    )
     live: dict[bytes, AttestationState] = {}
     for wire, grounded in rows:
         record = parse(wire)
         expires = record.body.get("expires")
-        live[record.id] = AttestationState(record, bool(grounded),
-                                           expires is not None and expires <= now_ms)
+        live[record.id] = AttestationState(
+            record, bool(grounded), expires is not None and expires <= now_ms
+        )
     rows = await db.execute_fetchall(
         "SELECT id, author, created FROM records WHERE kind = 'attestation' AND subject = ?"
-        " AND wire IS NULL", (subject,))
-    tombs = {rid: Tombstone(rid, kinds.ATTESTATION, author, created, subject)
-             for rid, author, created in rows}
+        " AND wire IS NULL",
+        (subject,),
+    )
+    tombs = {
+        rid: Tombstone(rid, kinds.ATTESTATION, author, created, subject)
+        for rid, author, created in rows
+    }
     return live, tombs
 
 
-def partial_views(attestations: dict[bytes, AttestationState],
-                  tombstones: dict[bytes, Tombstone]) -> Views:
-    return Views(org_profiles={}, member_profiles={}, opportunities={}, alliances={},
-                 alumni={}, attestations=attestations, tombstones=tombstones, pending={},
-                 unknown=frozenset())
+def partial_views(
+    attestations: dict[bytes, AttestationState], tombstones: dict[bytes, Tombstone]
+) -> Views:
+    return Views(
+        org_profiles={},
+        member_profiles={},
+        opportunities={},
+        alliances={},
+        alumni={},
+        attestations=attestations,
+        tombstones=tombstones,
+        pending={},
+        unknown=frozenset(),
+    )
 
 
 async def reputation_of(db: aiosqlite.Connection, subject: bytes, now_ms: int) -> Reputation:
@@ -59,25 +80,32 @@ async def reputation_of(db: aiosqlite.Connection, subject: bytes, now_ms: int) -
     return reputation(partial_views(live, tombs), subject)
 
 
-async def bundle_records(db: aiosqlite.Connection, subject: bytes, chosen: list[Record]
-                         ) -> list[Record]:
+async def bundle_records(
+    db: aiosqlite.Connection, subject: bytes, chosen: list[Record]
+) -> list[Record]:
     """What checking ``chosen`` attestations offline needs, beside them."""
     alliance_ids = sorted({r.body["alliance"] for r in chosen if "alliance" in r.body})
     needed: set[bytes] = set(alliance_ids)
     for start in range(0, len(alliance_ids), 500):
-        chunk = alliance_ids[start:start + 500]
+        chunk = alliance_ids[start : start + 500]
         rows = await db.execute_fetchall(
             f"SELECT id FROM records WHERE kind = 'alliance.end' AND wire IS NOT NULL"
-            f" AND ref IN ({','.join('?' * len(chunk))})", chunk)
+            f" AND ref IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
         needed.update(r[0] for r in rows)
     for author in {r.author for r in chosen} | {subject}:
         rows = await db.execute_fetchall(
             "SELECT id FROM current WHERE author = ? AND slot = ''"
-            " AND kind IN ('org.profile', 'member.profile')", (author,))
+            " AND kind IN ('org.profile', 'member.profile')",
+            (author,),
+        )
         needed.update(r[0] for r in rows)
     rows = await db.execute_fetchall(
         "SELECT t.id FROM records r JOIN records t ON t.ref = r.id AND t.kind = 'retract'"
-        " WHERE r.kind = 'attestation' AND r.subject = ? AND r.wire IS NULL", (subject,))
+        " WHERE r.kind = 'attestation' AND r.subject = ? AND r.wire IS NULL",
+        (subject,),
+    )
     needed.update(r[0] for r in rows)
     return chosen + [parse(w) for w in await live_wires(db, sorted(needed))]
 
@@ -86,6 +114,9 @@ async def member_alliances(db: aiosqlite.Connection, member: bytes) -> list[dict
     rows = await db.execute_fetchall(
         "SELECT a.id, a.org, a.alumni, a.end_id, f.outcome FROM alliances a"
         " LEFT JOIN end_facts f ON f.id = a.end_id WHERE a.member = ? ORDER BY a.created",
-        (member,))
-    return [{"id": rid, "org": org, "alumni": bool(alumni), "end": end, "outcome": outcome}
-            for rid, org, alumni, end, outcome in rows]
+        (member,),
+    )
+    return [
+        {"id": rid, "org": org, "alumni": bool(alumni), "end": end, "outcome": outcome}
+        for rid, org, alumni, end, outcome in rows
+    ]

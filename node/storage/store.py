@@ -24,7 +24,8 @@ from protocol.record import Record
 
 _INSERT_RECORD = (
     "INSERT OR IGNORE INTO records (id, kind, author, created, subject, ref, slot, wire,"
-    " received, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    " received, origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 MAX_GROUP = 2000  # records per write transaction
 log = logging.getLogger("rakuichi.store")
 
@@ -62,15 +63,17 @@ async def migrate(db: aiosqlite.Connection) -> int:
         raise StoreError(f"database schema {version} is newer than this software knows")
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await db.executescript(
-            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;")
+            f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+        )
     return len(MIGRATIONS)
 
 
 class Store:
     """Records and their derived views in one SQLite file."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection,
-                 reader: aiosqlite.Connection) -> None:
+    def __init__(
+        self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
+    ) -> None:
         self.path = path
         self.writer = writer
         self.reader = reader
@@ -104,8 +107,9 @@ class Store:
         await self.reader.close()
         await self.writer.close()
 
-    async def add(self, records: Sequence[Record], received_ms: int,
-                  origin: str | None = None) -> list[bool]:
+    async def add(
+        self, records: Sequence[Record], received_ms: int, origin: str | None = None
+    ) -> list[bool]:
         """Store valid records; for each, True when it was new, False when already held.
 
         ``origin`` names the peer they came from (None: submitted here). Returns only once the
@@ -137,8 +141,12 @@ class Store:
             for item, result in zip(group, results, strict=True):
                 if not item.future.done():
                     item.future.set_result(result)
-            new = [r for item, flags in zip(group, results, strict=True)
-                   for r, is_new in zip(item.records, flags, strict=True) if is_new]
+            new = [
+                r
+                for item, flags in zip(group, results, strict=True)
+                for r, is_new in zip(item.records, flags, strict=True)
+                if is_new
+            ]
             for listener in self.on_commit:
                 try:
                     listener(new)
@@ -165,10 +173,11 @@ class Store:
     async def _held(self, ids: list[bytes]) -> set[bytes]:
         held: set[bytes] = set()
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+            chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = await self.writer.execute_fetchall(
-                f"SELECT id FROM records WHERE id IN ({marks})", chunk)
+                f"SELECT id FROM records WHERE id IN ({marks})", chunk
+            )
             held.update(row[0] for row in rows)
         return held
 
@@ -178,8 +187,7 @@ class Store:
             fact = facts_of(record)
             if fact is not None:
                 facts.setdefault(fact[0], []).append(fact[1])
-        rows = [record_row(record).params(received, origin)
-                for record, received, origin in items]
+        rows = [record_row(record).params(received, origin) for record, received, origin in items]
         db = self.writer
         async with self._write_lock:
             await db.execute("BEGIN IMMEDIATE")

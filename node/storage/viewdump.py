@@ -33,7 +33,8 @@ async def dump_views(db: aiosqlite.Connection, now_ms: int) -> Views:
     member_profiles: dict[bytes, Record] = {}
     opportunities: dict[tuple[bytes, str], Record] = {}
     rows = await db.execute_fetchall(
-        "SELECT c.kind, c.author, c.slot, r.wire FROM current c JOIN records r ON r.id = c.id")
+        "SELECT c.kind, c.author, c.slot, r.wire FROM current c JOIN records r ON r.id = c.id"
+    )
     for kind, author, slot, wire in rows:
         record = _record(wire, f"current {kind}")
         if kind == kinds.ORG_PROFILE:
@@ -49,7 +50,8 @@ async def dump_views(db: aiosqlite.Connection, now_ms: int) -> Views:
     alumni: defaultdict[bytes, set[bytes]] = defaultdict(set)
     rows = await db.execute_fetchall(
         "SELECT a.id, a.org, a.member, a.alumni, r.wire, e.wire, a.end_id FROM alliances a"
-        " JOIN records r ON r.id = a.id LEFT JOIN records e ON e.id = a.end_id")
+        " JOIN records r ON r.id = a.id LEFT JOIN records e ON e.id = a.end_id"
+    )
     for aid, org, member, alumnus, wire, end_wire, end_id in rows:
         end = None if end_id is None else _record(end_wire, "alliance end")
         alliances[aid] = AllianceState(_record(wire, "alliance"), end)
@@ -59,31 +61,39 @@ async def dump_views(db: aiosqlite.Connection, now_ms: int) -> Views:
     attestations: dict[bytes, AttestationState] = {}
     rows = await db.execute_fetchall(
         "SELECT a.id, a.grounded, a.expires IS NOT NULL AND a.expires <= ?, r.wire"
-        " FROM attestations a JOIN records r ON r.id = a.id", (now_ms,))
+        " FROM attestations a JOIN records r ON r.id = a.id",
+        (now_ms,),
+    )
     for aid, grounded, expired, wire in rows:
-        attestations[aid] = AttestationState(_record(wire, "attestation"), bool(grounded),
-                                             bool(expired))
+        attestations[aid] = AttestationState(
+            _record(wire, "attestation"), bool(grounded), bool(expired)
+        )
 
     tombstones: dict[bytes, Tombstone] = {}
     rows = await db.execute_fetchall(
-        "SELECT id, kind, author, created, subject FROM records WHERE wire IS NULL")
+        "SELECT id, kind, author, created, subject FROM records WHERE wire IS NULL"
+    )
     for rid, kind, author, created, subject in rows:
-        tombstones[rid] = Tombstone(rid, kind, author, created,
-                                    subject if kind == kinds.ATTESTATION else None)
+        tombstones[rid] = Tombstone(
+            rid, kind, author, created, subject if kind == kinds.ATTESTATION else None
+        )
 
     pending: defaultdict[bytes, set[bytes]] = defaultdict(set)
     rows = await db.execute_fetchall(
         f"SELECT w.ref, w.id FROM records w"
         f" WHERE w.kind IN ({','.join('?' * len(_WAITING_KINDS))}) AND w.ref IS NOT NULL"
         f" AND w.retracted = 0 AND NOT EXISTS (SELECT 1 FROM records t WHERE t.id = w.ref)",
-        _WAITING_KINDS)
+        _WAITING_KINDS,
+    )
     for ref, waiting in rows:
         pending[ref].add(waiting)
 
     known = sorted(kinds.KINDS)
     rows = await db.execute_fetchall(
         f"SELECT id FROM records WHERE retracted = 0"
-        f" AND kind NOT IN ({','.join('?' * len(known))})", known)
+        f" AND kind NOT IN ({','.join('?' * len(known))})",
+        known,
+    )
     unknown = frozenset(row[0] for row in rows)
 
     return Views(

@@ -45,8 +45,9 @@ def test_round_trip_plain(tmp_path: Path, key: SigningKey) -> None:
 
 
 @pytest.mark.parametrize("passphrase", [PASSPHRASE, PASSPHRASE.encode(), "pässwörd ✓"])
-def test_round_trip_with_passphrase(tmp_path: Path, key: SigningKey,
-                                    passphrase: str | bytes) -> None:
+def test_round_trip_with_passphrase(
+    tmp_path: Path, key: SigningKey, passphrase: str | bytes
+) -> None:
     path = tmp_path / "node.key"
     save_signing_key(path, key, passphrase)
     data = path.read_bytes()
@@ -106,8 +107,9 @@ def test_wrong_passphrase(tmp_path: Path, key: SigningKey) -> None:
 
 
 @pytest.mark.parametrize("missing", [None, "", b""])
-def test_missing_passphrase_for_encrypted_file(tmp_path: Path, key: SigningKey,
-                                                missing: str | bytes | None) -> None:
+def test_missing_passphrase_for_encrypted_file(
+    tmp_path: Path, key: SigningKey, missing: str | bytes | None
+) -> None:
     path = tmp_path / "node.key"
     save_signing_key(path, key, PASSPHRASE)
     with pytest.raises(WrongPassphrase):
@@ -122,8 +124,9 @@ def test_passphrase_for_a_plain_file_is_not_needed(tmp_path: Path, key: SigningK
 
 def _rsa_pem() -> bytes:
     private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption())
+    return private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _ec_pem(fmt: serialization.PrivateFormat) -> bytes:
@@ -139,14 +142,18 @@ def _damaged_contents(good: bytes) -> dict[str, bytes]:
         "truncated PEM (no end line)": b"".join(lines[:-1]),
         "PEM body cut short": b"".join([lines[0], lines[1][:20] + b"\n", lines[-1]]),
         "random bytes": os.urandom(512),
-        "random bytes in a PEM frame": (b"-----BEGIN PRIVATE KEY-----\n"
-                                        + os.urandom(48).hex().encode() + b"\n"
-                                        + b"-----END PRIVATE KEY-----\n"),
+        "random bytes in a PEM frame": (
+            b"-----BEGIN PRIVATE KEY-----\n"
+            + os.urandom(48).hex().encode()
+            + b"\n"
+            + b"-----END PRIVATE KEY-----\n"
+        ),
         "RSA key PEM": _rsa_pem(),
         "EC key PEM (PKCS#8)": _ec_pem(serialization.PrivateFormat.PKCS8),
         "EC key PEM (traditional)": _ec_pem(serialization.PrivateFormat.TraditionalOpenSSL),
-        "public key PEM": SigningKey.generate().library_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+        "public key PEM": SigningKey.generate()
+        .library_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     }
 
 

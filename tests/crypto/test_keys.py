@@ -153,7 +153,7 @@ def test_protocol_vector_keys_match_their_seeds(vectors: dict) -> None:
 
 def _malformed_dids(good: str) -> dict[str, object]:
     raw = raw_from_did(good)
-    tail = good[len("did:key:z"):]
+    tail = good[len("did:key:z") :]
     return {
         "empty": "",
         "not a str": good.encode(),
@@ -198,7 +198,7 @@ def test_non_canonical_base58_is_refused() -> None:
     """The same integer written with extra leading '1's decodes to other bytes: never the key."""
     for raw in (bytes(32), b"\x01" * 32, bytes.fromhex("ff" * 32)):
         did = did_from_raw(raw)
-        digits = did[len("did:key:z"):]
+        digits = did[len("did:key:z") :]
         assert b58decode("1" + digits) == b"\x00" + b58decode(digits)
         with pytest.raises(InvalidDid):
             raw_from_did("did:key:z1" + digits)

@@ -72,24 +72,63 @@ async def test_alliance_story_across_two_nodes(tmp_path: Path, api: Api) -> None
 
     # A offers a tour and proposes the alliance; the member reads and co-signs it
     opportunity = await published(
-        "publish", "opportunity", "--home", home_a, "--slug", "data-lead", "--title",
-        "Data platform lead", "--tour", "transformational", "--status", "open")
+        "publish",
+        "opportunity",
+        "--home",
+        home_a,
+        "--slug",
+        "data-lead",
+        "--title",
+        "Data platform lead",
+        "--tour",
+        "transformational",
+        "--status",
+        "open",
+    )
     terms = tmp_path / "terms.md"
     terms.write_text("Four days a week. Equity as agreed by email.\n", encoding="utf-8")
     proposed = await rakuichi(
-        "alliance", "propose", "--home", home_a, "--member", member, "--tour",
-        "transformational", "--mission", "Move the data platform to a federated design",
-        "--starts", "2026-01-05", "--ends", "2026-06-30", "--opportunity", opportunity,
-        "--org-commit", "mentoring by the CTO", "--member-commit", "weekly demos",
-        "--terms", terms, "--alumni")
+        "alliance",
+        "propose",
+        "--home",
+        home_a,
+        "--member",
+        member,
+        "--tour",
+        "transformational",
+        "--mission",
+        "Move the data platform to a federated design",
+        "--starts",
+        "2026-01-05",
+        "--ends",
+        "2026-06-30",
+        "--opportunity",
+        opportunity,
+        "--org-commit",
+        "mentoring by the CTO",
+        "--member-commit",
+        "weekly demos",
+        "--terms",
+        terms,
+        "--alumni",
+    )
     match = DRAFT_URL.search(proposed)
     assert match, proposed
     draft_url, alliance = match.group(0), match.group(1)
     assert draft_url.startswith(a)
     shown = await rakuichi("member", "sign", draft_url, *me, "--yes")
-    for words in ("aurora", org_a, "transformational", "federated design", "2026-01-05",
-                  "2026-06-30", "mentoring by the CTO", "weekly demos", "Data platform lead",
-                  "yes: both stay allied"):
+    for words in (
+        "aurora",
+        org_a,
+        "transformational",
+        "federated design",
+        "2026-01-05",
+        "2026-06-30",
+        "mentoring by the CTO",
+        "weekly demos",
+        "Data platform lead",
+        "yes: both stay allied",
+    ):
         assert words in shown, (words, shown)
     assert f"signed alliance {alliance} (stored at {a})" in shown
 
@@ -104,22 +143,80 @@ async def test_alliance_story_across_two_nodes(tmp_path: Path, api: Api) -> None
     assert (await rakuichi("terms", "verify", terms, alliance, "--node", b)).startswith("match")
 
     # reputation both ways, grounded in the alliance
-    skill = await published("attest", "--home", home_a, "--subject", member, "--claim",
-                            "skill", "--skill", "python", "--level", "4", "--alliance", alliance)
-    praise = await published("attest", "--home", home_a, "--subject", member, "--claim",
-                             "recommendation", "--text", "Calm under pressure.", "--alliance",
-                             alliance)
-    rating = await published("member", "attest", *me, "--node", a, "--subject", org_a,
-                             "--claim", "rating", "--score", "5", "--alliance", alliance)
+    skill = await published(
+        "attest",
+        "--home",
+        home_a,
+        "--subject",
+        member,
+        "--claim",
+        "skill",
+        "--skill",
+        "python",
+        "--level",
+        "4",
+        "--alliance",
+        alliance,
+    )
+    praise = await published(
+        "attest",
+        "--home",
+        home_a,
+        "--subject",
+        member,
+        "--claim",
+        "recommendation",
+        "--text",
+        "Calm under pressure.",
+        "--alliance",
+        alliance,
+    )
+    rating = await published(
+        "member",
+        "attest",
+        *me,
+        "--node",
+        a,
+        "--subject",
+        org_a,
+        "--claim",
+        "rating",
+        "--score",
+        "5",
+        "--alliance",
+        alliance,
+    )
     assert states(await reputation(api, a, member)) == {skill: "grounded", praise: "grounded"}
     assert states(await reputation(api, a, org_a)) == {rating: "grounded"}
 
     # the tour ends with the alumni clause: the member sees A's alumni-only opportunities
-    await published("alliance", "end", "--home", home_a, alliance, "--outcome", "completed",
-                    "--note", "Shipped on time.")
-    await published("publish", "opportunity", "--home", home_a, "--slug", "alumni-advisor",
-                    "--title", "Alumni advisor", "--tour", "rotational", "--status", "open",
-                    "--audience", "alumni")
+    await published(
+        "alliance",
+        "end",
+        "--home",
+        home_a,
+        alliance,
+        "--outcome",
+        "completed",
+        "--note",
+        "Shipped on time.",
+    )
+    await published(
+        "publish",
+        "opportunity",
+        "--home",
+        home_a,
+        "--slug",
+        "alumni-advisor",
+        "--title",
+        "Alumni advisor",
+        "--tour",
+        "rotational",
+        "--status",
+        "open",
+        "--audience",
+        "alumni",
+    )
     alumni = await api.get_json(f"{a}/v1/orgs/{org_a}/alumni")
     assert [(x["member"], x["alliance"]) for x in alumni["alumni"]] == [(member, alliance)]
     offers = await rakuichi("member", "opportunities", *me, "--node", a, "--alumni")
@@ -134,8 +231,18 @@ async def test_alliance_story_across_two_nodes(tmp_path: Path, api: Api) -> None
     assert "exported 2 attestation(s)" in exported
     only_skills = tmp_path / "aiko-skills.json"
     assert "exported 1 attestation(s)" in await rakuichi(
-        "member", "export", *me, "--node", a, "--claim", "skill", "--issuer", org_a,
-        "--out", only_skills)
+        "member",
+        "export",
+        *me,
+        "--node",
+        a,
+        "--claim",
+        "skill",
+        "--issuer",
+        org_a,
+        "--out",
+        only_skills,
+    )
     checked = await rakuichi("verify", bundle)
     assert "every record checks" in checked
     for rid in (skill, praise):
@@ -149,8 +256,11 @@ async def test_alliance_story_across_two_nodes(tmp_path: Path, api: Api) -> None
     async def same_reputation() -> bool:
         rep_a, rep_b = await reputation(api, a, member), await reputation(api, b, member)
         org_a_rep = await reputation(api, b, org_a)
-        return (rep_a == rep_b and len(rep_a["summary"]) == 2
-                and states(org_a_rep) == {rating: "grounded"})
+        return (
+            rep_a == rep_b
+            and len(rep_a["summary"]) == 2
+            and states(org_a_rep) == {rating: "grounded"}
+        )
 
     await wait_for(same_reputation, SYNC_WITHIN, "the same reputation on A and B")
 
@@ -159,16 +269,19 @@ async def test_alliance_story_across_two_nodes(tmp_path: Path, api: Api) -> None
 
     async def retracted_on_both() -> bool:
         for url in (a, b):
-            if states(await reputation(api, url, member)) != {skill: "grounded",
-                                                               praise: "retracted"}:
+            if states(await reputation(api, url, member)) != {
+                skill: "grounded",
+                praise: "retracted",
+            }:
                 return False
         return True
 
     await wait_for(retracted_on_both, SYNC_WITHIN, "the retraction on A and B")
     assert await reputation(api, a, member) == await reputation(api, b, member)
     fresh = tmp_path / "aiko-bundle-2.json"
-    assert "exported 1 attestation(s)" in await rakuichi("member", "export", *me, "--node", b,
-                                                         "--out", fresh)
+    assert "exported 1 attestation(s)" in await rakuichi(
+        "member", "export", *me, "--node", b, "--out", fresh
+    )
     for proc in procs:  # offline means offline: no node is running any more
         assert proc.terminate() == 0
     rechecked = await rakuichi("verify", fresh)

@@ -31,14 +31,21 @@ async def test_a_peer_that_reaches_us_ends_our_backoff(tmp_path) -> None:
 
         async def a_failed_towards_b() -> bool:
             return sender.failures >= 1
+
         await wait_for(a_failed_towards_b, 10.0, "A's first failed push to B (B is down)")
         sender.retry_at = time.monotonic() + 3600  # as if A had backed off for an hour
         record = opportunity(Cast.fresh().org, now_ms() - 1000, slug="after-the-outage")
         await a.node.ingestor.submit([record.wire])
         async with running_federation(b_home) as b:  # B starts and pushes its profile to A
+
             async def b_has_it() -> bool:
-                return await b.node.store.reader.execute_fetchall(
-                    "SELECT 1 FROM records WHERE id = ?", (record.id,)) != []
+                return (
+                    await b.node.store.reader.execute_fetchall(
+                        "SELECT 1 FROM records WHERE id = ?", (record.id,)
+                    )
+                    != []
+                )
+
             started = time.monotonic()
             await wait_for(b_has_it, 10.0, "A's record at B once B reached A")
             assert time.monotonic() - started < 10.0

@@ -63,6 +63,7 @@ class Publisher:
         async def enough() -> bool:
             assert self.task is not None and not self.task.done(), "publisher stopped"
             return len(self.acked) >= count
+
         await wait_for(enough, timeout, f"{count} records acknowledged", interval=0.02)
 
 
@@ -76,8 +77,9 @@ async def test_killed_node_catches_up_and_outbox_resumes(tmp_path, api: Api) -> 
     publisher.start()
     try:
         await publisher.wait_acked(10)
-        await wait_for(lambda: api.all_hold([c], publisher.acked[:5]), 15.0,
-                       "the first records at C")
+        await wait_for(
+            lambda: api.all_hold([c], publisher.acked[:5]), 15.0, "the first records at C"
+        )
 
         c_proc.kill()  # SIGKILL: no shutdown, no flush beyond what was committed
         killed_at = len(publisher.acked)
@@ -96,20 +98,30 @@ async def test_killed_node_catches_up_and_outbox_resumes(tmp_path, api: Api) -> 
     acked = list(publisher.acked)
     assert len(acked) > resumed_at > killed_at, "records were published while C was dead"
     started = time.monotonic()
-    await wait_for(lambda: api.all_hold([b, c], acked), 30.0,
-                   f"all {len(acked)} acknowledged records at B and C")
+    await wait_for(
+        lambda: api.all_hold([b, c], acked),
+        30.0,
+        f"all {len(acked)} acknowledged records at B and C",
+    )
     caught_up = time.monotonic() - started
 
     async def outbox_resumed() -> dict | None:
         row = await api.peer_row(b, c)
-        ok = (row is not None and row["backlog"] == 0 and row["failures"] == 0
-              and (row["last_success"] or 0) >= restarted_ms)
+        ok = (
+            row is not None
+            and row["backlog"] == 0
+            and row["failures"] == 0
+            and (row["last_success"] or 0) >= restarted_ms
+        )
         return row if ok else None
+
     row = await wait_for(outbox_resumed, 20.0, "B's outbox for C drained after the restart")
     assert row["error"] is None
     assert (await api.peer_row(a, b))["backlog"] == 0
-    print(f"crash: {len(acked)} acknowledged ({resumed_at - killed_at} while C was dead); "
-          f"C complete {caught_up:.1f} s after publishing stopped")
+    print(
+        f"crash: {len(acked)} acknowledged ({resumed_at - killed_at} while C was dead); "
+        f"C complete {caught_up:.1f} s after publishing stopped"
+    )
 
 
 async def _failing(api: Api, url: str, peer: str) -> dict | None:

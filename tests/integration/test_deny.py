@@ -64,6 +64,7 @@ async def test_deny_org_and_peer_while_running(tmp_path, api: Api) -> None:
     async def probe_refused() -> bool:
         status, _ = await api.post_raw(a, member_profile(probe_key, now_ms()).wire)
         return status == 403
+
     await wait_for(probe_refused, EFFECT_WITHIN, "the organisation deny in effect")
 
     banned = member_profile(cast.outsider, t0 + 1, "Outsider")
@@ -102,6 +103,7 @@ async def test_deny_org_and_peer_while_running(tmp_path, api: Api) -> None:
         if row and row["failures"] >= 2 and (row["last_error"] or 0) >= posted_ms:
             return row
         return None
+
     row = await wait_for(b_refused_twice, 15.0, "B's pushes to A refused")
     assert "403" in row["error"] and "policy" in row["error"], row
     assert not await api.has(a, after.id.hex()), "a denied peer's push was stored"
@@ -115,13 +117,15 @@ async def test_deny_org_and_peer_while_running(tmp_path, api: Api) -> None:
     restarted_ms = now_ms()
     refusal = await refused(a_as_b)
     assert refusal is not None and (refusal.status, refusal.klass) == (403, "policy"), (
-        "after a restart, A accepts requests signed by the peer it denied")
+        "after a restart, A accepts requests signed by the peer it denied"
+    )
     status, problem = await api.post_raw(a, banned.wire)
     assert (status, problem["class"]) == (403, "policy")
 
     async def b_refused_again() -> dict | None:  # B still holds `after` for A and retries
         row = await api.peer_row(b, a)
         return row if row and (row["last_error"] or 0) >= restarted_ms else None
+
     row = await wait_for(b_refused_again, 15.0, "B's push refused after A's restart")
     assert "403" in row["error"] and "policy" in row["error"], row
     assert not await api.has(a, after.id.hex()), "a denied peer's push stored after a restart"

@@ -59,27 +59,46 @@ A_TIMEOUTS = {"request_timeout": 1.0, "connect_timeout": 0.5}  # for the hanging
 
 # ----- what the hostile peer serves
 
+
 def invalid_records(victim: SigningKey) -> list[bytes]:
     """Records that must be refused: garbage, forged and wrong signatures, a body changed
     after signing, a missing co-signature, a time two days ahead."""
     t = now_ms()
-    body = {"slug": "too-good", "title": "Too good to be true", "tour": "rotational",
-            "status": "open"}
+    body = {
+        "slug": "too-good",
+        "title": "Too good to be true",
+        "tour": "rotational",
+        "status": "open",
+    }
     honest = sign_record(victim, kinds.OPPORTUNITY, t, body)
     other = fresh_key()
     member = fresh_key()
-    alliance_draft = Draft.new(kinds.ALLIANCE, raw(victim), t, {
-        "member": raw(member), "tour": "rotational", "mission": "m", "starts": t,
-        "alumni": True}).sign(victim)
+    alliance_draft = Draft.new(
+        kinds.ALLIANCE,
+        raw(victim),
+        t,
+        {"member": raw(member), "tour": "rotational", "mission": "m", "starts": t, "alumni": True},
+    ).sign(victim)
     return [
         os.urandom(180),
         msgpack.packb({"kind": "opportunity", "junk": True}),
-        Record.build(kinds.OPPORTUNITY, raw(victim), t + 1, body,
-                     ((raw(victim), os.urandom(64)),)).wire,
-        Record.build(kinds.OPPORTUNITY, raw(victim), t + 2, body,
-                     ((raw(victim), other.sign(b"something else")),)).wire,
-        Record.build(kinds.OPPORTUNITY, raw(victim), honest.created,
-                     {**body, "title": "Changed after signing"}, honest.sigs).wire,
+        Record.build(
+            kinds.OPPORTUNITY, raw(victim), t + 1, body, ((raw(victim), os.urandom(64)),)
+        ).wire,
+        Record.build(
+            kinds.OPPORTUNITY,
+            raw(victim),
+            t + 2,
+            body,
+            ((raw(victim), other.sign(b"something else")),),
+        ).wire,
+        Record.build(
+            kinds.OPPORTUNITY,
+            raw(victim),
+            honest.created,
+            {**body, "title": "Changed after signing"},
+            honest.sigs,
+        ).wire,
         alliance_draft.to_record().wire,
         sign_record(victim, kinds.OPPORTUNITY, t + 2 * 86_400_000, {**body, "slug": "future"}).wire,
     ]
@@ -99,8 +118,12 @@ def _split(r: Range) -> Bound | None:
 
 def lying_fingerprints(ranges: list[Range]) -> list[Range]:
     """Every range a random fingerprint: the initiator never settles (up to its round cap)."""
-    return [r if r.mode == Mode.SKIP else Range(r.lo, r.hi, Mode.FINGERPRINT,
-                                                os.urandom(FINGERPRINT_LEN)) for r in ranges]
+    return [
+        r
+        if r.mode == Mode.SKIP
+        else Range(r.lo, r.hi, Mode.FINGERPRINT, os.urandom(FINGERPRINT_LEN))
+        for r in ranges
+    ]
 
 
 def phantom_ids(ranges: list[Range]) -> list[Range]:
@@ -114,8 +137,10 @@ def phantom_ids(ranges: list[Range]) -> list[Range]:
         elif mid is None:
             out.append(Range(r.lo, r.hi, Mode.IDS, _phantom_ids()))
         else:
-            out += [Range(r.lo, mid, Mode.IDS, _phantom_ids()),
-                    Range(mid, r.hi, Mode.FINGERPRINT, os.urandom(FINGERPRINT_LEN))]
+            out += [
+                Range(r.lo, mid, Mode.IDS, _phantom_ids()),
+                Range(mid, r.hi, Mode.FINGERPRINT, os.urandom(FINGERPRINT_LEN)),
+            ]
     return out
 
 
@@ -184,28 +209,40 @@ class Hostile:
         self.seen[path] += 1
         await request.read()
         if path == "/.well-known/rakuichi":
-            return web.json_response({"protocol": 1, "software": "rakuichi", "name": "hostile",
-                                      "org": did(self.org), "node": did(self.key),
-                                      "url": self.url, "version": "6.6.6"})
+            return web.json_response(
+                {
+                    "protocol": 1,
+                    "software": "rakuichi",
+                    "name": "hostile",
+                    "org": did(self.org),
+                    "node": did(self.key),
+                    "url": self.url,
+                    "version": "6.6.6",
+                }
+            )
         if self.behaviour == "errors":
             return web.Response(status=500, body=os.urandom(300))
         if self.behaviour == "bad-sync" and path == "/v1/sync":
             junk = [os.urandom(64), msgpack.packb([1, [5, b"", 9, b"x"]]), msgpack.packb([7])]
-            return web.Response(body=junk[(self.seen[path] - 1) % len(junk)],
-                                content_type="application/msgpack")
+            return web.Response(
+                body=junk[(self.seen[path] - 1) % len(junk)], content_type="application/msgpack"
+            )
         if path == "/v1/sync":
             ranges = decode_message(await request.read(), REQUEST_MODES, DEFAULT_LIMITS)
             lie = lying_fingerprints if self.behaviour == "lying-fingerprints" else phantom_ids
-            return web.Response(body=encode_message(lie(ranges)),
-                                content_type="application/msgpack")
+            return web.Response(
+                body=encode_message(lie(ranges)), content_type="application/msgpack"
+            )
         if path == "/v1/records/fetch":
-            return web.Response(body=msgpack.packb(self.invalid, use_bin_type=True),
-                                content_type="application/msgpack")
+            return web.Response(
+                body=msgpack.packb(self.invalid, use_bin_type=True),
+                content_type="application/msgpack",
+            )
         if path == "/v1/records" and request.method == "POST":
-            answers = [b"not json at all", b'{"results": "lies"}', b'{"results": [1, 2]}',
-                       b"[]"]
-            return web.Response(body=answers[self.seen[path] % len(answers)],
-                                content_type="application/json")
+            answers = [b"not json at all", b'{"results": "lies"}', b'{"results": [1, 2]}', b"[]"]
+            return web.Response(
+                body=answers[self.seen[path] % len(answers)], content_type="application/json"
+            )
         if path == "/v1/peers":
             return web.json_response({"peers": [{"url": "http://127.0.0.1:9"}] * 100})
         return web.Response(status=404)
@@ -228,8 +265,12 @@ async def delivery_times(api: Api, a: str, b: str, records: list[Record]) -> lis
     for record in records:
         started = time.monotonic()
         await api.post(a, [record])
-        await wait_for(lambda r=record: api.has(b, r.id.hex()), 10.0,
-                       f"{record.id.hex()[:12]} delivered to B", interval=0.01)
+        await wait_for(
+            lambda r=record: api.has(b, r.id.hex()),
+            10.0,
+            f"{record.id.hex()[:12]} delivered to B",
+            interval=0.01,
+        )
         times.append(time.monotonic() - started)
         await asyncio.sleep(0.1)  # let the hostile peer's traffic interleave
     return times
@@ -255,8 +296,9 @@ async def test_hostile_peer_does_not_delay_or_pollute(tmp_path, api: Api, behavi
     try:
         added_ms = now_ms()
         set_peers(home_a, [b, hostile.url])
-        await wait_for(lambda: _true(hostile.engaged()), 20.0, f"A meeting {behaviour}",
-                       interval=0.05)
+        await wait_for(
+            lambda: _true(hostile.engaged()), 20.0, f"A meeting {behaviour}", interval=0.05
+        )
         engaged_ms = now_ms()
         if behaviour != "garbage" and behaviour != "hang":  # it also pushes its wares itself
             for url in (a, b):
@@ -268,16 +310,19 @@ async def test_hostile_peer_does_not_delay_or_pollute(tmp_path, api: Api, behavi
         async def synced_with_b_since() -> bool:
             row = await api.peer_row(a, b)
             return bool(row and (row["last_sync"] or 0) >= engaged_ms)
+
         await wait_for(synced_with_b_since, 15.0, "A reconciling with B during the attack")
         h_row = await api.peer_row(a, hostile.url)  # A noticed, and kept going
         assert h_row is not None and (h_row["last_error"] or 0) >= added_ms, h_row
     finally:
         await hostile.stop()
 
-    print(f"hostile {behaviour}: delivery to B without {max(baseline):.3f} s max "
-          f"({sorted(baseline)[len(baseline) // 2]:.3f} median), with "
-          f"{max(under_attack):.3f} s max ({sorted(under_attack)[len(under_attack) // 2]:.3f}"
-          f" median); hostile saw {dict(hostile.seen)}")
+    print(
+        f"hostile {behaviour}: delivery to B without {max(baseline):.3f} s max "
+        f"({sorted(baseline)[len(baseline) // 2]:.3f} median), with "
+        f"{max(under_attack):.3f} s max ({sorted(under_attack)[len(under_attack) // 2]:.3f}"
+        f" median); hostile saw {dict(hostile.seen)}"
+    )
     assert max(under_attack) <= 2 * max(baseline) + SLACK, (baseline, under_attack)
 
     expected = {r.id.hex() for r in records}

@@ -43,8 +43,17 @@ CONVERGE_WITHIN = 30.0  # seconds; it takes about 1-3 s on a 2-core machine
 
 def history(cast: Cast, t0: int, tag: str) -> tuple[list[Record], Record]:
     """Several records of every kind, in causal order, and one record to retract later."""
-    opps = [opportunity(cast.org, t0 + i, slug=f"{tag}-{i}", title=f"Role {tag} {i}",
-                        skills=["ux"], remote=i % 2 == 0) for i in range(3)]
+    opps = [
+        opportunity(
+            cast.org,
+            t0 + i,
+            slug=f"{tag}-{i}",
+            title=f"Role {tag} {i}",
+            skills=["ux"],
+            remote=i % 2 == 0,
+        )
+        for i in range(3)
+    ]
     first = alliance(cast.org, cast.member, t0 + 10, opportunity=opps[0].id)
     second = alliance(cast.org_b, cast.member_b, t0 + 11, alumni=False)
     third = alliance(cast.org, cast.member_b, t0 + 12, tour="rotational")
@@ -56,7 +65,9 @@ def history(cast: Cast, t0: int, tag: str) -> tuple[list[Record], Record]:
         member_profile(cast.member_b, t0, f"Member B {tag}"),
         *opps,
         opportunity(cast.org, t0 + 5, slug=f"{tag}-0", title="Role, revised", status="closed"),
-        first, second, third,
+        first,
+        second,
+        third,
         alliance_end(cast.member, first, t0 + 13),
         alliance_end(cast.org_b, second, t0 + 14, outcome="ended-early"),
         attestation(cast.org, cast.member, t0 + 20, "tour.completed", first),
@@ -85,9 +96,22 @@ async def test_line_of_five_converges(tmp_path, api: Api) -> None:
 
     # `rakuichi publish` against the running node at the E end, once
     done = await asyncio.to_thread(
-        run_cli, "publish", "opportunity", "--home", homes[-1], "--slug", "cli-role",
-        "--title", "Published from the command line", "--tour", "foundational", "--status", "open",
-        "--skill", "ux")
+        run_cli,
+        "publish",
+        "opportunity",
+        "--home",
+        homes[-1],
+        "--slug",
+        "cli-role",
+        "--title",
+        "Published from the command line",
+        "--tour",
+        "foundational",
+        "--status",
+        "open",
+        "--skill",
+        "ux",
+    )
     assert done.returncode == 0, done.stderr
     match = re.search(r"published opportunity ([0-9a-f]{64}) \(stored\)", done.stdout)
     assert match, done.stdout
@@ -96,16 +120,18 @@ async def test_line_of_five_converges(tmp_path, api: Api) -> None:
 
     # retract each end's attestation from the OTHER end, once the target has spread
     # (a record retracted before it reached a node never reaches it: see the report)
-    await wait_for(lambda: api.all_hold(urls, [doomed_a.id.hex(), doomed_e.id.hex()]),
-                   CONVERGE_WITHIN, "the attestations to retract held everywhere")
+    await wait_for(
+        lambda: api.all_hold(urls, [doomed_a.id.hex(), doomed_e.id.hex()]),
+        CONVERGE_WITHIN,
+        "the attestations to retract held everywhere",
+    )
     undo_a = retract(cast_a.org, doomed_a, t0 + 40, reason="issued in error")
     undo_e = retract(cast_e.org, doomed_e, t0 + 41)
     await asyncio.gather(api.post(e, [undo_a]), api.post(a, [undo_e]))
 
     posted = {r.id.hex() for r in [*from_a, *from_e, undo_a, undo_e]} | {published}
     try:
-        listing = await wait_for(lambda: api.converged(urls, posted), CONVERGE_WITHIN,
-                                 "converged")
+        listing = await wait_for(lambda: api.converged(urls, posted), CONVERGE_WITHIN, "converged")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{await describe_listings(api, urls)}") from None
     elapsed = time.monotonic() - started
@@ -145,6 +171,7 @@ async def test_record_retracted_before_it_spread(tmp_path, api: Api) -> None:
     async def b_synced_twice() -> bool:
         row = await api.peer_row(b, a)
         return bool(row and (row["last_sync"] or 0) > since + 1000)
+
     await wait_for(b_synced_twice, 15.0, "anti-entropy sessions of B with A")
     listed_a, listed_b = await api.records(a), await api.records(b)
     assert listed_a.pop(target.id.hex()) is True  # A: a tombstone, marked retracted

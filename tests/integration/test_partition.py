@@ -81,12 +81,22 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
     web = opportunity(x, t0 + 20, slug="web", title="Web director")
     design = opportunity(y, t0 + 21, slug="design", title="Designer")
     early = attestation(x, m, t0 + 30, "skill", first, skill="ux", level=2)
-    before = [org_profile(x, t0, "Org X"), org_profile(y, t0, "Org Y"),
-              member_profile(m, t0, "M"), member_profile(n, t0, "N"),
-              first, web, design, early]
+    before = [
+        org_profile(x, t0, "Org X"),
+        org_profile(y, t0, "Org Y"),
+        member_profile(m, t0, "M"),
+        member_profile(n, t0, "N"),
+        first,
+        web,
+        design,
+        early,
+    ]
     await api.post(a, before)
-    await wait_for(lambda: api.converged(urls, [r.id.hex() for r in before]), WITHIN,
-                   "converged before the cut")
+    await wait_for(
+        lambda: api.converged(urls, [r.id.hex() for r in before]),
+        WITHIN,
+        "converged before the cut",
+    )
 
     # ----- cut B-C on both sides, live
     await cli("peers", "deny", "--home", homes[1], c)
@@ -97,18 +107,25 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
     # ----- both halves publish
     second = alliance(y, n, t0 + 100)
     left = {  # A and B
-        a: [second, attestation(m, x, t0 + 110, "rating", first, score=5),
-            unknown_kind(x, t0 + 120, note="left")],
+        a: [
+            second,
+            attestation(m, x, t0 + 110, "rating", first, score=5),
+            unknown_kind(x, t0 + 120, note="left"),
+        ],
         b: [opportunity(x, t0 + 160, slug="web", title="Web director, left version")],
     }
     right = {  # C and D
-        c: [retract(x, early, t0 + 130, reason="issued in error"),  # made before the cut
+        c: [
+            retract(x, early, t0 + 130, reason="issued in error"),  # made before the cut
             alliance_end(x, first, t0 + 140),
-            opportunity(x, t0 + 150, slug="web", title="Web director, right version")],
-        d: [alliance_end(n, second, t0 + 170),  # names an alliance only the left half has
+            opportunity(x, t0 + 150, slug="web", title="Web director, right version"),
+        ],
+        d: [
+            alliance_end(n, second, t0 + 170),  # names an alliance only the left half has
             attestation(y, n, t0 + 180, "tour.completed", second),  # grounded there
             retract(y, design, t0 + 190),
-            member_profile(m, t0 + 200, "M, renamed")],
+            member_profile(m, t0 + 200, "M, renamed"),
+        ],
     }
     for batches in (left, right):
         for url, records in batches.items():
@@ -133,8 +150,10 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
     published = [*before, *(r for bs in (left, right) for rs in bs.values() for r in rs)]
     try:
         listing = await wait_for(
-            lambda: api.converged(urls, [r.id.hex() for r in published]), WITHIN,
-            "converged after the heal")
+            lambda: api.converged(urls, [r.id.hex() for r in published]),
+            WITHIN,
+            "converged after the heal",
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{await describe_listings(api, urls)}") from None
     assert {rid for rid, gone in listing.items() if gone} == {early.id.hex(), design.id.hex()}
@@ -150,9 +169,15 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
         assert dump == dumps[0], f"views of {name} differ from A's"
 
     # ... and they are the views of the set of records, whatever the arrival orders were
-    profiles = [parse(w) for w in await asyncio.gather(*(
-        api.client(a).get_record_wire(bytes.fromhex(rid))
-        for rid in set(listing) - {r.id.hex() for r in published}))]
+    profiles = [
+        parse(w)
+        for w in await asyncio.gather(
+            *(
+                api.client(a).get_record_wire(bytes.fromhex(rid))
+                for rid in set(listing) - {r.id.hex() for r in published}
+            )
+        )
+    ]
     reference = derive([*published, *profiles], at).to_json()
     assert dumps[0] == reference
 
@@ -161,14 +186,19 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
     assert sorted(views["alumni"][did(x)]) == [did(m)]  # ended on the right half
     assert sorted(views["alumni"][did(y)]) == [did(n)]  # made left, ended right
     assert views["opportunities"][did(x)]["web"]["body"]["title"] == (
-        "Web director, left version")  # the newest of the three versions, on every node
+        "Web director, left version"
+    )  # the newest of the three versions, on every node
     assert "design" not in views["opportunities"].get(did(y), {})
     grounded = [s for s in views["attestations"].values() if s.get("state") == "grounded"]
     assert len(grounded) == 2, views["attestations"]
 
     # ----- the API says the same on every node
-    for path in ("/v1/opportunities?limit=500", f"/v1/orgs/{did(x)}/alumni",
-                 f"/v1/orgs/{did(y)}/alumni", f"/v1/members/{did(m)}",
-                 f"/v1/members/{did(n)}"):
+    for path in (
+        "/v1/opportunities?limit=500",
+        f"/v1/orgs/{did(x)}/alumni",
+        f"/v1/orgs/{did(y)}/alumni",
+        f"/v1/members/{did(m)}",
+        f"/v1/members/{did(n)}",
+    ):
         answers = [await api.get_json(url + path) for url in urls]
         assert all(answer == answers[0] for answer in answers[1:]), path

@@ -44,8 +44,10 @@ EQUAL_SETS_BOUND = 512  # one round trip: the opening fingerprints and an all-sk
 def own_profile(home) -> Record:
     """The org.profile the node of ``home`` publishes at start (so it need not publish one)."""
     config, keys = load_config(home), load_keys(home)
-    body = {"name": config.name,
-            "nodes": [{"key": keys.node.public_key.raw, "url": config.public_url}]}
+    body = {
+        "name": config.name,
+        "nodes": [{"key": keys.node.public_key.raw, "url": config.public_url}],
+    }
     return sign_record(keys.org, kinds.ORG_PROFILE, now_ms() - 3_600_000, body)
 
 
@@ -55,10 +57,12 @@ def bulk(rng: random.Random) -> tuple[list[Record], list[Record], list[Record]]:
     t0 = now_ms() - 86_400_000
     shared = [sign_record(key, "x.bulk", t0 + 1000 * i, {"n": i}) for i in range(SHARED)]
     places = rng.sample(range(SHARED), DIFFERING)
-    only_a = [sign_record(key, "x.bulk", t0 + 1000 * i + 300, {"a": i})
-              for i in places[:EACH_ALONE]]
-    only_b = [sign_record(key, "x.bulk", t0 + 1000 * i + 700, {"b": i})
-              for i in places[EACH_ALONE:]]
+    only_a = [
+        sign_record(key, "x.bulk", t0 + 1000 * i + 300, {"a": i}) for i in places[:EACH_ALONE]
+    ]
+    only_b = [
+        sign_record(key, "x.bulk", t0 + 1000 * i + 700, {"b": i}) for i in places[EACH_ALONE:]
+    ]
     return shared, only_a, only_b
 
 
@@ -77,18 +81,24 @@ async def test_ten_differences_among_ten_thousand(tmp_path) -> None:
     home_b = federation_home(tmp_path, "b", **quiet)
     shared, only_a, only_b = bulk(random.Random(20261129))
     profiles = [own_profile(home_a), own_profile(home_b)]
-    await asyncio.gather(fill(home_a, [*shared, *profiles, *only_a]),
-                         fill(home_b, [*shared, *profiles, *only_b]))
+    await asyncio.gather(
+        fill(home_a, [*shared, *profiles, *only_a]), fill(home_b, [*shared, *profiles, *only_b])
+    )
 
-    async with running_federation(home_a) as node_a, running_federation(home_b) as node_b, \
-            http_session() as session:
+    async with (
+        running_federation(home_a) as node_a,
+        running_federation(home_b) as node_b,
+        http_session() as session,
+    ):
         fed_a, fed_b = node_a.federation, node_b.federation
         assert fed_a is not None and fed_b is not None
-        await asyncio.wait_for(asyncio.gather(fed_a.index.ready.wait(),
-                                              fed_b.index.ready.wait()), 30)
+        await asyncio.wait_for(
+            asyncio.gather(fed_a.index.ready.wait(), fed_b.index.ready.wait()), 30
+        )
         held = SHARED + len(profiles) + EACH_ALONE
         assert len(fed_a.index.items) == len(fed_b.index.items) == held, (
-            "a node published something at start: the sets must differ by the 10 ids only")
+            "a node published something at start: the sets must differ by the 10 ids only"
+        )
         b_url = node_b.node.config.public_url
 
         # 1. the reconciliation alone, signed by A's node key, against B's /v1/sync
@@ -98,8 +108,10 @@ async def test_ten_differences_among_ten_thousand(tmp_path) -> None:
         assert report.need == {r.id for r in only_a}
         assert client.round_trips == report.rounds
         assert report.reconcile_bytes == client.bytes_sent + client.bytes_received
-        print(f"reconcile: {DIFFERING} differences among {held} records: {report.rounds} "
-              f"rounds, {report.reconcile_bytes} B (bound {RECONCILE_BOUND} B)")
+        print(
+            f"reconcile: {DIFFERING} differences among {held} records: {report.rounds} "
+            f"rounds, {report.reconcile_bytes} B (bound {RECONCILE_BOUND} B)"
+        )
         assert report.reconcile_bytes <= RECONCILE_BOUND
 
         # 2. a whole anti-entropy session: the same findings, then fetch 5 and send 5
@@ -116,8 +128,10 @@ async def test_ten_differences_among_ten_thousand(tmp_path) -> None:
         equal = await reconcile(client, fed_a.index.items)
         assert (equal.have, equal.need) == (set(), set())
         assert equal.rounds == 1 and client.round_trips - before == 1
-        print(f"reconcile: equal sets of {held + EACH_ALONE} records: {equal.rounds} round, "
-              f"{equal.reconcile_bytes} B")
+        print(
+            f"reconcile: equal sets of {held + EACH_ALONE} records: {equal.rounds} round, "
+            f"{equal.reconcile_bytes} B"
+        )
         assert equal.reconcile_bytes <= EQUAL_SETS_BOUND
 
 
@@ -134,8 +148,9 @@ async def test_one_session_fetches_large_answers(tmp_path) -> None:
     async with running_federation(home_a) as node_a, running_federation(home_b) as node_b:
         fed_a = node_a.federation
         assert fed_a is not None and node_b.federation is not None
-        await asyncio.wait_for(asyncio.gather(fed_a.index.ready.wait(),
-                                              node_b.federation.index.ready.wait()), 30)
+        await asyncio.wait_for(
+            asyncio.gather(fed_a.index.ready.wait(), node_b.federation.index.ready.wait()), 30
+        )
         report = await fed_a.sync_with(node_b.node.config.public_url)
         assert report is not None, "the session failed: see the log"
         assert report.fetched == len(large) + 1 and report.refused == 0  # + B's profile

@@ -56,13 +56,24 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 def draft_for(org: SigningKey, member: SigningKey, **extra: Any) -> Draft:
     """An alliance draft signed by the organisation only."""
-    body = {"member": raw(member), "tour": "rotational", "mission": "Ship the new search.",
-            "starts": now_ms() - 1000, "alumni": True, **extra}
+    body = {
+        "member": raw(member),
+        "tour": "rotational",
+        "mission": "Ship the new search.",
+        "starts": now_ms() - 1000,
+        "alumni": True,
+        **extra,
+    }
     return Draft.new(kinds.ALLIANCE, raw(org), now_ms() - 1000, body).sign(org)
 
 
-async def status_of(http: aiohttp.ClientSession, method: str, url: str,
-                    data: bytes | None = None, ctype: str = MSGPACK) -> tuple[int, Any]:
+async def status_of(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    data: bytes | None = None,
+    ctype: str = MSGPACK,
+) -> tuple[int, Any]:
     headers = {"Content-Type": ctype} if data is not None else {}
     async with http.request(method, url, data=data, headers=headers) as answer:
         body = await answer.read()
@@ -72,8 +83,7 @@ async def status_of(http: aiohttp.ClientSession, method: str, url: str,
             return answer.status, body
 
 
-async def in_force(http: aiohttp.ClientSession, url: str, member: SigningKey
-                   ) -> dict[str, bool]:
+async def in_force(http: aiohttp.ClientSession, url: str, member: SigningKey) -> dict[str, bool]:
     _, answer = await status_of(http, "GET", f"{url}/v1/members/{did(member)}")
     return {a["id"]: a["in_force"] for a in answer["alliances"]}
 
@@ -81,9 +91,16 @@ async def in_force(http: aiohttp.ClientSession, url: str, member: SigningKey
 async def cli(*args: str | Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """The console script in a child process, without blocking the node's event loop."""
     return await asyncio.to_thread(
-        subprocess.run, [*rakuichi_command(), *map(str, args)], input=stdin,
-        capture_output=True, text=True, timeout=30, env=subprocess_env(), cwd=REPO_ROOT,
-        check=False)
+        subprocess.run,
+        [*rakuichi_command(), *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=subprocess_env(),
+        cwd=REPO_ROOT,
+        check=False,
+    )
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:
@@ -99,8 +116,9 @@ def wallet(tmp_path: Path, key: SigningKey, name: str) -> Path:
     return path
 
 
-async def test_a_draft_is_never_served_as_an_alliance(node: Node, http: aiohttp.ClientSession
-                                                      ) -> None:
+async def test_a_draft_is_never_served_as_an_alliance(
+    node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member = base_url(node), fresh_key()
     draft = draft_for(node.keys.org, member)
     status, answer = await status_of(http, "POST", f"{url}/v1/drafts", draft.wire)
@@ -130,16 +148,26 @@ async def test_a_draft_is_never_served_as_an_alliance(node: Node, http: aiohttp.
 
 
 async def test_a_record_co_signed_over_different_terms_is_refused(
-        node: Node, http: aiohttp.ClientSession) -> None:
+    node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member = base_url(node), fresh_key()
     draft = draft_for(node.keys.org, member)
-    changed = Draft.new(draft.kind, draft.author, draft.created,
-                        {**draft.body, "mission": "Something else entirely."})
+    changed = Draft.new(
+        draft.kind,
+        draft.author,
+        draft.created,
+        {**draft.body, "mission": "Something else entirely."},
+    )
     member_sig = member.sign(changed.signing_input)
     org_sig = dict(draft.sigs)[raw(node.keys.org)]
     for body in (draft.body, changed.body):  # either body: one signature does not cover it
-        forged = Record.build(kinds.ALLIANCE, draft.author, draft.created, body,
-                              [(raw(node.keys.org), org_sig), (raw(member), member_sig)])
+        forged = Record.build(
+            kinds.ALLIANCE,
+            draft.author,
+            draft.created,
+            body,
+            [(raw(node.keys.org), org_sig), (raw(member), member_sig)],
+        )
         status, problem = await status_of(http, "POST", f"{url}/v1/records", forged.wire)
         assert (status, problem["class"]) == (422, "signature"), problem
     with pytest.raises(SignatureError):
@@ -147,8 +175,9 @@ async def test_a_record_co_signed_over_different_terms_is_refused(
     assert await in_force(http, url, member) == {}
 
 
-async def test_an_end_by_a_third_party_has_no_effect(node: Node, http: aiohttp.ClientSession
-                                                     ) -> None:
+async def test_an_end_by_a_third_party_has_no_effect(
+    node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member, outsider = base_url(node), fresh_key(), fresh_key()
     agreed = draft_for(node.keys.org, member).sign(member).finish()
     org_did = node.org_did
@@ -168,16 +197,27 @@ async def test_an_end_by_a_third_party_has_no_effect(node: Node, http: aiohttp.C
     assert [a["member"] for a in alumni["alumni"]] == [did(member)]
 
 
-async def test_a_draft_authored_by_another_org_is_refused(node: Node,
-                                                          http: aiohttp.ClientSession) -> None:
+async def test_a_draft_authored_by_another_org_is_refused(
+    node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member, other_org = base_url(node), fresh_key(), fresh_key()
-    status, problem = await status_of(http, "POST", f"{url}/v1/drafts",
-                                      draft_for(other_org, member).wire)
+    status, problem = await status_of(
+        http, "POST", f"{url}/v1/drafts", draft_for(other_org, member).wire
+    )
     assert (status, problem["class"]) == (403, "policy")
     # the node's organisation named as author, but only the member signed
-    unsigned = Draft.new(kinds.ALLIANCE, raw(node.keys.org), now_ms(), {
-        "member": raw(member), "tour": "rotational", "mission": "m", "starts": now_ms(),
-        "alumni": False}).sign(member)
+    unsigned = Draft.new(
+        kinds.ALLIANCE,
+        raw(node.keys.org),
+        now_ms(),
+        {
+            "member": raw(member),
+            "tour": "rotational",
+            "mission": "m",
+            "starts": now_ms(),
+            "alumni": False,
+        },
+    ).sign(member)
     status, problem = await status_of(http, "POST", f"{url}/v1/drafts", unsigned.wire)
     assert (status, problem["class"]) == (403, "policy")
     profile = org_profile(node.keys.org, now_ms(), "Acme")
@@ -188,19 +228,35 @@ async def test_a_draft_authored_by_another_org_is_refused(node: Node,
 
 
 async def test_member_sign_refuses_a_wallet_that_is_not_the_member_and_a_no(
-        tmp_path: Path, node: Node, http: aiohttp.ClientSession) -> None:
+    tmp_path: Path, node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member, stranger = base_url(node), fresh_key(), fresh_key()
     home = node.config.home
-    proposed = await cli("alliance", "propose", "--home", home, "--member", did(member),
-                         "--tour", "foundational", "--mission", "Found the data team",
-                         "--starts", "2026-02-01", "--no-alumni")
+    proposed = await cli(
+        "alliance",
+        "propose",
+        "--home",
+        home,
+        "--member",
+        did(member),
+        "--tour",
+        "foundational",
+        "--mission",
+        "Found the data team",
+        "--starts",
+        "2026-02-01",
+        "--no-alumni",
+    )
     assert proposed.returncode == 0, proposed.stderr
     match = DRAFT_URL.search(proposed.stdout)
     assert match, proposed.stdout
     draft_url = match.group(0)
 
-    line = one_line_failure(await cli("member", "sign", draft_url, "--wallet",
-                                      wallet(tmp_path, stranger, "stranger"), "--yes"))
+    line = one_line_failure(
+        await cli(
+            "member", "sign", draft_url, "--wallet", wallet(tmp_path, stranger, "stranger"), "--yes"
+        )
+    )
     assert did(member) in line and "not signing" in line
     mine = wallet(tmp_path, member, "member")
     declined = await cli("member", "sign", draft_url, "--wallet", mine, stdin="n\n")
@@ -218,21 +274,36 @@ async def test_member_sign_refuses_a_wallet_that_is_not_the_member_and_a_no(
 
 async def test_alliance_propose_needs_the_node_running(tmp_path: Path) -> None:
     home = make_home(tmp_path, "idle")
-    line = one_line_failure(await cli(
-        "alliance", "propose", "--home", home, "--member", did(fresh_key()), "--tour",
-        "rotational", "--mission", "m", "--starts", "2026-01-01"))
+    line = one_line_failure(
+        await cli(
+            "alliance",
+            "propose",
+            "--home",
+            home,
+            "--member",
+            did(fresh_key()),
+            "--tour",
+            "rotational",
+            "--mission",
+            "m",
+            "--starts",
+            "2026-01-01",
+        )
+    )
     assert "must be running" in line
 
 
-async def test_terms_verify_mismatch_exits_1(tmp_path: Path, node: Node,
-                                             http: aiohttp.ClientSession) -> None:
+async def test_terms_verify_mismatch_exits_1(
+    tmp_path: Path, node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member = base_url(node), fresh_key()
     terms = tmp_path / "terms.md"
     terms.write_text("# Terms\nFour days a week, remote.\n", encoding="utf-8")
     other = tmp_path / "other.md"
     other.write_text("# Terms\nFive days a week, on site.\n", encoding="utf-8")
-    agreed = draft_for(node.keys.org, member, terms=sha256(terms.read_bytes())
-                       ).sign(member).finish()
+    agreed = (
+        draft_for(node.keys.org, member, terms=sha256(terms.read_bytes())).sign(member).finish()
+    )
     plain = draft_for(node.keys.org, member, mission="No terms here.").sign(member).finish()
     for record in (agreed, plain):
         assert (await status_of(http, "POST", f"{url}/v1/records", record.wire))[0] == 201
@@ -249,11 +320,11 @@ async def test_terms_verify_mismatch_exits_1(tmp_path: Path, node: Node,
 
 
 async def test_verify_of_a_tampered_bundle_exits_1_and_names_the_record(
-        tmp_path: Path, node: Node, http: aiohttp.ClientSession) -> None:
+    tmp_path: Path, node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member = base_url(node), fresh_key()
     agreed = draft_for(node.keys.org, member).sign(member).finish()
-    praise = attestation(node.keys.org, member, now_ms(), "skill", agreed, skill="search",
-                         level=5)
+    praise = attestation(node.keys.org, member, now_ms(), "skill", agreed, skill="search", level=5)
     for record in (agreed, praise):
         assert (await status_of(http, "POST", f"{url}/v1/records", record.wire))[0] == 201
     status, doc = await status_of(http, "GET", f"{url}/v1/reputation/{did(member)}/bundle")
@@ -282,21 +353,34 @@ async def test_verify_of_a_tampered_bundle_exits_1_and_names_the_record(
 
 
 async def test_member_attests_retracts_and_ends_through_the_cli(
-        tmp_path: Path, node: Node, http: aiohttp.ClientSession) -> None:
+    tmp_path: Path, node: Node, http: aiohttp.ClientSession
+) -> None:
     url, member, stranger = base_url(node), fresh_key(), fresh_key()
     agreed = draft_for(node.keys.org, member).sign(member).finish()
     assert (await status_of(http, "POST", f"{url}/v1/records", agreed.wire))[0] == 201
     mine = ("--wallet", wallet(tmp_path, member, "member"), "--node", url)
 
-    rated = await cli("member", "attest", *mine, "--subject", node.org_did, "--claim",
-                      "rating", "--score", "4", "--alliance", agreed.id.hex())
+    rated = await cli(
+        "member",
+        "attest",
+        *mine,
+        "--subject",
+        node.org_did,
+        "--claim",
+        "rating",
+        "--score",
+        "4",
+        "--alliance",
+        agreed.id.hex(),
+    )
     assert rated.returncode == 0, rated.stderr
     rating = re.search(r"published attestation ([0-9a-f]{64})", rated.stdout)
     assert rating, rated.stdout
     _, rep = await status_of(http, "GET", f"{url}/v1/reputation/{node.org_did}")
     assert [(e["id"], e["state"]) for e in rep["attestations"]] == [(rating[1], "grounded")]
-    line = one_line_failure(await cli("member", "attest", *mine, "--subject", node.org_did,
-                                      "--claim", "rating"))
+    line = one_line_failure(
+        await cli("member", "attest", *mine, "--subject", node.org_did, "--claim", "rating")
+    )
     assert "score" in line  # a rating needs a score: refused before anything is sent
 
     withdrawn = await cli("member", "retract", *mine, rating[1], "--reason", "too early")
@@ -304,13 +388,32 @@ async def test_member_attests_retracts_and_ends_through_the_cli(
     _, rep = await status_of(http, "GET", f"{url}/v1/reputation/{node.org_did}")
     assert [(e["id"], e["state"]) for e in rep["attestations"]] == [(rating[1], "retracted")]
 
-    line = one_line_failure(await cli(
-        "member", "end", "--wallet", wallet(tmp_path, stranger, "stranger"), "--node", url,
-        agreed.id.hex(), "--outcome", "completed"))
+    line = one_line_failure(
+        await cli(
+            "member",
+            "end",
+            "--wallet",
+            wallet(tmp_path, stranger, "stranger"),
+            "--node",
+            url,
+            agreed.id.hex(),
+            "--outcome",
+            "completed",
+        )
+    )
     assert "not a party" in line
-    ended = await cli("member", "end", *mine, agreed.id.hex(), "--outcome", "ended-early",
-                      "--note", "Moved abroad.")
+    ended = await cli(
+        "member",
+        "end",
+        *mine,
+        agreed.id.hex(),
+        "--outcome",
+        "ended-early",
+        "--note",
+        "Moved abroad.",
+    )
     assert ended.returncode == 0, ended.stderr
     _, view = await status_of(http, "GET", f"{url}/v1/members/{did(member)}")
     assert [(a["id"], a["in_force"], a["outcome"]) for a in view["alliances"]] == [
-        (agreed.id.hex(), False, "ended-early")]
+        (agreed.id.hex(), False, "ended-early")
+    ]

@@ -55,11 +55,18 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
         self.session, self.url = session, url
 
-    async def request(self, method: str, path: str, *, data: bytes | None = None,
-                      headers: dict[str, str] | None = None,
-                      params: dict[str, str] | None = None) -> tuple[int, str, Any]:
-        async with self.session.request(method, self.url + path, data=data, headers=headers,
-                                        params=params) as response:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> tuple[int, str, Any]:
+        async with self.session.request(
+            method, self.url + path, data=data, headers=headers, params=params
+        ) as response:
             body = await response.read()
             ctype = response.content_type
             if ctype in ("application/json", PROBLEM):
@@ -75,13 +82,17 @@ class Api:
         return body
 
     async def post(self, wire: bytes) -> tuple[int, str, Any]:
-        return await self.request("POST", "/v1/records", data=wire,
-                                  headers={"Content-Type": MSGPACK})
+        return await self.request(
+            "POST", "/v1/records", data=wire, headers={"Content-Type": MSGPACK}
+        )
 
     async def post_batch(self, wires: list[bytes]) -> list[dict[str, Any]]:
         status, ctype, body = await self.request(
-            "POST", "/v1/records", data=msgpack.packb(wires, use_bin_type=True),
-            headers={"Content-Type": MSGPACK})
+            "POST",
+            "/v1/records",
+            data=msgpack.packb(wires, use_bin_type=True),
+            headers={"Content-Type": MSGPACK},
+        )
         assert (status, ctype) == (200, "application/json"), body
         assert len(body["results"]) == len(wires)
         return body["results"]
@@ -104,8 +115,9 @@ class Api:
             query["cursor"] = page["next"]
 
 
-def assert_problem(response: tuple[int, str, Any], status: int, klass: str | set[str],
-                   mention: str = "") -> dict[str, Any]:
+def assert_problem(
+    response: tuple[int, str, Any], status: int, klass: str | set[str], mention: str = ""
+) -> dict[str, Any]:
     got_status, ctype, body = response
     assert got_status == status, body
     assert ctype == PROBLEM
@@ -143,17 +155,25 @@ def parsed_id(wire: bytes) -> bytes | None:
 
 # --- identity -----------------------------------------------------------------------------
 
+
 async def test_well_known_identity(node: Node, api: Api) -> None:
     identity = await api.ok("/.well-known/rakuichi")
     written = read_toml(node.config.config_path)["identity"]
-    assert identity == {"protocol": 1, "software": "rakuichi", "version": __version__,
-                        "name": "acme", "org": written["org"], "node": written["node"],
-                        "url": base_url(node)}
+    assert identity == {
+        "protocol": 1,
+        "software": "rakuichi",
+        "version": __version__,
+        "name": "acme",
+        "org": written["org"],
+        "node": written["node"],
+        "url": base_url(node),
+    }
     assert identity["org"] != identity["node"]
     assert identity["url"].startswith("http://127.0.0.1:")
 
 
 # --- submitting: the conformance vectors --------------------------------------------------
+
 
 async def test_vectors_one_by_one(api: Api, vectors: dict[str, Any]) -> None:
     valid, invalid = vectors["protocol"]["valid"], vectors["protocol"]["invalid"]
@@ -186,8 +206,9 @@ async def test_vectors_one_by_one(api: Api, vectors: dict[str, Any]) -> None:
 async def test_vectors_as_one_batch_then_again(api: Api, vectors: dict[str, Any]) -> None:
     valid, invalid = vectors["protocol"]["valid"], vectors["protocol"]["invalid"]
     padded = valid + [None] * (len(invalid) - len(valid))
-    mixed = [entry for pair in zip(invalid, padded, strict=True) for entry in pair
-             if entry is not None]  # interleaved, so that results must keep their places
+    mixed = [
+        entry for pair in zip(invalid, padded, strict=True) for entry in pair if entry is not None
+    ]  # interleaved, so that results must keep their places
     results = await api.post_batch([bytes.fromhex(v["record_hex"]) for v in mixed])
     for vector, result in zip(mixed, results, strict=True):
         if "id" in vector:
@@ -214,6 +235,7 @@ async def test_resubmission_is_idempotent(api: Api) -> None:
 
 # --- reading one record -------------------------------------------------------------------
 
+
 async def test_get_record_as_json_and_exact_bytes(api: Api) -> None:
     records = one_of_every_kind(Cast.fresh(), now_ms() - 60_000)
     await api.publish(*records)
@@ -222,8 +244,9 @@ async def test_get_record_as_json_and_exact_bytes(api: Api) -> None:
         if record.id == retracted:
             continue
         assert await api.ok(f"/v1/records/{record.id.hex()}") == to_json(record)
-        status, ctype, body = await api.request("GET", f"/v1/records/{record.id.hex()}",
-                                                headers={"Accept": MSGPACK})
+        status, ctype, body = await api.request(
+            "GET", f"/v1/records/{record.id.hex()}", headers={"Accept": MSGPACK}
+        )
         assert (status, ctype, body) == (200, MSGPACK, record.wire)
 
 
@@ -237,13 +260,20 @@ async def test_unknown_bad_and_retracted_ids(api: Api) -> None:
     assert (await api.get(f"/v1/records/{note.id.hex()}"))[0] == 200
     await api.publish(retract(author, note, now_ms() - 4000))
     assert_problem(await api.get(f"/v1/records/{note.id.hex()}"), 410, "retracted")
-    status, ctype, _ = await api.request("GET", f"/v1/records/{note.id.hex()}",
-                                         headers={"Accept": MSGPACK})
+    status, ctype, _ = await api.request(
+        "GET", f"/v1/records/{note.id.hex()}", headers={"Accept": MSGPACK}
+    )
     assert (status, ctype) == (410, PROBLEM)
     listed = {v["id"]: v for v in await api.all_records(kind="x.note")}
-    assert listed == {note.id.hex(): {"id": note.id.hex(), "kind": "x.note",
-                                      "author": did(author), "created": note.created,
-                                      "retracted": True}}
+    assert listed == {
+        note.id.hex(): {
+            "id": note.id.hex(),
+            "kind": "x.note",
+            "author": did(author),
+            "created": note.created,
+            "retracted": True,
+        }
+    }
     again = await api.post(note.wire)  # the tombstone keeps it from being taken in again
     assert again[0] == 200 and again[2]["stored"] is False
     assert_problem(await api.get(f"/v1/records/{note.id.hex()}"), 410, "retracted")
@@ -251,12 +281,15 @@ async def test_unknown_bad_and_retracted_ids(api: Api) -> None:
 
 # --- listing records ----------------------------------------------------------------------
 
+
 async def test_list_records_filters(node: Node, api: Api) -> None:
     cast = Cast.fresh()
     t0 = now_ms() - 3_600_000
     history = one_of_every_kind(cast, t0)
-    extra = [opportunity(cast.org_b, t0 + 8, slug="b-role", title="B role"),
-             attestation(cast.org_b, cast.member, t0 + 9, "recommendation")]
+    extra = [
+        opportunity(cast.org_b, t0 + 8, slug="b-role", title="B role"),
+        attestation(cast.org_b, cast.member, t0 + 9, "recommendation"),
+    ]
     await api.publish(*history, *extra)
     posted = history + extra
     erased = {posted[8].body["target"]}
@@ -274,17 +307,24 @@ async def test_list_records_filters(node: Node, api: Api) -> None:
         ({"kind": "x.nothing"}, lambda r: False),
         ({"author": did(cast.org)}, lambda r: r.author == cast.org.public_key.raw),
         ({"author": did(cast.member)}, lambda r: r.author == member_raw),
-        ({"subject": did(cast.member)},
-         lambda r: r.body.get("subject", r.body.get("member")) == member_raw
-         and r.kind in ("alliance", "attestation")),
-        ({"subject": did(cast.org)}, lambda r: r.kind == "attestation"
-         and r.body["subject"] == cast.org.public_key.raw),
+        (
+            {"subject": did(cast.member)},
+            lambda r: (
+                r.body.get("subject", r.body.get("member")) == member_raw
+                and r.kind in ("alliance", "attestation")
+            ),
+        ),
+        (
+            {"subject": did(cast.org)},
+            lambda r: r.kind == "attestation" and r.body["subject"] == cast.org.public_key.raw,
+        ),
         ({"since": str(t0 + 4), "until": str(t0 + 60_000)}, lambda r: r.created >= t0 + 4),
         ({"until": str(t0 + 2)}, lambda r: r.created < t0 + 2),
         ({"since": str(t0 + 2), "until": str(t0 + 5)}, lambda r: t0 + 2 <= r.created < t0 + 5),
-        ({"kind": "attestation", "author": did(cast.org), "since": str(t0 + 4),
-          "limit": "1"},
-         lambda r: r.kind == "attestation" and r.author == cast.org.public_key.raw),
+        (
+            {"kind": "attestation", "author": did(cast.org), "since": str(t0 + 4), "limit": "1"},
+            lambda r: r.kind == "attestation" and r.author == cast.org.public_key.raw,
+        ),
     ]
     for params, keep in cases:
         assert await ids(**params) == expect(keep), params
@@ -328,32 +368,63 @@ async def test_pagination_neither_skips_nor_repeats_during_inserts(api: Api) -> 
     final = [v["id"] for v in await api.all_records(limit="500")]
     assert len(final) == 1 + 200
     assert len(seen) == len(set(seen)), "a record was listed twice"
-    assert seen == final[:len(seen)], "a record was skipped or listed out of order"
+    assert seen == final[: len(seen)], "a record was skipped or listed out of order"
     assert len(seen) > 1 + 120, "pages were read before the concurrent inserts began"
     assert pages >= len(seen) // 7
 
 
 # --- developers' views --------------------------------------------------------------------
 
+
 async def test_opportunities_search_and_filters(api: Api) -> None:
     a, b = fresh_key(), fresh_key()
     t0 = now_ms() - 3_600_000
-    backend = opportunity(a, t0, slug="backend", title="Backend Engineer",
-                          summary="Python services for logistics", skills=["Python", "SQL"],
-                          tour="transformational", remote=True)
-    analyst = opportunity(a, t0 + 1, slug="analyst", title="Data Analyst",
-                          summary="Dashboards for the board", skills=["SQL"], tour="rotational",
-                          status="filled", remote=False, audience="alumni")
-    frontend = opportunity(b, t0 + 2, slug="frontend", title="Frontend Engineer",
-                           summary="React and TypeScript", skills=["TypeScript"],
-                           tour="foundational", remote=True)
-    ops = opportunity(b, t0 + 3, slug="ops", title="Ops Lead", summary="Kubernetes on call",
-                      tour="rotational")
-    backend_v2 = opportunity(a, t0 + 4, slug="backend", title="Senior Backend Engineer",
-                             summary="Python and Rust services", skills=["Python", "Rust"],
-                             tour="transformational", remote=True)
-    await api.publish(backend, analyst, frontend, ops, backend_v2,
-                      retract(b, ops, t0 + 5))
+    backend = opportunity(
+        a,
+        t0,
+        slug="backend",
+        title="Backend Engineer",
+        summary="Python services for logistics",
+        skills=["Python", "SQL"],
+        tour="transformational",
+        remote=True,
+    )
+    analyst = opportunity(
+        a,
+        t0 + 1,
+        slug="analyst",
+        title="Data Analyst",
+        summary="Dashboards for the board",
+        skills=["SQL"],
+        tour="rotational",
+        status="filled",
+        remote=False,
+        audience="alumni",
+    )
+    frontend = opportunity(
+        b,
+        t0 + 2,
+        slug="frontend",
+        title="Frontend Engineer",
+        summary="React and TypeScript",
+        skills=["TypeScript"],
+        tour="foundational",
+        remote=True,
+    )
+    ops = opportunity(
+        b, t0 + 3, slug="ops", title="Ops Lead", summary="Kubernetes on call", tour="rotational"
+    )
+    backend_v2 = opportunity(
+        a,
+        t0 + 4,
+        slug="backend",
+        title="Senior Backend Engineer",
+        summary="Python and Rust services",
+        skills=["Python", "Rust"],
+        tour="transformational",
+        remote=True,
+    )
+    await api.publish(backend, analyst, frontend, ops, backend_v2, retract(b, ops, t0 + 5))
 
     async def found(**params: str) -> list[bytes]:
         page = await api.ok("/v1/opportunities", **params)
@@ -416,8 +487,19 @@ async def test_orgs_org_and_alumni(node: Node, api: Api) -> None:
     ended = alliance_end(cast.member, with_alumni, t0 + 10)
     other_end = alliance_end(cast.org, without_alumni, t0 + 11)
     outsider_end = alliance_end(cast.outsider, in_force, t0 + 12)  # no effect
-    await api.publish(profile_a, profile_a2, profile_b, job, old_job, with_alumni,
-                      without_alumni, in_force, ended, other_end, outsider_end)
+    await api.publish(
+        profile_a,
+        profile_a2,
+        profile_b,
+        job,
+        old_job,
+        with_alumni,
+        without_alumni,
+        in_force,
+        ended,
+        other_end,
+        outsider_end,
+    )
 
     listing = await api.ok("/v1/orgs")
     assert listing["next"] is None
@@ -427,8 +509,12 @@ async def test_orgs_org_and_alumni(node: Node, api: Api) -> None:
     assert authors == sorted(authors)
     assert all(entry["profile"]["author"] == entry["org"] for entry in listing["orgs"])
     assert by_org[did(cast.org)]["profile"] == to_json(profile_a2)
-    assert by_org[did(cast.org)]["counts"] == {"org.profile": 2, "opportunity": 2,
-                                               "alliance": 3, "alliance.end": 1}
+    assert by_org[did(cast.org)]["counts"] == {
+        "org.profile": 2,
+        "opportunity": 2,
+        "alliance": 3,
+        "alliance.end": 1,
+    }
     assert by_org[did(cast.org_b)]["counts"] == {"org.profile": 1}
     assert by_org[node.org_did]["profile"]["body"]["name"] == "acme"
     paged, query = [], {"limit": "1"}
@@ -449,9 +535,12 @@ async def test_orgs_org_and_alumni(node: Node, api: Api) -> None:
     assert_problem(await api.get("/v1/orgs/did:key:z6Mkbad"), 400, "bad-request", "did")
 
     alumni = await api.ok(f"/v1/orgs/{did(cast.org)}/alumni")
-    assert alumni == {"org": did(cast.org), "alumni": [
-        {"member": did(cast.member), "alliance": with_alumni.id.hex(),
-         "end": ended.id.hex()}]}
+    assert alumni == {
+        "org": did(cast.org),
+        "alumni": [
+            {"member": did(cast.member), "alliance": with_alumni.id.hex(), "end": ended.id.hex()}
+        ],
+    }
     assert (await api.ok(f"/v1/orgs/{did(cast.org_b)}/alumni"))["alumni"] == []
     assert_problem(await api.get("/v1/orgs/nope/alumni"), 400, "bad-request")
 
@@ -488,19 +577,27 @@ async def test_bad_query_parameters_are_problems(api: Api) -> None:
 async def test_wrong_content_type_route_and_method(api: Api) -> None:
     record = org_profile(fresh_key(), now_ms())
     for ctype in ("application/json", "text/plain", "application/octet-stream"):
-        response = await api.request("POST", "/v1/records", data=record.wire,
-                                     headers={"Content-Type": ctype})
+        response = await api.request(
+            "POST", "/v1/records", data=record.wire, headers={"Content-Type": ctype}
+        )
         assert_problem(response, 415, "unsupported-media-type", ctype)
-    assert_problem(await api.request("POST", "/v1/records", data=record.wire), 415,
-                   "unsupported-media-type")
+    assert_problem(
+        await api.request("POST", "/v1/records", data=record.wire), 415, "unsupported-media-type"
+    )
     assert_problem(await api.get(f"/v1/records/{record.id.hex()}"), 404, "not-found")
     for path in ("/v1/nothing", "/v2/records", "/v1/records/ab/cd", "/"):
         assert_problem(await api.get(path), 404, "not-found", path)
-    for method, path in (("DELETE", "/v1/records"), ("PUT", "/v1/records"),
-                         ("POST", "/v1/opportunities"), ("POST", "/.well-known/rakuichi"),
-                         ("DELETE", f"/v1/records/{'ab' * 32}"), ("PATCH", "/v1/orgs")):
-        assert_problem(await api.request(method, path, data=b"x"), 405, "method-not-allowed",
-                       method)
+    for method, path in (
+        ("DELETE", "/v1/records"),
+        ("PUT", "/v1/records"),
+        ("POST", "/v1/opportunities"),
+        ("POST", "/.well-known/rakuichi"),
+        ("DELETE", f"/v1/records/{'ab' * 32}"),
+        ("PATCH", "/v1/orgs"),
+    ):
+        assert_problem(
+            await api.request(method, path, data=b"x"), 405, "method-not-allowed", method
+        )
 
 
 async def test_body_over_the_limit(api: Api) -> None:
@@ -509,8 +606,9 @@ async def test_body_over_the_limit(api: Api) -> None:
     records = [unknown_kind(key, t0 - i, "x.bulk", pad="p" * 20_000) for i in range(16)]
     body = msgpack.packb([r.wire for r in records], use_bin_type=True)
     assert len(body) > MAX_BODY
-    response = await api.request("POST", "/v1/records", data=body,
-                                 headers={"Content-Type": MSGPACK})
+    response = await api.request(
+        "POST", "/v1/records", data=body, headers={"Content-Type": MSGPACK}
+    )
     assert_problem(response, 413, "size", "limit")
     for record in records:
         assert (await api.get(f"/v1/records/{record.id.hex()}"))[0] == 404
@@ -522,11 +620,16 @@ async def test_openapi_document_matches_the_router(node: Node, api: Api) -> None
     document = await api.ok("/v1/openapi.json")
     assert document["openapi"].startswith("3.1")
     assert document["info"]["version"] == __version__
-    documented = {(path, method.upper()) for path, operations in document["paths"].items()
-                  for method in operations}
-    routed = {(route.resource.canonical, route.method)
-              for route in make_app(node).router.routes()
-              if route.method != "HEAD" and route.resource is not None}
+    documented = {
+        (path, method.upper())
+        for path, operations in document["paths"].items()
+        for method in operations
+    }
+    routed = {
+        (route.resource.canonical, route.method)
+        for route in make_app(node).router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
     assert documented == routed
     for path, operations in document["paths"].items():
         for method, operation in operations.items():

@@ -51,8 +51,7 @@ def held_ids(database: Path) -> set[str]:
 def test_init_prints_dids_and_refuses_an_existing_home(tmp_path: Path) -> None:
     home = tmp_path / "acme"
     port = free_port()
-    result = run_cli("init", "--home", home, "--name", "Acme KK", "--listen",
-                     f"127.0.0.1:{port}")
+    result = run_cli("init", "--home", home, "--name", "Acme KK", "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 0, result.stderr
     printed = DID.findall(result.stdout)
     identity = read_toml(home / "config.toml")["identity"]
@@ -72,7 +71,8 @@ def test_init_prints_dids_and_refuses_an_existing_home(tmp_path: Path) -> None:
 
 
 def test_run_initialises_a_missing_home_and_stops_on_sigterm(
-        tmp_path: Path, node_process: Callable[..., NodeProcess]) -> None:
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
     home = tmp_path / "fresh-org"
     port = free_port()
     proc = node_process(home, ["--listen", f"127.0.0.1:{port}"], f"http://127.0.0.1:{port}")
@@ -91,45 +91,90 @@ def test_run_initialises_a_missing_home_and_stops_on_sigterm(
 
 
 def test_publish_with_the_node_running_and_stopped_then_status(
-        tmp_path: Path, node_process: Callable[..., NodeProcess]) -> None:
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
     home = make_home(tmp_path, "publisher")
     proc = node_process(home)
     proc.wait_ready()
     identity = read_toml(home / "config.toml")["identity"]
 
-    kind, rid, state = published(run_cli(
-        "publish", "opportunity", "--home", home, "--slug", "web-director",
-        "--title", "Web director", "--tour", "transformational", "--status", "open",
-        "--skill", "ux", "--skill", "python", "--remote", "--weeks", "24"))
+    kind, rid, state = published(
+        run_cli(
+            "publish",
+            "opportunity",
+            "--home",
+            home,
+            "--slug",
+            "web-director",
+            "--title",
+            "Web director",
+            "--tour",
+            "transformational",
+            "--status",
+            "open",
+            "--skill",
+            "ux",
+            "--skill",
+            "python",
+            "--remote",
+            "--weeks",
+            "24",
+        )
+    )
     assert (kind, state) == ("opportunity", "stored")
     view = http_get_json(f"{proc.url}/v1/records/{rid}")
     assert view["author"] == identity["org"]
-    assert view["body"] == {"slug": "web-director", "title": "Web director",
-                            "tour": "transformational", "status": "open",
-                            "skills": ["ux", "python"], "remote": True, "weeks": 24}
+    assert view["body"] == {
+        "slug": "web-director",
+        "title": "Web director",
+        "tour": "transformational",
+        "status": "open",
+        "skills": ["ux", "python"],
+        "remote": True,
+        "weeks": 24,
+    }
 
-    kind, profile_id, state = published(run_cli(
-        "publish", "profile", "--home", home, "--about", "Directors, allied."))
+    kind, profile_id, state = published(
+        run_cli("publish", "profile", "--home", home, "--about", "Directors, allied.")
+    )
     assert (kind, state) == ("org.profile", "stored")
     org = http_get_json(f"{proc.url}/v1/orgs/{identity['org']}")
     assert org["profile"]["id"] == profile_id
     assert org["profile"]["body"]["about"] == "Directors, allied."
 
     note = tmp_path / "note.toml"
-    note.write_text(f'kind = "x.custom-note"\ncreated = 1764400000000\nhome = "{home}"\n'
-                    '[body]\ntext = "hello"\ntags = ["a", "b"]\n', encoding="utf-8")
+    note.write_text(
+        f'kind = "x.custom-note"\ncreated = 1764400000000\nhome = "{home}"\n'
+        '[body]\ntext = "hello"\ntags = ["a", "b"]\n',
+        encoding="utf-8",
+    )
     kind, note_id, state = published(run_cli("publish", "file", note))
     assert (kind, state) == ("x.custom-note", "stored")
     view = http_get_json(f"{proc.url}/v1/records/{note_id}")
-    assert (view["created"], view["body"]) == (1764400000000,
-                                               {"text": "hello", "tags": ["a", "b"]})
+    assert (view["created"], view["body"]) == (1764400000000, {"text": "hello", "tags": ["a", "b"]})
     assert published(run_cli("publish", "file", note, "--home", home)) == (
-        kind, note_id, "already held")
+        kind,
+        note_id,
+        "already held",
+    )
 
     assert proc.terminate() == 0
-    kind, offline_id, state = published(run_cli(
-        "publish", "opportunity", "--home", home, "--slug", "analyst", "--title", "Analyst",
-        "--tour", "rotational", "--status", "filled"))
+    kind, offline_id, state = published(
+        run_cli(
+            "publish",
+            "opportunity",
+            "--home",
+            home,
+            "--slug",
+            "analyst",
+            "--title",
+            "Analyst",
+            "--tour",
+            "rotational",
+            "--status",
+            "filled",
+        )
+    )
     assert state.startswith("stored in ") and "node not running" in state
     database = load_config(home).database_path
     assert {rid, profile_id, note_id, offline_id} <= held_ids(database)
@@ -156,24 +201,37 @@ def test_bad_arguments_exit_non_zero_with_one_line(tmp_path: Path) -> None:
     no_kind.write_text('[body]\ntext = "x"\n', encoding="utf-8")
     no_home = tmp_path / "no-home.toml"
     no_home.write_text('kind = "x.note"\n[body]\ntext = "x"\n', encoding="utf-8")
-    opportunity = ["publish", "opportunity", "--home", str(home), "--title", "T",
-                   "--status", "open"]
+    opportunity = [
+        "publish",
+        "opportunity",
+        "--home",
+        str(home),
+        "--title",
+        "T",
+        "--status",
+        "open",
+    ]
     cases: list[tuple[list[str], int, str]] = [
         ([*opportunity, "--slug", "Bad Slug", "--tour", "rotational"], 1, "slug"),
         ([*opportunity, "--slug", "ok", "--tour", "nope"], 2, "--tour"),
         (["publish", "opportunity", "--home", str(home)], 2, "required"),
         (["status", "--home", str(tmp_path / "nowhere")], 1, "config.toml"),
-        (["init", "--home", str(tmp_path / "new"), "--name", "x", "--listen", "bad"], 1,
-         "listen"),
+        (["init", "--home", str(tmp_path / "new"), "--name", "x", "--listen", "bad"], 1, "listen"),
         (["init", "--home", str(tmp_path / "new"), "--name", "  "], 1, "name"),
         (["bogus"], 2, "bogus"),
         ([], 2, "command"),
-        (["publish", "file", str(tmp_path / "missing.toml"), "--home", str(home)], 1,
-         "missing.toml"),
+        (
+            ["publish", "file", str(tmp_path / "missing.toml"), "--home", str(home)],
+            1,
+            "missing.toml",
+        ),
         (["publish", "file", str(no_kind), "--home", str(home)], 1, "kind"),
         (["publish", "file", str(no_home)], 1, "--home"),
-        (["run", "--home", str(home), "--passphrase-file", str(tmp_path / "nope.txt")], 1,
-         "nope.txt"),
+        (
+            ["run", "--home", str(home), "--passphrase-file", str(tmp_path / "nope.txt")],
+            1,
+            "nope.txt",
+        ),
     ]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda case: run_cli(*case[0]), cases))

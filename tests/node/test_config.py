@@ -38,18 +38,26 @@ BAD_VALUES: list[tuple[str, str, Any, list[str]]] = [
     ("federation", "max_peers", 3.5, ["[federation].max_peers", "must be int"]),
     ("federation", "max_peers", True, ["[federation].max_peers", "must be int"]),
     ("federation", "deny_orgs", ["did:key:zBAD"], ["[federation].deny_orgs", "did:key:zBAD"]),
-    ("federation", "deny_orgs", ["did:web:example.org"],
-     ["[federation].deny_orgs", "did:web:example.org"]),
+    (
+        "federation",
+        "deny_orgs",
+        ["did:web:example.org"],
+        ["[federation].deny_orgs", "did:web:example.org"],
+    ),
     ("federation", "deny_orgs", "did:key:z6Mk", ["[federation].deny_orgs", "list"]),
     ("federation", "deny_urls", [1, 2], ["[federation].deny_urls", "list of strings"]),
     ("federation", "deny_urls", "http://x", ["[federation].deny_urls", "must be list"]),
 ]
 
 
-@pytest.mark.parametrize(("table", "key", "value", "mentions"), BAD_VALUES,
-                         ids=[f"{t}.{k}={v!r}" for t, k, v, _ in BAD_VALUES])
-def test_bad_value_names_file_and_field(tmp_path: Path, table: str, key: str, value: Any,
-                                        mentions: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("table", "key", "value", "mentions"),
+    BAD_VALUES,
+    ids=[f"{t}.{k}={v!r}" for t, k, v, _ in BAD_VALUES],
+)
+def test_bad_value_names_file_and_field(
+    tmp_path: Path, table: str, key: str, value: Any, mentions: list[str]
+) -> None:
     home = make_home(tmp_path, "conf", 8470)
     path = set_value(home, table, key, value)
     with pytest.raises(ConfigError) as info:
@@ -61,12 +69,15 @@ def test_bad_value_names_file_and_field(tmp_path: Path, table: str, key: str, va
     assert "\n" not in message
 
 
-@pytest.mark.parametrize(("text", "mention"), [
-    ("[node\nname = 'x'\n", "not valid TOML"),
-    ("node = 5\n", "[node] must be a table"),
-    ("[node]\nname = 'x'\nfederation = 3\n[federation]\nx = [\n", "not valid TOML"),
-    ("federation = 'none'\n[node]\nname = 'x'\n", "[federation] must be a table"),
-])
+@pytest.mark.parametrize(
+    ("text", "mention"),
+    [
+        ("[node\nname = 'x'\n", "not valid TOML"),
+        ("node = 5\n", "[node] must be a table"),
+        ("[node]\nname = 'x'\nfederation = 3\n[federation]\nx = [\n", "not valid TOML"),
+        ("federation = 'none'\n[node]\nname = 'x'\n", "[federation] must be a table"),
+    ],
+)
 def test_unreadable_file_names_the_file(tmp_path: Path, text: str, mention: str) -> None:
     home = tmp_path / "broken"
     home.mkdir()
@@ -84,8 +95,16 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 def test_good_values_are_read(tmp_path: Path) -> None:
     denied = fresh_key().public_key.did
-    home = make_home(tmp_path, "fine", 8471, max_body_bytes=123_456, about="Allied.",
-                     push_interval=1, deny_orgs=[denied], deny_urls=["http://bad.example/"])
+    home = make_home(
+        tmp_path,
+        "fine",
+        8471,
+        max_body_bytes=123_456,
+        about="Allied.",
+        push_interval=1,
+        deny_orgs=[denied],
+        deny_urls=["http://bad.example/"],
+    )
     config = load_config(home)
     assert config.listen == "127.0.0.1:8471" and config.host_port == ("127.0.0.1", 8471)
     assert config.max_body_bytes == 123_456 and config.about == "Allied."

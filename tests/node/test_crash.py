@@ -28,23 +28,29 @@ def integrity(database: Path) -> tuple[str, int]:
 
 
 async def test_acknowledged_records_survive_sigkill(
-        tmp_path: Path, node_process: Callable[..., NodeProcess]) -> None:
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
     home = make_home(tmp_path, "durable")
     database = load_config(home).database_path
     proc = node_process(home)
     await proc.await_ready()
     author, org = fresh_key(), fresh_key()
     t0 = now_ms() - 600_000
-    batches = [[unknown_kind(author, t0 + 100 * b + i, "x.tick", batch=b, n=i)
-                for i in range(50)] for b in range(4)]  # >= 24: checked in worker processes
-    singles = [opportunity(org, t0 + 1000 + i, slug=f"role-{i}", title=f"Role {i}")
-               for i in range(60)]
+    batches = [
+        [unknown_kind(author, t0 + 100 * b + i, "x.tick", batch=b, n=i) for i in range(50)]
+        for b in range(4)
+    ]  # >= 24: checked in worker processes
+    singles = [
+        opportunity(org, t0 + 1000 + i, slug=f"role-{i}", title=f"Role {i}") for i in range(60)
+    ]
     acknowledged: dict[bytes, bytes] = {}
 
     async with aiohttp.ClientSession() as session:
+
         async def post(data: bytes) -> dict:
-            async with session.post(proc.url + "/v1/records", data=data,
-                                    headers={"Content-Type": MSGPACK}) as response:
+            async with session.post(
+                proc.url + "/v1/records", data=data, headers={"Content-Type": MSGPACK}
+            ) as response:
                 assert response.status in (200, 201), await response.text()
                 return await response.json()
 
@@ -58,8 +64,7 @@ async def test_acknowledged_records_survive_sigkill(
             assert await post(record.wire) == {"id": record.id.hex(), "stored": True}
             acknowledged[record.id] = record.wire
 
-        await asyncio.gather(*(post_batch(b) for b in batches),
-                             *(post_single(r) for r in singles))
+        await asyncio.gather(*(post_batch(b) for b in batches), *(post_single(r) for r in singles))
         proc.kill()  # at once: no clean shutdown, no checkpoint
     assert proc.proc is not None and proc.proc.returncode == -9
     assert len(acknowledged) == 260
@@ -69,8 +74,9 @@ async def test_acknowledged_records_survive_sigkill(
     proc.restart()
     async with aiohttp.ClientSession() as session:
         for rid, wire in acknowledged.items():
-            async with session.get(f"{proc.url}/v1/records/{rid.hex()}",
-                                   headers={"Accept": MSGPACK}) as response:
+            async with session.get(
+                f"{proc.url}/v1/records/{rid.hex()}", headers={"Accept": MSGPACK}
+            ) as response:
                 assert response.status == 200, rid.hex()
                 assert await response.read() == wire
     assert integrity(database) == ("ok", 260 + 1)  # and the node's own profile

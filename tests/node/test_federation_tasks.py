@@ -38,9 +38,16 @@ class _NoPeerState:
 
 async def test_contact_during_a_backoff_pause_ends_the_pause() -> None:
     state = _NoPeerState()
-    sender = PeerSender("http://127.0.0.1:9", None, state, SystemClock(),  # type: ignore[arg-type]
-                        push_interval=3600.0, max_backoff=3600.0, on_recovered=lambda url: None,
-                        identify=lambda url: asyncio.sleep(0, "key"))  # type: ignore[arg-type]
+    sender = PeerSender(
+        "http://127.0.0.1:9",
+        None,
+        state,
+        SystemClock(),  # type: ignore[arg-type]
+        push_interval=3600.0,
+        max_backoff=3600.0,
+        on_recovered=lambda url: None,
+        identify=lambda url: asyncio.sleep(0, "key"),
+    )  # type: ignore[arg-type]
     sender.retry_at = time.monotonic() + 3600.0  # backing off for an hour
     sender.start()
     try:
@@ -66,6 +73,7 @@ async def test_a_failing_commit_listener_does_not_strand_queued_writers(tmp_path
             calls += 1
             if calls == 1:
                 raise RuntimeError("listener bug")
+
         store.on_commit.append(explode)
         cast = Cast.fresh()
         first = opportunity(cast.org, now_ms() - 2000, slug="first")
@@ -89,8 +97,11 @@ async def test_stop_ends_the_peer_learning_a_commit_started(tmp_path: Path) -> N
     try:
         fed = await Federation.start(node)
         other = Cast.fresh().org_b
-        profile = org_profile(other, now_ms() - 1000, nodes=[
-            {"url": f"http://127.0.0.1:{free_port()}", "key": other.public_key.raw}])
+        profile = org_profile(
+            other,
+            now_ms() - 1000,
+            nodes=[{"url": f"http://127.0.0.1:{free_port()}", "key": other.public_key.raw}],
+        )
         fed._on_commit([profile])  # as the store calls it: learning starts in the background
         await fed.stop()
         await asyncio.sleep(0.3)
@@ -104,13 +115,15 @@ async def test_stop_ends_the_peer_learning_a_commit_started(tmp_path: Path) -> N
 
 
 async def test_a_node_that_cannot_listen_releases_its_http_runner(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     made: list[web.AppRunner] = []
 
     class Recorded(web.AppRunner):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             made.append(self)
+
     monkeypatch.setattr(runner_module.web, "AppRunner", Recorded)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -102,9 +102,44 @@ RETRACTS = [
 R_OF_R = retract(A, RETRACTS[0], T0 + 40)  # a retract of a retract: no effect
 
 POOL: list[Record] = [
-    P1, P2, P3, P4, MP1, MP2, O1, O2, O3, O4, O5, AL1, AL2, AL3,
-    E1, E2, E3, E4, E5, E6, E7, E8, E9,
-    AT1, AT2, AT3, AT4, AT5, AT6, AT7, AT8, AT9, AT10, AT11, U1, U2, *RETRACTS, R_OF_R,
+    P1,
+    P2,
+    P3,
+    P4,
+    MP1,
+    MP2,
+    O1,
+    O2,
+    O3,
+    O4,
+    O5,
+    AL1,
+    AL2,
+    AL3,
+    E1,
+    E2,
+    E3,
+    E4,
+    E5,
+    E6,
+    E7,
+    E8,
+    E9,
+    AT1,
+    AT2,
+    AT3,
+    AT4,
+    AT5,
+    AT6,
+    AT7,
+    AT8,
+    AT9,
+    AT10,
+    AT11,
+    U1,
+    U2,
+    *RETRACTS,
+    R_OF_R,
 ]
 
 
@@ -121,20 +156,49 @@ def test_pool_is_valid_and_exercises_every_rule() -> None:
     assert views.alliances[AL1.id].end == E2
     assert views.alliances[AL2.id].in_force
     assert views.alliances[AL3.id].end == E8
-    assert views.alumni == {A.public_key.raw: frozenset({M.public_key.raw}),
-                            B.public_key.raw: frozenset({M.public_key.raw})}
+    assert views.alumni == {
+        A.public_key.raw: frozenset({M.public_key.raw}),
+        B.public_key.raw: frozenset({M.public_key.raw}),
+    }
     states = {aid: s.state for aid, s in views.attestations.items()}
-    assert states == {AT2.id: GROUNDED, AT3.id: UNGROUNDED, AT5.id: GROUNDED,
-                      AT7.id: UNGROUNDED, AT8.id: EXPIRED, AT9.id: GROUNDED,
-                      AT10.id: UNGROUNDED, AT11.id: UNGROUNDED}
+    assert states == {
+        AT2.id: GROUNDED,
+        AT3.id: UNGROUNDED,
+        AT5.id: GROUNDED,
+        AT7.id: UNGROUNDED,
+        AT8.id: EXPIRED,
+        AT9.id: GROUNDED,
+        AT10.id: UNGROUNDED,
+        AT11.id: UNGROUNDED,
+    }
     assert derive(POOL, LATE).attestations[AT5.id].state == EXPIRED
-    assert set(views.tombstones) == {O3.id, P3.id, AT4.id, E1.id, U1.id, AT6.id, E7.id,
-                                     MP2.id, O4.id, AT1.id, E5.id, U2.id}
+    assert set(views.tombstones) == {
+        O3.id,
+        P3.id,
+        AT4.id,
+        E1.id,
+        U1.id,
+        AT6.id,
+        E7.id,
+        MP2.id,
+        O4.id,
+        AT1.id,
+        E5.id,
+        U2.id,
+    }
     assert views.unknown == frozenset()
     without = derive([r for r in POOL if r not in (AL1, P1)], EARLY)
     # erased records (E1, AT1) wait on nothing; a retract of an absent alliance does wait
-    assert without.pending[AL1.id] == {E2.id, E3.id, E4.id, AT2.id, AT3.id, AT5.id, AT10.id,
-                                       RETRACTS[4].id}
+    assert without.pending[AL1.id] == {
+        E2.id,
+        E3.id,
+        E4.id,
+        AT2.id,
+        AT3.id,
+        AT5.id,
+        AT10.id,
+        RETRACTS[4].id,
+    }
     assert without.pending[P1.id] == {E6.id}
 
 
@@ -144,27 +208,33 @@ async def _check(store: Store, added: list[Record]) -> None:
         expected = derive(added, now)
         _assert_equal(stored, expected)
     assert await _search_index(store, "main", "opportunity_search") == await _rebuilt_index(
-        store), "the full-text index is not exactly the current opportunities"
+        store
+    ), "the full-text index is not exactly the current opportunities"
 
 
 async def _search_index(store: Store, schema: str, table: str) -> list[tuple[object, ...]]:
     """The terms the FTS5 index itself holds: (term, rowid, column, offset)."""
     db = store.reader
-    await db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_vocab"
-                     f" USING fts5vocab({schema}, '{table}', 'instance')")
+    await db.execute(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table}_vocab"
+        f" USING fts5vocab({schema}, '{table}', 'instance')"
+    )
     return sorted(await db.execute_fetchall(f"SELECT * FROM temp.{table}_vocab"))
 
 
 async def _rebuilt_index(store: Store) -> list[tuple[object, ...]]:
     """The index a fresh FTS5 table holds for the current opportunities' facts."""
     db = store.reader
-    await db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.expected_search USING fts5("
-                     "title, summary, skills, tokenize='unicode61 remove_diacritics 2')")
+    await db.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.expected_search USING fts5("
+        "title, summary, skills, tokenize='unicode61 remove_diacritics 2')"
+    )
     await db.execute("DELETE FROM temp.expected_search")
     await db.execute(
         "INSERT INTO temp.expected_search (rowid, title, summary, skills)"
         " SELECT f.rowid, f.title, f.summary, f.skills FROM opportunity_facts f"
-        " JOIN current c ON c.id = f.id WHERE c.kind = 'opportunity'")
+        " JOIN current c ON c.id = f.id WHERE c.kind = 'opportunity'"
+    )
     return await _search_index(store, "temp", "expected_search")
 
 
@@ -207,8 +277,9 @@ def deliveries(draw: st.DrawFn) -> tuple[list[list[Record]], list[bool]]:
     order = draw(st.permutations(range(len(POOL))))
     dropped = draw(st.sets(st.sampled_from(order), max_size=len(POOL) // 3))
     sequence = [POOL[i] for i in order if i not in dropped]
-    for position, index in draw(st.lists(st.tuples(st.integers(0, len(POOL)),
-                                                   st.sampled_from(order)), max_size=6)):
+    for position, index in draw(
+        st.lists(st.tuples(st.integers(0, len(POOL)), st.sampled_from(order)), max_size=6)
+    ):
         sequence.insert(min(position, len(sequence)), POOL[index])
     batches: list[list[Record]] = []
     while sequence:
@@ -223,7 +294,8 @@ def deliveries(draw: st.DrawFn) -> tuple[list[list[Record]], list[bool]]:
 @settings(max_examples=25, deadline=None)
 @given(deliveries())
 def test_store_views_equal_derive_for_any_arrival(
-        delivery: tuple[list[list[Record]], list[bool]]) -> None:
+    delivery: tuple[list[list[Record]], list[bool]],
+) -> None:
     batches, together = delivery
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(_deliver(Path(tmp) / "views.db", batches, together))
@@ -231,8 +303,11 @@ def test_store_views_equal_derive_for_any_arrival(
 
 async def test_views_in_fixed_orders_and_after_reopening(tmp_path: Path) -> None:
     """Forward, backward, one record at a time and all at once; the same after reopening."""
-    orders = {"forward": [POOL], "backward": [[r] for r in reversed(POOL)],
-              "retracts first": [[r] for r in sorted(POOL, key=lambda r: r.kind != "retract")]}
+    orders = {
+        "forward": [POOL],
+        "backward": [[r] for r in reversed(POOL)],
+        "retracts first": [[r] for r in sorted(POOL, key=lambda r: r.kind != "retract")],
+    }
     for name, batches in orders.items():
         path = tmp_path / f"{name}.db"
         await _deliver(path, batches, [False] * len(batches))

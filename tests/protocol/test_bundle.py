@@ -30,8 +30,11 @@ CAST = Cast.seeded("bundle")
 PACT = alliance(CAST.org, CAST.member, T0)  # org <-> member
 PACT_B = alliance(CAST.org_b, CAST.member, T0 + 1, alumni=False)  # org_b <-> member
 ENDED = alliance_end(CAST.org, PACT, T0 + 2)
-PROFILES = [org_profile(CAST.org, T0, "Aurora Labs"), org_profile(CAST.org_b, T0, "Birchwood"),
-            member_profile(CAST.member, T0, "Aiko")]
+PROFILES = [
+    org_profile(CAST.org, T0, "Aurora Labs"),
+    org_profile(CAST.org_b, T0, "Birchwood"),
+    member_profile(CAST.member, T0, "Aiko"),
+]
 SKILL_A = attestation(CAST.org, CAST.member, T0 + 10, "skill", PACT, skill="ux", level=4)
 SKILL_B = attestation(CAST.org_b, CAST.member, T0 + 11, "skill", PACT_B, skill="ux", level=2)
 RATING = attestation(CAST.org, CAST.member, T0 + 12, "rating", PACT, score=5)
@@ -59,11 +62,13 @@ def position_of(data: bytes, record: Record) -> int:
     return json.loads(data)["records"].index(record.wire.hex()) + 1
 
 
-def assert_refused_only(report: BundleReport, position: int, kind: str | None,
-                        rid: bytes | None, klass: str) -> None:
+def assert_refused_only(
+    report: BundleReport, position: int, kind: str | None, rid: bytes | None, klass: str
+) -> None:
     assert not report.ok and report.reputation is None  # nothing of the bundle counts
     assert [(r.position, r.kind, r.id, r.klass) for r in report.refused] == [
-        (position, kind, rid, klass)]
+        (position, kind, rid, klass)
+    ]
     described = report.refused[0].describe()
     assert f"record #{position}" in described and klass in described
     if kind is not None and rid is not None:
@@ -77,18 +82,22 @@ def test_grounded_attestations_verify_with_the_right_summary() -> None:
     assert report.records == len(ATTESTATIONS) + len(SUPPORT)
     rep = report.reputation
     assert rep is not None and rep.subject == raw(CAST.member)
-    assert [(e.id, e.state) for e in rep.attestations] == [
-        (r.id, "grounded") for r in ATTESTATIONS]
+    assert [(e.id, e.state) for e in rep.attestations] == [(r.id, "grounded") for r in ATTESTATIONS]
     assert rep.ungrounded == ()
     assert rep.summary == {
-        ("skill", "ux"): ClaimSummary("skill", "ux", count=2, issuers=2, level_max=4,
-                                      level_sum=6, level_count=2),
-        ("rating", None): ClaimSummary("rating", None, count=1, issuers=1, score_sum=5,
-                                       score_count=1),
+        ("skill", "ux"): ClaimSummary(
+            "skill", "ux", count=2, issuers=2, level_max=4, level_sum=6, level_count=2
+        ),
+        ("rating", None): ClaimSummary(
+            "rating", None, count=1, issuers=1, score_sum=5, score_count=1
+        ),
         ("tour.completed", None): ClaimSummary("tour.completed", None, count=1, issuers=1),
     }
-    assert report.issuer_names == {raw(CAST.org): "Aurora Labs", raw(CAST.org_b): "Birchwood",
-                                   raw(CAST.member): "Aiko"}
+    assert report.issuer_names == {
+        raw(CAST.org): "Aurora Labs",
+        raw(CAST.org_b): "Birchwood",
+        raw(CAST.member): "Aiko",
+    }
     view = report.to_json()
     assert view["ok"] is True and view["subject"] == did_from_raw(raw(CAST.member))
     assert json.loads(json.dumps(view)) == view
@@ -158,8 +167,9 @@ def test_several_refused_records_are_all_named() -> None:
     data = bundle([*ATTESTATIONS, *SUPPORT])
     doc = json.loads(data)
     doc["records"][0] = "00"
-    doc["records"][-1] = doc["records"][-1][:-2] + ("00" if doc["records"][-1][-2:] != "00"
-                                                    else "01")
+    doc["records"][-1] = doc["records"][-1][:-2] + (
+        "00" if doc["records"][-1][-2:] != "00" else "01"
+    )
     report = verify_bundle(json.dumps(doc).encode(), NOW)
     assert [r.position for r in report.refused] == [1, len(doc["records"])]
     assert report.reputation is None
@@ -190,7 +200,8 @@ def test_a_retract_without_its_erased_target_is_reported_retracted() -> None:
     assert report.ok and report.reputation is not None
     assert report.retracted == ((RATING.id, raw(CAST.org)),)
     assert report.to_json()["retracted"] == [
-        {"id": RATING.id.hex(), "issuer": did_from_raw(raw(CAST.org))}]
+        {"id": RATING.id.hex(), "issuer": did_from_raw(raw(CAST.org))}
+    ]
     assert [e.id for e in report.reputation.attestations] == [SKILL_A.id]
 
 
@@ -201,12 +212,20 @@ def test_a_retract_by_someone_else_has_no_effect() -> None:
     assert {e.state for e in report.reputation.attestations} == {"grounded"}
 
 
-@pytest.mark.parametrize("data", [
-    b"", b"not json", b"\xff\xfe", b"[]", b'"rakuichi"', b'{"records": []}',
-    b'{"rakuichi_bundle": 2, "subject": "did:key:z6Mk", "records": []}',
-    b'{"rakuichi_bundle": 1, "subject": "did:web:example.com", "records": []}',
-    b'{"rakuichi_bundle": 1, "records": []}',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'"rakuichi"',
+        b'{"records": []}',
+        b'{"rakuichi_bundle": 2, "subject": "did:key:z6Mk", "records": []}',
+        b'{"rakuichi_bundle": 1, "subject": "did:web:example.com", "records": []}',
+        b'{"rakuichi_bundle": 1, "records": []}',
+    ],
+)
 def test_not_a_bundle_raises(data: bytes) -> None:
     with pytest.raises(BundleError):
         verify_bundle(data, NOW)

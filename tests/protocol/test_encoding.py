@@ -18,8 +18,25 @@ MAX_INT = 2**53
 
 scalars = st.one_of(
     st.integers(min_value=-MAX_INT + 1, max_value=MAX_INT - 1),
-    st.sampled_from([0, 1, -1, 127, 128, -32, -33, 255, 256, 65535, 65536, 2**32 - 1, 2**32,
-                     MAX_INT - 1, -MAX_INT + 1]),
+    st.sampled_from(
+        [
+            0,
+            1,
+            -1,
+            127,
+            128,
+            -32,
+            -33,
+            255,
+            256,
+            65535,
+            65536,
+            2**32 - 1,
+            2**32,
+            MAX_INT - 1,
+            -MAX_INT + 1,
+        ]
+    ),
     st.booleans(),
     st.text(max_size=40),
     st.binary(max_size=40),
@@ -63,8 +80,7 @@ def keys_in_wire_order_are_sorted(value: Any) -> bool:
         return all(map(keys_in_wire_order_are_sorted, value))
     if isinstance(value, dict):
         keys = [k.encode("utf-8") for k in value]
-        return keys == sorted(set(keys)) and all(map(keys_in_wire_order_are_sorted,
-                                                     value.values()))
+        return keys == sorted(set(keys)) and all(map(keys_in_wire_order_are_sorted, value.values()))
     return True
 
 
@@ -105,10 +121,18 @@ def test_whatever_decodes_re_encodes_to_the_same_bytes(data: bytes) -> None:
 
 
 def test_the_encoding_is_msgpack_python_output() -> None:
-    value = {"b": [1, -1, 200, -200, 70000, 2**40], "a": {"z": b"\x00\x01", "y": "\u00e9"},
-             "c": True, "": False}
-    in_order = {"": False, "a": {"y": "\u00e9", "z": b"\x00\x01"},
-                "b": [1, -1, 200, -200, 70000, 2**40], "c": True}
+    value = {
+        "b": [1, -1, 200, -200, 70000, 2**40],
+        "a": {"z": b"\x00\x01", "y": "\u00e9"},
+        "c": True,
+        "": False,
+    }
+    in_order = {
+        "": False,
+        "a": {"y": "\u00e9", "z": b"\x00\x01"},
+        "b": [1, -1, 200, -200, 70000, 2**40],
+        "c": True,
+    }
     assert encode(value) == msgpack.packb(in_order, use_bin_type=True)
     assert encode(value)[0] == 0x84  # fixmap of four keys
 
@@ -141,11 +165,17 @@ def test_nil_refused(value: Any) -> None:
         encode(value)
 
 
-@pytest.mark.parametrize("data", [
-    _packed(1.5), _packed(0.0), _packed({"a": 2.0}),
-    b"\xca" + b"\x3f\x80\x00\x00",  # float32 1.0
-    b"\xcb\x3f\xf0" + bytes(6),  # float64 1.0
-], ids=["1.5", "0.0", "nested", "float32", "float64"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        _packed(1.5),
+        _packed(0.0),
+        _packed({"a": 2.0}),
+        b"\xca" + b"\x3f\x80\x00\x00",  # float32 1.0
+        b"\xcb\x3f\xf0" + bytes(6),  # float64 1.0
+    ],
+    ids=["1.5", "0.0", "nested", "float32", "float64"],
+)
 def test_float_refused(data: bytes) -> None:
     _refused(data)
 
@@ -156,25 +186,33 @@ def test_float_refused_by_encode() -> None:
             encode(value)
 
 
-@pytest.mark.parametrize("data", [
-    _packed(msgpack.ExtType(1, b"x")),
-    _packed(msgpack.Timestamp(1_700_000_000)),  # the msgpack timestamp extension (type -1)
-    _packed({"a": msgpack.ExtType(5, bytes(16))}),
-    b"\xd4\x01\x00",  # fixext1
-    b"\xc7\x00\x07",  # ext8 of length 0
-], ids=["ext", "timestamp", "nested", "fixext1", "ext8-empty"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        _packed(msgpack.ExtType(1, b"x")),
+        _packed(msgpack.Timestamp(1_700_000_000)),  # the msgpack timestamp extension (type -1)
+        _packed({"a": msgpack.ExtType(5, bytes(16))}),
+        b"\xd4\x01\x00",  # fixext1
+        b"\xc7\x00\x07",  # ext8 of length 0
+    ],
+    ids=["ext", "timestamp", "nested", "fixext1", "ext8-empty"],
+)
 def test_ext_refused(data: bytes) -> None:
     _refused(data)
 
 
-@pytest.mark.parametrize("data", [
-    _packed({1: 2}),
-    _packed({b"k": 1}),
-    _packed({True: 1}),
-    b"\x81\x90\x01",  # an array as key
-    b"\x81\x80\x01",  # a map as key
-    _packed({"a": {-1: "x"}}),
-], ids=["int", "bin", "bool", "array", "map", "nested"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        _packed({1: 2}),
+        _packed({b"k": 1}),
+        _packed({True: 1}),
+        b"\x81\x90\x01",  # an array as key
+        b"\x81\x80\x01",  # a map as key
+        _packed({"a": {-1: "x"}}),
+    ],
+    ids=["int", "bin", "bool", "array", "map", "nested"],
+)
 def test_non_string_key_refused(data: bytes) -> None:
     _refused(data)
 
@@ -185,8 +223,9 @@ def test_non_string_key_refused_by_encode() -> None:
             encode(value)
 
 
-@pytest.mark.parametrize("n", [MAX_INT, -MAX_INT, MAX_INT + 1, -MAX_INT - 1, 2**63, -(2**63),
-                               2**64 - 1], ids=str)
+@pytest.mark.parametrize(
+    "n", [MAX_INT, -MAX_INT, MAX_INT + 1, -MAX_INT - 1, 2**63, -(2**63), 2**64 - 1], ids=str
+)
 def test_integer_out_of_range_refused(n: int) -> None:
     _refused(_packed(n))
     _refused(_packed({"n": n}))
@@ -200,58 +239,91 @@ def test_integers_just_inside_the_range_accepted() -> None:
         assert decode(encode([n])) == [n]
 
 
-@pytest.mark.parametrize("data", [
-    b"\x82\xa1b\x01\xa1a\x02",
-    b"\x82\xa2ab\x01\xa1a\x02",  # a prefix sorts first
-    b"\x81\xa1x\x82\xa1z\x01\xa1y\x02",  # nested
-    b"\x82\xa2\xc3\xa9\x01\xa1z\x02",  # 'é' (0xc3 0xa9) after 'z' (0x7a) in UTF-8 order
-], ids=["flat", "prefix", "nested", "utf8"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x82\xa1b\x01\xa1a\x02",
+        b"\x82\xa2ab\x01\xa1a\x02",  # a prefix sorts first
+        b"\x81\xa1x\x82\xa1z\x01\xa1y\x02",  # nested
+        b"\x82\xa2\xc3\xa9\x01\xa1z\x02",  # 'é' (0xc3 0xa9) after 'z' (0x7a) in UTF-8 order
+    ],
+    ids=["flat", "prefix", "nested", "utf8"],
+)
 def test_unsorted_keys_refused(data: bytes) -> None:
     _refused(data)
 
 
-@pytest.mark.parametrize("data", [
-    b"\x82\xa1a\x01\xa1a\x01",
-    b"\x82\xa1a\x01\xa1a\x02",
-    b"\x83\xa1a\x01\xa1b\x02\xa1b\x03",
-    b"\x81\xa1x\x82\xa1a\x01\xa1a\x01",  # nested
-], ids=["same-value", "other-value", "later", "nested"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x82\xa1a\x01\xa1a\x01",
+        b"\x82\xa1a\x01\xa1a\x02",
+        b"\x83\xa1a\x01\xa1b\x02\xa1b\x03",
+        b"\x81\xa1x\x82\xa1a\x01\xa1a\x01",  # nested
+    ],
+    ids=["same-value", "other-value", "later", "nested"],
+)
 def test_duplicate_keys_refused(data: bytes) -> None:
     _refused(data)
 
 
-@pytest.mark.parametrize("data", [
-    b"\xcc\x05", b"\xcd\x00\x05", b"\xce\x00\x00\x00\x05", b"\xcf" + (5).to_bytes(8, "big"),
-    b"\xd0\x05", b"\xd1\x00\x05", b"\xd2\x00\x00\x00\x05", b"\xd3" + (5).to_bytes(8, "big"),
-    b"\xd0\xff",  # -1 is a negative fixint
-    b"\xd1\xff\xdf",  # -33 fits int8
-    b"\xcd\x00\xc8",  # 200 fits uint8
-    b"\xce\x00\x00\xff\xff",  # 65535 fits uint16
-    b"\xd1\x00\xc8",  # 200 as int16
-    b"\xd3" + (2**40).to_bytes(8, "big", signed=True),  # positive in a signed form
-], ids=lambda b: b.hex())
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xcc\x05",
+        b"\xcd\x00\x05",
+        b"\xce\x00\x00\x00\x05",
+        b"\xcf" + (5).to_bytes(8, "big"),
+        b"\xd0\x05",
+        b"\xd1\x00\x05",
+        b"\xd2\x00\x00\x00\x05",
+        b"\xd3" + (5).to_bytes(8, "big"),
+        b"\xd0\xff",  # -1 is a negative fixint
+        b"\xd1\xff\xdf",  # -33 fits int8
+        b"\xcd\x00\xc8",  # 200 fits uint8
+        b"\xce\x00\x00\xff\xff",  # 65535 fits uint16
+        b"\xd1\x00\xc8",  # 200 as int16
+        b"\xd3" + (2**40).to_bytes(8, "big", signed=True),  # positive in a signed form
+    ],
+    ids=lambda b: b.hex(),
+)
 def test_non_shortest_integer_refused(data: bytes) -> None:
     _refused(data)
     _refused(b"\x91" + data)
 
 
-@pytest.mark.parametrize("data", [
-    b"\xd9\x01a", b"\xda\x00\x01a", b"\xdb\x00\x00\x00\x01a",  # 'a' is a fixstr
-    b"\xd9\x00", b"\xda\x00\x00",  # '' is a fixstr
-    b"\xda\x00\x20" + b"a" * 32,  # 32 characters take str8
-    b"\xc5\x00\x01\x00", b"\xc6\x00\x00\x00\x01\x00",  # bin8 is the shortest bin
-], ids=lambda b: b[:6].hex())
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xd9\x01a",
+        b"\xda\x00\x01a",
+        b"\xdb\x00\x00\x00\x01a",  # 'a' is a fixstr
+        b"\xd9\x00",
+        b"\xda\x00\x00",  # '' is a fixstr
+        b"\xda\x00\x20" + b"a" * 32,  # 32 characters take str8
+        b"\xc5\x00\x01\x00",
+        b"\xc6\x00\x00\x00\x01\x00",  # bin8 is the shortest bin
+    ],
+    ids=lambda b: b[:6].hex(),
+)
 def test_non_shortest_string_refused(data: bytes) -> None:
     _refused(data)
 
 
-@pytest.mark.parametrize("data", [
-    b"\xdc\x00\x00", b"\xdd\x00\x00\x00\x00",  # [] is a fixarray
-    b"\xdc\x00\x01\x01", b"\xdd\x00\x00\x00\x01\x01",
-    b"\xde\x00\x00", b"\xdf\x00\x00\x00\x00",  # {} is a fixmap
-    b"\xde\x00\x01\xa1a\x01",
-    b"\xdc\x00\x0f" + b"\x01" * 15,  # fifteen items fit a fixarray
-], ids=lambda b: b[:6].hex())
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xdc\x00\x00",
+        b"\xdd\x00\x00\x00\x00",  # [] is a fixarray
+        b"\xdc\x00\x01\x01",
+        b"\xdd\x00\x00\x00\x01\x01",
+        b"\xde\x00\x00",
+        b"\xdf\x00\x00\x00\x00",  # {} is a fixmap
+        b"\xde\x00\x01\xa1a\x01",
+        b"\xdc\x00\x0f" + b"\x01" * 15,  # fifteen items fit a fixarray
+    ],
+    ids=lambda b: b[:6].hex(),
+)
 def test_non_shortest_container_header_refused(data: bytes) -> None:
     _refused(data)
 
@@ -277,13 +349,19 @@ def test_every_truncation_of_a_valid_record_refused(valid_vector: dict) -> None:
         _refused(wire[:end])
 
 
-@pytest.mark.parametrize("data", [
-    b"\xa1\xff", b"\xa2\xc3\x28", b"\xa2\xc0\xaf",  # invalid byte, bad continuation, overlong
-    b"\xa3\xed\xa0\x80",  # an encoded surrogate
-    b"\xa4\xf4\x90\x80\x80",  # above U+10FFFF
-    b"\xa1\x80",  # lone continuation byte
-    b"\x81\xa1\xff\x01",  # in a key
-], ids=lambda b: b.hex())
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xa1\xff",
+        b"\xa2\xc3\x28",
+        b"\xa2\xc0\xaf",  # invalid byte, bad continuation, overlong
+        b"\xa3\xed\xa0\x80",  # an encoded surrogate
+        b"\xa4\xf4\x90\x80\x80",  # above U+10FFFF
+        b"\xa1\x80",  # lone continuation byte
+        b"\x81\xa1\xff\x01",  # in a key
+    ],
+    ids=lambda b: b.hex(),
+)
 def test_invalid_utf8_refused(data: bytes) -> None:
     _refused(data)
 

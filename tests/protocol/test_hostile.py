@@ -24,8 +24,9 @@ MEMORY_BUDGET = 4 * MiB
 NOW_MS = 1_800_000_000_000  # any clock will do: nothing here gets as far as the time check
 
 
-def _refusal_with_peak(data: bytes, check: Callable[[bytes], Any] = lambda d: validate(d, NOW_MS)
-                       ) -> tuple[Rejected, int]:
+def _refusal_with_peak(
+    data: bytes, check: Callable[[bytes], Any] = lambda d: validate(d, NOW_MS)
+) -> tuple[Rejected, int]:
     """Run ``check(data)``; return its refusal and the peak traced memory it added (bytes)."""
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -141,19 +142,23 @@ HOSTILE: dict[str, bytes] = {
     "map32 claiming 4G pairs": b"\xdf\xff\xff\xff\xff",
     "str32 claiming 4 GB": b"\xdb\xff\xff\xff\xff",
     "bin32 claiming 4 GB": b"\xc6\xff\xff\xff\xff",
-    "array32 claiming 4G, 64 KiB given": (b"\xdd\xff\xff\xff\xff" + b"\x00" * 70_000
-                                          )[:MAX_RECORD_BYTES],
-    "str32 claiming 4 GB, 64 KiB given": (b"\xdb\xff\xff\xff\xff" + b"a" * 70_000
-                                          )[:MAX_RECORD_BYTES],
-    "bin32 claiming 4 GB, 64 KiB given": (b"\xc6\xff\xff\xff\xff" + b"\x00" * 70_000
-                                          )[:MAX_RECORD_BYTES],
+    "array32 claiming 4G, 64 KiB given": (b"\xdd\xff\xff\xff\xff" + b"\x00" * 70_000)[
+        :MAX_RECORD_BYTES
+    ],
+    "str32 claiming 4 GB, 64 KiB given": (b"\xdb\xff\xff\xff\xff" + b"a" * 70_000)[
+        :MAX_RECORD_BYTES
+    ],
+    "bin32 claiming 4 GB, 64 KiB given": (b"\xc6\xff\xff\xff\xff" + b"\x00" * 70_000)[
+        :MAX_RECORD_BYTES
+    ],
     "map32 with 60,000 keys claimed, all that fit given": _many_distinct_keys(60_000),
     "map32 with every distinct key that fits": _many_distinct_keys(),
     "map16 of 32,765 repeats of one key": b"\xde\x7f\xfd" + b"\xa0\xc3" * 32_765,
     "record with 60,000 nested fixarrays as body": _in_a_record(b"\x91" * 70_000),
     "record with a 4G array as body": _in_a_record(b"\xdd\xff\xff\xff\xff"),
-    "record with 60,000 empty maps as body": _in_a_record(_header32(0xDD, 60_000)
-                                                          + b"\x80" * 60_000),
+    "record with 60,000 empty maps as body": _in_a_record(
+        _header32(0xDD, 60_000) + b"\x80" * 60_000
+    ),
 }
 
 
@@ -193,23 +198,39 @@ def test_random_bytes_raise_only_rejections(data: bytes) -> None:
 
 
 loose_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.floats(), st.text(max_size=8), st.binary(max_size=40),
-              st.integers(min_value=-(2**63), max_value=2**64 - 1)),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.floats(),
+        st.text(max_size=8),
+        st.binary(max_size=40),
+        st.integers(min_value=-(2**63), max_value=2**64 - 1),
+    ),
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.text(max_size=6), st.integers(0, 9)), inner, max_size=4)),
-    max_leaves=20)
+        st.dictionaries(st.one_of(st.text(max_size=6), st.integers(0, 9)), inner, max_size=4),
+    ),
+    max_leaves=20,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.fixed_dictionaries({}, optional={
-    "v": loose_values | st.just(1), "kind": loose_values | st.sampled_from(
-        ["org.profile", "alliance", "attestation", "retract", "x.y", "Bad"]),
-    "author": loose_values | st.binary(min_size=32, max_size=32),
-    "created": loose_values | st.integers(0, 2**53 - 1), "body": loose_values,
-    "sigs": loose_values | st.lists(st.lists(st.binary(min_size=32, max_size=64), max_size=3),
-                                    max_size=3),
-    "extra": loose_values}))
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "v": loose_values | st.just(1),
+            "kind": loose_values
+            | st.sampled_from(["org.profile", "alliance", "attestation", "retract", "x.y", "Bad"]),
+            "author": loose_values | st.binary(min_size=32, max_size=32),
+            "created": loose_values | st.integers(0, 2**53 - 1),
+            "body": loose_values,
+            "sigs": loose_values
+            | st.lists(st.lists(st.binary(min_size=32, max_size=64), max_size=3), max_size=3),
+            "extra": loose_values,
+        },
+    )
+)
 def test_record_shaped_msgpack_raises_only_rejections(record: dict[str, Any]) -> None:
     _only_rejections(msgpack.packb(record, use_bin_type=True), NOW_MS)
 
@@ -227,17 +248,18 @@ def mutations(draw: st.DrawFn, wire: bytes) -> bytes:
         elif op == "insert":
             data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
         elif op == "delete":
-            del data[pos:pos + draw(st.integers(1, 8))]
+            del data[pos : pos + draw(st.integers(1, 8))]
         elif op == "truncate":
             del data[pos:]
         elif op == "repeat":
-            data[pos:pos] = data[pos:pos + draw(st.integers(1, 64))]
+            data[pos:pos] = data[pos : pos + draw(st.integers(1, 64))]
     return bytes(data)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.data())
-def test_mutated_vector_records_raise_only_rejections(valid_vector: dict, vector_now_ms: int,
-                                                      data: st.DataObject) -> None:
+def test_mutated_vector_records_raise_only_rejections(
+    valid_vector: dict, vector_now_ms: int, data: st.DataObject
+) -> None:
     wire = bytes.fromhex(valid_vector["record_hex"])
     _only_rejections(data.draw(mutations(wire)), vector_now_ms)

@@ -40,7 +40,7 @@ class ListItemSet:
         return len(self.sorted)
 
     def _slice(self, lo: Bound, hi: Bound) -> list[Item]:
-        return self.sorted[bisect_left(self.sorted, lo):bisect_left(self.sorted, hi)]
+        return self.sorted[bisect_left(self.sorted, lo) : bisect_left(self.sorted, hi)]
 
     def fingerprint(self, lo: Bound, hi: Bound) -> tuple[int, bytes]:
         part = self._slice(lo, hi)
@@ -75,14 +75,25 @@ def make_items(rng: random.Random, n: int, spread: int, style: str) -> list[Item
 
 
 bounds_strategy = st.one_of(
-    st.just(MIN_BOUND), st.just(MAX_BOUND),
-    st.builds(lambda c, p: Bound(1_700_000_000_000 + c, p.rstrip(b"\0")),
-              st.integers(0, 6), st.binary(max_size=3)))
+    st.just(MIN_BOUND),
+    st.just(MAX_BOUND),
+    st.builds(
+        lambda c, p: Bound(1_700_000_000_000 + c, p.rstrip(b"\0")),
+        st.integers(0, 6),
+        st.binary(max_size=3),
+    ),
+)
 
 
 def test_varint_and_fingerprint_of_known_values() -> None:
     assert [varint(n) for n in (0, 1, 127, 128, 200, 16384)] == [
-        b"\x00", b"\x01", b"\x7f", b"\x81\x00", b"\x81\x48", b"\x81\x80\x00"]
+        b"\x00",
+        b"\x01",
+        b"\x7f",
+        b"\x81\x00",
+        b"\x81\x48",
+        b"\x81\x80\x00",
+    ]
     assert fingerprint_of(0, 0) == hashlib.sha256(bytes(33)).digest()[:16]
     ids = [bytes([255] * 32), (1).to_bytes(32, "little")]  # the sum wraps to 0 mod 2^256
     assert fingerprint_of(2, id_sum(ids)) == hashlib.sha256(bytes(32) + b"\x02").digest()[:16]
@@ -94,14 +105,23 @@ def test_between_is_shortest() -> None:
     assert between(a, b) == Bound(5, bytes(31) + b"\x02")
     assert between((5, b"\x10" + bytes(31)), (5, b"\x20" + bytes(31))) == Bound(5, b"\x20")
     assert between((5, b"\xff" * 32), (6, bytes(32))) == Bound(6, b"")
-    assert (5, b"\x10" * 32) < between((5, b"\x10" * 32), (5, b"\x11" + bytes(31))) <= (
-        5, b"\x11" + bytes(31))
+    assert (
+        (5, b"\x10" * 32)
+        < between((5, b"\x10" * 32), (5, b"\x11" + bytes(31)))
+        <= (5, b"\x11" + bytes(31))
+    )
 
 
 def test_rejects_bad_items() -> None:
     s = MemoryItemSet()
-    for created, id_ in ((-1, bytes(32)), (MAX_CREATED, bytes(32)), (1, bytes(31)),
-                         (True, bytes(32)), (1.0, bytes(32)), (1, "x" * 32)):
+    for created, id_ in (
+        (-1, bytes(32)),
+        (MAX_CREATED, bytes(32)),
+        (1, bytes(31)),
+        (True, bytes(32)),
+        (1.0, bytes(32)),
+        (1, "x" * 32),
+    ):
         with pytest.raises(ValueError):
             s.add(created, id_)  # type: ignore[arg-type]
     assert len(s) == 0
@@ -114,12 +134,17 @@ def test_is_an_itemset() -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(seed=st.integers(0, 2**32), n=st.integers(0, 300), spread=st.sampled_from([1, 3, 10**6]),
-       style=st.sampled_from(["random", "adjacent", "first", "last"]),
-       block=st.sampled_from([2, 3, 7, 1024]), queries=st.lists(
-           st.tuples(bounds_strategy, bounds_strategy, st.integers(2, 9)), max_size=8))
-def test_matches_reference(seed: int, n: int, spread: int, style: str, block: int,
-                           queries: list[tuple[Bound, Bound, int]]) -> None:
+@given(
+    seed=st.integers(0, 2**32),
+    n=st.integers(0, 300),
+    spread=st.sampled_from([1, 3, 10**6]),
+    style=st.sampled_from(["random", "adjacent", "first", "last"]),
+    block=st.sampled_from([2, 3, 7, 1024]),
+    queries=st.lists(st.tuples(bounds_strategy, bounds_strategy, st.integers(2, 9)), max_size=8),
+)
+def test_matches_reference(
+    seed: int, n: int, spread: int, style: str, block: int, queries: list[tuple[Bound, Bound, int]]
+) -> None:
     rng = random.Random(seed)
     items = make_items(rng, n, spread, style)
     half = len(items) // 2
@@ -142,7 +167,8 @@ def test_matches_reference(seed: int, n: int, spread: int, style: str, block: in
         cuts = s.split(lo, hi, parts)
         assert cuts == ref.split(lo, hi, parts)
         assert len(cuts) <= parts - 1 and all(
-            lo < c < hi and not c.prefix.endswith(b"\0") for c in cuts)
+            lo < c < hi and not c.prefix.endswith(b"\0") for c in cuts
+        )
         edges = [lo, *cuts, hi]
         assert not cuts or all(s.fingerprint(a, b)[0] > 0 for a, b in pairwise(edges))
 
@@ -169,8 +195,10 @@ def test_fingerprint_reads_at_most_two_partial_blocks() -> None:
         return real(block, a, b)
 
     with mock.patch.object(itemset, "_block_sum", spy):
-        for lo, hi in [(MIN_BOUND, MAX_BOUND), *zip(s.split(MIN_BOUND, MAX_BOUND, 7),
-                                                   s.split(MIN_BOUND, MAX_BOUND, 3), strict=False)]:
+        for lo, hi in [
+            (MIN_BOUND, MAX_BOUND),
+            *zip(s.split(MIN_BOUND, MAX_BOUND, 7), s.split(MIN_BOUND, MAX_BOUND, 3), strict=False),
+        ]:
             summed.clear()
             s.fingerprint(min(lo, hi), max(lo, hi))
             assert sum(summed) <= itemset.BLOCK_KEYS  # the smaller side of two blocks at most

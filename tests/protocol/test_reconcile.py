@@ -74,13 +74,19 @@ def reconcile(a: list[Item], b: list[Item], limits: Limits = DEFAULT_LIMITS) -> 
     return run
 
 
-def random_items(rng: random.Random, n: int, spread: int = 30 * 86_400_000,
-                 start: int = T0) -> list[Item]:
+def random_items(
+    rng: random.Random, n: int, spread: int = 30 * 86_400_000, start: int = T0
+) -> list[Item]:
     return [(start + rng.randrange(spread), rng.randbytes(32)) for _ in range(n)]
 
 
-def sets(rng: random.Random, shared: int, only_a: int, only_b: int, style: str,
-         ) -> tuple[list[Item], list[Item]]:
+def sets(
+    rng: random.Random,
+    shared: int,
+    only_a: int,
+    only_b: int,
+    style: str,
+) -> tuple[list[Item], list[Item]]:
     """Two sets drawn from one pool; ``style`` makes timestamps collide or ids adjacent.
 
     Ids stay random in their last 8 bytes: like negentropy's, the fingerprint is a sum, so
@@ -95,23 +101,30 @@ def sets(rng: random.Random, shared: int, only_a: int, only_b: int, style: str,
         head = rng.randbytes(24)
         pool = [(T0 + rng.randrange(3), head + rng.randbytes(8)) for _ in range(n)]
     rng.shuffle(pool)
-    common, a, b = pool[:shared], pool[shared:shared + only_a], pool[shared + only_a:]
+    common, a, b = pool[:shared], pool[shared : shared + only_a], pool[shared + only_a :]
     return common + a, common + b
 
 
 sizes = st.integers(0, 2000).flatmap(
     lambda total: st.tuples(st.integers(0, total), st.integers(0, total)).map(
-        lambda ab: (total - max(ab), min(ab), max(ab) - min(ab))))
+        lambda ab: (total - max(ab), min(ab), max(ab) - min(ab))
+    )
+)
 
 
 @settings(max_examples=100, deadline=None)
 @example(seed=1, split=(1000, 500, 500), style="random", swap=False)
 @example(seed=2, split=(1500, 200, 300), style="adjacent", swap=True)
 @example(seed=3, split=(0, 1000, 1000), style="same-created", swap=False)
-@given(seed=st.integers(0, 2**32), split=sizes,
-       style=st.sampled_from(["random", "same-created", "adjacent"]), swap=st.booleans())
-def test_exact_have_and_need(seed: int, split: tuple[int, int, int], style: str,
-                             swap: bool) -> None:
+@given(
+    seed=st.integers(0, 2**32),
+    split=sizes,
+    style=st.sampled_from(["random", "same-created", "adjacent"]),
+    swap=st.booleans(),
+)
+def test_exact_have_and_need(
+    seed: int, split: tuple[int, int, int], style: str, swap: bool
+) -> None:
     rng = random.Random(seed)
     shared, only_a, only_b = split
     a, b = sets(rng, shared, only_b if swap else only_a, only_a if swap else only_b, style)
@@ -119,13 +132,22 @@ def test_exact_have_and_need(seed: int, split: tuple[int, int, int], style: str,
     assert run.rounds <= 8
 
 
-TIGHT = Limits(max_rounds=100_000, max_message_bytes=4096, max_total_bytes=2**40,
-               max_ranges=64, batch_ranges=16, max_pending=10**6)
+TIGHT = Limits(
+    max_rounds=100_000,
+    max_message_bytes=4096,
+    max_total_bytes=2**40,
+    max_ranges=64,
+    batch_ranges=16,
+    max_pending=10**6,
+)
 
 
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(0, 2**32), split=sizes,
-       style=st.sampled_from(["random", "same-created", "adjacent"]))
+@given(
+    seed=st.integers(0, 2**32),
+    split=sizes,
+    style=st.sampled_from(["random", "same-created", "adjacent"]),
+)
 def test_exact_under_tight_limits(seed: int, split: tuple[int, int, int], style: str) -> None:
     """Tiny messages force every fallback: deferred ranges, cut answers, streamed id lists."""
     rng = random.Random(seed)
@@ -189,16 +211,43 @@ def test_items_added_during_the_session_are_still_reconciled() -> None:
 
 # ----- the wire format
 
+
 def test_message_bytes() -> None:
     whole = encode_message([Range(MIN_BOUND, MAX_BOUND, Mode.SKIP)])
     assert whole == bytes([0x92, 0x01, 0x94, 0xFF, 0xC4, 0x00, 0x00, 0xC4, 0x00])
     fp = bytes(range(16))
-    two = encode_message([Range(MIN_BOUND, Bound(300, b"\x07"), Mode.SKIP),
-                          Range(Bound(300, b"\x07"), MAX_BOUND, Mode.FINGERPRINT, fp)])
-    assert two == bytes([0x92, 0x01, 0x98, 0xCD, 0x01, 0x2C, 0xC4, 0x01, 0x07, 0x00, 0xC4, 0x00,
-                         0xFF, 0xC4, 0x00, 0x01, 0xC4, 0x10, *fp])
+    two = encode_message(
+        [
+            Range(MIN_BOUND, Bound(300, b"\x07"), Mode.SKIP),
+            Range(Bound(300, b"\x07"), MAX_BOUND, Mode.FINGERPRINT, fp),
+        ]
+    )
+    assert two == bytes(
+        [
+            0x92,
+            0x01,
+            0x98,
+            0xCD,
+            0x01,
+            0x2C,
+            0xC4,
+            0x01,
+            0x07,
+            0x00,
+            0xC4,
+            0x00,
+            0xFF,
+            0xC4,
+            0x00,
+            0x01,
+            0xC4,
+            0x10,
+            *fp,
+        ]
+    )
     assert decode_message(two, REQUEST_MODES, DEFAULT_LIMITS)[1] == Range(
-        Bound(300, b"\x07"), MAX_BOUND, Mode.FINGERPRINT, fp)
+        Bound(300, b"\x07"), MAX_BOUND, Mode.FINGERPRINT, fp
+    )
 
 
 def test_adjacent_skips_merge_and_many_ranges_use_groups() -> None:
@@ -219,37 +268,40 @@ def entries(*rows: list[object]) -> bytes:
 END = [-1, b"", 0, b""]
 
 
-@pytest.mark.parametrize("bad", [
-    encode([1]),
-    encode([2, END]),
-    encode([True, END]),
-    encode({"v": 1}),
-    encode([1, []]),
-    encode([1, [-1, b"", 0]]),
-    entries([5, b"", 0, b""]),  # does not reach the end
-    entries(END, [1, b"", 0, b""]),  # a range after the end
-    entries([5, b"", 1, bytes(16)], [0, b"", 0, b""]),  # bound does not increase
-    entries([5, b"\x01", 1, bytes(16)], [0, b"\x01", 0, b""], END),  # repeated bound
-    entries([5, b"\x02", 1, bytes(16)], [0, b"\x01", 0, b""], END),  # bound goes back
-    entries([-2, b"", 0, b""]),  # negative delta
-    entries([2**53 - 1, b"", 1, bytes(16)], [1, b"", 0, b""], END),  # created out of range
-    entries([5, b"\x01\x00", 1, bytes(16)], END),  # prefix ends in a zero byte
-    entries([5, bytes(33), 1, bytes(16)], END),  # prefix too long
-    entries([-1, b"\x01", 1, bytes(16)]),  # end with a prefix
-    entries([5, b"", 0, b""], END),  # two skips in a row
-    entries([5, b"", 0, b"x"], [-1, b"", 1, bytes(16)]),  # skip with a payload
-    entries([-1, b"", 1, bytes(15)]),  # fingerprint of the wrong length
-    entries([-1, b"", 1, bytes(17)]),
-    entries([-1, b"", 9, b""]),  # unknown mode
-    entries([-1, b"", 3, b""]),  # DIFF is not allowed in a request
-    entries([-1, b"", 2, bytes(33)]),  # ids not a multiple of 32 bytes
-    entries([-1, b"", 2, bytes(64)]),  # ids repeated
-    entries([-1, b"", 2, b"\x02" * 32 + b"\x01" * 32]),  # ids not ascending
-    entries([-1, b"", 2, bytes(32 * (MAX_IDS + 1))]),  # too many ids
-    entries(["5", b"", 0, b""], END),
-    entries([5, "x", 1, bytes(16)], END),
-    entries([5, b"", False, b""], END),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        encode([1]),
+        encode([2, END]),
+        encode([True, END]),
+        encode({"v": 1}),
+        encode([1, []]),
+        encode([1, [-1, b"", 0]]),
+        entries([5, b"", 0, b""]),  # does not reach the end
+        entries(END, [1, b"", 0, b""]),  # a range after the end
+        entries([5, b"", 1, bytes(16)], [0, b"", 0, b""]),  # bound does not increase
+        entries([5, b"\x01", 1, bytes(16)], [0, b"\x01", 0, b""], END),  # repeated bound
+        entries([5, b"\x02", 1, bytes(16)], [0, b"\x01", 0, b""], END),  # bound goes back
+        entries([-2, b"", 0, b""]),  # negative delta
+        entries([2**53 - 1, b"", 1, bytes(16)], [1, b"", 0, b""], END),  # created out of range
+        entries([5, b"\x01\x00", 1, bytes(16)], END),  # prefix ends in a zero byte
+        entries([5, bytes(33), 1, bytes(16)], END),  # prefix too long
+        entries([-1, b"\x01", 1, bytes(16)]),  # end with a prefix
+        entries([5, b"", 0, b""], END),  # two skips in a row
+        entries([5, b"", 0, b"x"], [-1, b"", 1, bytes(16)]),  # skip with a payload
+        entries([-1, b"", 1, bytes(15)]),  # fingerprint of the wrong length
+        entries([-1, b"", 1, bytes(17)]),
+        entries([-1, b"", 9, b""]),  # unknown mode
+        entries([-1, b"", 3, b""]),  # DIFF is not allowed in a request
+        entries([-1, b"", 2, bytes(33)]),  # ids not a multiple of 32 bytes
+        entries([-1, b"", 2, bytes(64)]),  # ids repeated
+        entries([-1, b"", 2, b"\x02" * 32 + b"\x01" * 32]),  # ids not ascending
+        entries([-1, b"", 2, bytes(32 * (MAX_IDS + 1))]),  # too many ids
+        entries(["5", b"", 0, b""], END),
+        entries([5, "x", 1, bytes(16)], END),
+        entries([5, b"", False, b""], END),
+    ],
+)
 def test_responder_rejects_malformed_requests(bad: bytes) -> None:
     with pytest.raises(Rejected) as info:
         respond(MemoryItemSet(), bad)
@@ -267,8 +319,10 @@ def test_responder_caps_its_work_and_size() -> None:
     # a full request of ranges over a large set still gets a reply within the limits
     items = MemoryItemSet(random_items(random.Random(9), 20_000))
     cuts = [MIN_BOUND, *items.split(MIN_BOUND, MAX_BOUND, 4000), MAX_BOUND]
-    asks = [Range(a, b, Mode.IDS if k % 2 else Mode.FINGERPRINT, b"" if k % 2 else os.urandom(16))
-            for k, (a, b) in enumerate(pairwise(cuts))]
+    asks = [
+        Range(a, b, Mode.IDS if k % 2 else Mode.FINGERPRINT, b"" if k % 2 else os.urandom(16))
+        for k, (a, b) in enumerate(pairwise(cuts))
+    ]
     small = Limits(max_message_bytes=200_000, max_ranges=8192, batch_ranges=4096)
     reply = respond(items, encode_message(asks), small)
     assert len(reply) <= small.max_message_bytes
@@ -310,9 +364,11 @@ def test_initiator_misuse() -> None:
 
 # ----- hostile responders
 
+
 def asked(message: bytes) -> list[Range]:
-    return [r for r in decode_message(message, REQUEST_MODES, DEFAULT_LIMITS)
-            if r.mode != Mode.SKIP]
+    return [
+        r for r in decode_message(message, REQUEST_MODES, DEFAULT_LIMITS) if r.mode != Mode.SKIP
+    ]
 
 
 def covering(answers: list[Range]) -> bytes:
@@ -329,8 +385,9 @@ def covering(answers: list[Range]) -> bytes:
 
 
 def never_agrees(message: bytes) -> bytes:
-    return covering([Range(r.lo, r.hi, Mode.FINGERPRINT, os.urandom(FINGERPRINT_LEN))
-                     for r in asked(message)])
+    return covering(
+        [Range(r.lo, r.hi, Mode.FINGERPRINT, os.urandom(FINGERPRINT_LEN)) for r in asked(message)]
+    )
 
 
 def splits_forever(message: bytes) -> bytes:
@@ -339,8 +396,10 @@ def splits_forever(message: bytes) -> bytes:
     for r in asked(message):
         mid = Bound(r.lo.created, r.lo.prefix + b"\x80") if r.lo.prefix != b"\xff" * 32 else None
         if mid is not None and r.lo < mid < r.hi:
-            out += [Range(r.lo, mid, Mode.FINGERPRINT, os.urandom(16)),
-                    Range(mid, r.hi, Mode.FINGERPRINT, os.urandom(16))]
+            out += [
+                Range(r.lo, mid, Mode.FINGERPRINT, os.urandom(16)),
+                Range(mid, r.hi, Mode.FINGERPRINT, os.urandom(16)),
+            ]
         else:
             out.append(Range(r.lo, r.hi, Mode.FINGERPRINT, os.urandom(16)))
     return covering(out)
@@ -371,9 +430,19 @@ def oversized(message: bytes) -> bytes:
     return bytes(DEFAULT_LIMITS.max_message_bytes + 1)
 
 
-@pytest.mark.parametrize("hostile", [never_agrees, splits_forever, out_of_order, huge_ids,
-                                     answers_elsewhere, diff_for_a_fingerprint, garbage,
-                                     oversized])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        never_agrees,
+        splits_forever,
+        out_of_order,
+        huge_ids,
+        answers_elsewhere,
+        diff_for_a_fingerprint,
+        garbage,
+        oversized,
+    ],
+)
 def test_hostile_responder_ends_the_session(hostile: Callable[[bytes], bytes]) -> None:
     items = MemoryItemSet(random_items(random.Random(11), 5000))
     limits = Limits(max_ranges=1024, batch_ranges=256)  # the default rounds and sizes
@@ -401,19 +470,23 @@ def test_hostile_diffs_are_rejected() -> None:
     k = len(sent.payload) // 32
     assert k >= 1
     width = (k + 7) // 8
-    bad = [bytes(width - 1),  # the bitmap cut short
-           bytes(width) + sent.payload[:32],  # one of our own ids claimed as theirs
-           bytes(width) + os.urandom(31)]  # not whole ids
+    bad = [
+        bytes(width - 1),  # the bitmap cut short
+        bytes(width) + sent.payload[:32],  # one of our own ids claimed as theirs
+        bytes(width) + os.urandom(31),
+    ]  # not whole ids
     if k % 8:
         bad.append(bytes(width - 1) + bytes([0x80]))  # a padding bit set
     for payload in bad:
         with pytest.raises(ReconcileError):
-            copy.deepcopy(initiator).receive(covering([Range(sent.lo, sent.hi, Mode.DIFF,
-                                                             payload)]))
+            copy.deepcopy(initiator).receive(
+                covering([Range(sent.lo, sent.hi, Mode.DIFF, payload)])
+            )
     good = copy.deepcopy(initiator)
     assert good.receive(covering([Range(sent.lo, sent.hi, Mode.DIFF, bytes(width))])) is None
-    inside = Range(sent.lo, Bound(sent.hi.created, sent.hi.prefix + b"\x01"), Mode.DIFF,
-                   bytes(width))
+    inside = Range(
+        sent.lo, Bound(sent.hi.created, sent.hi.prefix + b"\x01"), Mode.DIFF, bytes(width)
+    )
     if sent.hi != MAX_BOUND:  # a diff must answer exactly the range that was sent as ids
         with pytest.raises(ReconcileError):
             copy.deepcopy(initiator).receive(covering([inside]))
@@ -440,7 +513,11 @@ if __name__ == "__main__":  # measured bytes and rounds: PYTHONPATH=. python tes
                 start = max(c for c, _ in shared) + 1 if kind == "recent" else T0
                 spread = 3_600_000 if kind == "recent" else 30 * 86_400_000
                 t = time.perf_counter()
-                run = reconcile(shared + random_items(rng, d, spread, start),
-                                shared + random_items(rng, d, spread, start))
-                print(f"N={n:>7} {kind:9} d={d:>4}: {run.total:>8} bytes, {run.rounds} rounds,"
-                      f" largest message {max(run.sizes)}, {time.perf_counter() - t:.2f} s")
+                run = reconcile(
+                    shared + random_items(rng, d, spread, start),
+                    shared + random_items(rng, d, spread, start),
+                )
+                print(
+                    f"N={n:>7} {kind:9} d={d:>4}: {run.total:>8} bytes, {run.rounds} rounds,"
+                    f" largest message {max(run.sizes)}, {time.perf_counter() - t:.2f} s"
+                )

@@ -42,8 +42,10 @@ PARTIES = tuple(SigningKey.from_seed(bytes([n]) * 32) for n in range(1, 5))
 
 
 def _keys(vectors: dict) -> dict[str, SigningKey]:
-    return {name: SigningKey.from_seed(bytes.fromhex(entry["seed_hex"]))
-            for name, entry in vectors["protocol"]["keys"].items()}
+    return {
+        name: SigningKey.from_seed(bytes.fromhex(entry["seed_hex"]))
+        for name, entry in vectors["protocol"]["keys"].items()
+    }
 
 
 def _json_round_trip(record: Record) -> Record:
@@ -56,11 +58,12 @@ def _json_round_trip(record: Record) -> Record:
 @settings(max_examples=250, deadline=None)
 @given(st.data())
 def test_single_byte_change_is_refused_or_is_another_record(
-        valid_vector: dict, vector_now_ms: int, data: st.DataObject) -> None:
+    valid_vector: dict, vector_now_ms: int, data: st.DataObject
+) -> None:
     wire = bytes.fromhex(valid_vector["record_hex"])
     position = data.draw(st.integers(0, len(wire) - 1), label="position")
     value = data.draw(st.integers(0, 255).filter(lambda b: b != wire[position]), label="value")
-    changed = wire[:position] + bytes([value]) + wire[position + 1:]
+    changed = wire[:position] + bytes([value]) + wire[position + 1 :]
     try:
         record = validate(changed, vector_now_ms)
     except Rejected:
@@ -95,8 +98,14 @@ def test_id_is_the_hash_of_the_signing_input(valid_vector: dict, vector_now_ms: 
 
 
 def _alliance_body(member: bytes, **extra: Any) -> dict[str, Any]:
-    return {"member": member, "tour": "transformational", "mission": "Ship the sync layer",
-            "starts": CREATED + DAY_MS, "alumni": True, **extra}
+    return {
+        "member": member,
+        "tour": "transformational",
+        "mission": "Ship the sync layer",
+        "starts": CREATED + DAY_MS,
+        "alumni": True,
+        **extra,
+    }
 
 
 def test_alliance_draft_flow(vectors: dict, vector_now_ms: int) -> None:
@@ -140,16 +149,22 @@ def test_alliance_draft_flow(vectors: dict, vector_now_ms: int) -> None:
 def test_signing_by_a_non_party_is_refused(vectors: dict, vector_now_ms: int) -> None:
     keys = _keys(vectors)
     org, member, eve = keys["org"], keys["member"], keys["eve"]
-    draft = Draft.new(ALLIANCE, org.public_key.raw, CREATED,
-                      _alliance_body(member.public_key.raw)).sign(org)
+    draft = Draft.new(
+        ALLIANCE, org.public_key.raw, CREATED, _alliance_body(member.public_key.raw)
+    ).sign(org)
     with pytest.raises(Rejected):
         draft.sign(eve)
     eve_signature = eve.sign(draft.signing_input)
     with pytest.raises(SignatureError):
         draft.add_signature(eve.public_key.raw, eve_signature)
     # eve's signature in the member's place, on the wire
-    forged = Record.build(ALLIANCE, org.public_key.raw, CREATED, draft.body,
-                          [*draft.sigs, (eve.public_key.raw, eve_signature)])
+    forged = Record.build(
+        ALLIANCE,
+        org.public_key.raw,
+        CREATED,
+        draft.body,
+        [*draft.sigs, (eve.public_key.raw, eve_signature)],
+    )
     with pytest.raises(SignatureError):
         Draft.from_wire(forged.wire)
     with pytest.raises(Rejected) as info:
@@ -157,8 +172,13 @@ def test_signing_by_a_non_party_is_refused(vectors: dict, vector_now_ms: int) ->
     assert info.value.klass == "signature"
     # and as an extra signer next to both parties
     complete = draft.sign(member)
-    extra = Record.build(ALLIANCE, org.public_key.raw, CREATED, draft.body,
-                         [*complete.sigs, (eve.public_key.raw, eve_signature)])
+    extra = Record.build(
+        ALLIANCE,
+        org.public_key.raw,
+        CREATED,
+        draft.body,
+        [*complete.sigs, (eve.public_key.raw, eve_signature)],
+    )
     with pytest.raises(Rejected) as info:
         validate(extra.wire, vector_now_ms)
     assert info.value.klass == "signature"
@@ -167,14 +187,19 @@ def test_signing_by_a_non_party_is_refused(vectors: dict, vector_now_ms: int) ->
         Draft.new(ORG_PROFILE, org.public_key.raw, CREATED, {"name": "Org"}).sign(member)
 
 
-@pytest.mark.parametrize("change", [
-    {"mission": "Something else entirely"},
-    {"terms": sha256(b"the other terms document")},
-    {"alumni": False},
-    {"tour": "rotational"},
-], ids=lambda c: next(iter(c)))
-def test_cosignature_over_different_terms_is_refused(change: dict[str, Any], vectors: dict,
-                                                     vector_now_ms: int) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"mission": "Something else entirely"},
+        {"terms": sha256(b"the other terms document")},
+        {"alumni": False},
+        {"tour": "rotational"},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_cosignature_over_different_terms_is_refused(
+    change: dict[str, Any], vectors: dict, vector_now_ms: int
+) -> None:
     keys = _keys(vectors)
     org, member = keys["org"], keys["member"]
     body = _alliance_body(member.public_key.raw, terms=sha256(b"the agreed terms document"))
@@ -184,8 +209,13 @@ def test_cosignature_over_different_terms_is_refused(change: dict[str, Any], vec
     member_signature = member.sign(other.signing_input)  # the member agreed to other terms
     with pytest.raises(SignatureError):
         draft.add_signature(member.public_key.raw, member_signature)
-    spliced = Record.build(ALLIANCE, org.public_key.raw, CREATED, body,
-                           [*draft.sigs, (member.public_key.raw, member_signature)])
+    spliced = Record.build(
+        ALLIANCE,
+        org.public_key.raw,
+        CREATED,
+        body,
+        [*draft.sigs, (member.public_key.raw, member_signature)],
+    )
     with pytest.raises(SignatureError):
         Draft.from_wire(spliced.wire)
     with pytest.raises(Rejected) as info:
@@ -202,10 +232,12 @@ def test_alliance_with_oneself_is_refused(vectors: dict) -> None:
 # --- unknown kinds ---------------------------------------------------------------------------
 
 unknown_kinds = st.from_regex(r"[a-z][a-z0-9.-]{0,63}", fullmatch=True).filter(
-    lambda k: k not in KINDS)
+    lambda k: k not in KINDS
+)
 
-scalars = st.one_of(st.integers(-MAX_SAFE, MAX_SAFE), st.booleans(), st.text(max_size=20),
-                    st.binary(max_size=40))
+scalars = st.one_of(
+    st.integers(-MAX_SAFE, MAX_SAFE), st.booleans(), st.text(max_size=20), st.binary(max_size=40)
+)
 # "$hex" keys are what the JSON view uses for bytes in unknown kinds: they must survive too
 map_keys = st.one_of(st.text(max_size=6), st.sampled_from(["$hex", "$", "$$hex", "$x"]))
 
@@ -214,8 +246,9 @@ def _nested(levels: int) -> st.SearchStrategy[Any]:
     if levels == 0:
         return scalars
     inner = _nested(levels - 1)
-    return st.one_of(scalars, st.lists(inner, max_size=3),
-                     st.dictionaries(map_keys, inner, max_size=3))
+    return st.one_of(
+        scalars, st.lists(inner, max_size=3), st.dictionaries(map_keys, inner, max_size=3)
+    )
 
 
 # the body is one level below the record; seven more fit under the nesting limit of eight
@@ -223,10 +256,15 @@ unknown_bodies = st.dictionaries(map_keys, _nested(7), max_size=5)
 
 
 @settings(max_examples=150, deadline=None)
-@given(kind=unknown_kinds, body=unknown_bodies, author=st.sampled_from(PARTIES),
-       created=st.integers(EARLIEST_CREATED_MS, CREATED))
-def test_unknown_kinds_round_trip(kind: str, body: dict[str, Any], author: SigningKey,
-                                  created: int, vector_now_ms: int) -> None:
+@given(
+    kind=unknown_kinds,
+    body=unknown_bodies,
+    author=st.sampled_from(PARTIES),
+    created=st.integers(EARLIEST_CREATED_MS, CREATED),
+)
+def test_unknown_kinds_round_trip(
+    kind: str, body: dict[str, Any], author: SigningKey, created: int, vector_now_ms: int
+) -> None:
     record = sign_record(author, kind, created, body)
     assert not record.is_known_kind
     accepted = validate(record.wire, vector_now_ms)
@@ -241,14 +279,19 @@ def test_unknown_kinds_round_trip(kind: str, body: dict[str, Any], author: Signi
 
 def test_unknown_kind_needs_the_author_alone(vector_now_ms: int) -> None:
     author, other = PARTIES[0], PARTIES[1]
-    draft = Draft.new("x.anything", author.public_key.raw, CREATED,
-                      {"member": other.public_key.raw})
+    draft = Draft.new(
+        "x.anything", author.public_key.raw, CREATED, {"member": other.public_key.raw}
+    )
     assert draft.required_signers == {author.public_key.raw}
     with pytest.raises(Rejected):
         draft.sign(other)
-    both = Record.build("x.anything", author.public_key.raw, CREATED, draft.body,
-                        [*draft.sign(author).sigs, (other.public_key.raw,
-                                                    other.sign(draft.signing_input))])
+    both = Record.build(
+        "x.anything",
+        author.public_key.raw,
+        CREATED,
+        draft.body,
+        [*draft.sign(author).sigs, (other.public_key.raw, other.sign(draft.signing_input))],
+    )
     with pytest.raises(Rejected) as info:
         validate(both.wire, vector_now_ms)
     assert info.value.klass == "signature"
@@ -282,15 +325,18 @@ def test_json_view_with_a_wrong_id_is_refused(valid_vector: dict, vector_now_ms:
 
 def test_json_view_that_is_no_record_is_refused(vectors: dict) -> None:
     view = to_json(sign_record(PARTIES[0], MEMBER_PROFILE, CREATED, {"name": "M"}))
-    for broken in ({k: v for k, v in view.items() if k != "author"},
-                   dict(view, author="did:key:zNotAKey"),
-                   dict(view, sigs=[{"signer": view["author"], "sig": "zz"}]),
-                   dict(view, sigs=None)):
+    for broken in (
+        {k: v for k, v in view.items() if k != "author"},
+        dict(view, author="did:key:zNotAKey"),
+        dict(view, sigs=[{"signer": view["author"], "sig": "zz"}]),
+        dict(view, sigs=None),
+    ):
         with pytest.raises(SchemaError):
             from_json(broken)
 
 
 # generated records of every known kind
+
 
 def _text(max_chars: int) -> st.SearchStrategy[str]:
     return st.text(min_size=1, max_size=min(max_chars, 24))
@@ -308,38 +354,86 @@ def known_records(draw: st.DrawFn, kind: str) -> tuple[str, SigningKey, dict[str
     cosigners: tuple[SigningKey, ...] = ()
     if kind == ORG_PROFILE:
         node = st.fixed_dictionaries({"url": _text(2000), "key": party_keys})
-        body = draw(st.fixed_dictionaries({"name": _text(200)}, optional={
-            "about": _text(4000), "domain": _text(253), "nodes": st.lists(node, max_size=16)}))
+        body = draw(
+            st.fixed_dictionaries(
+                {"name": _text(200)},
+                optional={
+                    "about": _text(4000),
+                    "domain": _text(253),
+                    "nodes": st.lists(node, max_size=16),
+                },
+            )
+        )
     elif kind == MEMBER_PROFILE:
-        body = draw(st.fixed_dictionaries({}, optional={
-            "name": _text(200), "about": _text(4000),
-            "skills": st.lists(_text(64), max_size=50)}))
+        body = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": _text(200),
+                    "about": _text(4000),
+                    "skills": st.lists(_text(64), max_size=50),
+                },
+            )
+        )
     elif kind == OPPORTUNITY:
-        body = draw(st.fixed_dictionaries({
-            "slug": st.from_regex(r"[a-z0-9][a-z0-9-]{0,63}", fullmatch=True),
-            "title": _text(200), "tour": st.sampled_from(TOURS),
-            "status": st.sampled_from(OPPORTUNITY_STATUSES)}, optional={
-            "summary": _text(8000), "skills": st.lists(_text(64), max_size=32),
-            "location": _text(200), "remote": st.booleans(), "starts": millis,
-            "weeks": st.integers(1, 520), "compensation": _text(200),
-            "audience": st.sampled_from(AUDIENCES)}))
+        body = draw(
+            st.fixed_dictionaries(
+                {
+                    "slug": st.from_regex(r"[a-z0-9][a-z0-9-]{0,63}", fullmatch=True),
+                    "title": _text(200),
+                    "tour": st.sampled_from(TOURS),
+                    "status": st.sampled_from(OPPORTUNITY_STATUSES),
+                },
+                optional={
+                    "summary": _text(8000),
+                    "skills": st.lists(_text(64), max_size=32),
+                    "location": _text(200),
+                    "remote": st.booleans(),
+                    "starts": millis,
+                    "weeks": st.integers(1, 520),
+                    "compensation": _text(200),
+                    "audience": st.sampled_from(AUDIENCES),
+                },
+            )
+        )
     elif kind == ALLIANCE:
-        body = draw(st.fixed_dictionaries({
-            "member": st.just(other), "tour": st.sampled_from(TOURS),
-            "mission": _text(4000), "starts": millis, "alumni": st.booleans()}, optional={
-            "ends": millis, "opportunity": ids, "org_commits": st.lists(_text(500), max_size=32),
-            "member_commits": st.lists(_text(500), max_size=32), "terms": ids}))
+        body = draw(
+            st.fixed_dictionaries(
+                {
+                    "member": st.just(other),
+                    "tour": st.sampled_from(TOURS),
+                    "mission": _text(4000),
+                    "starts": millis,
+                    "alumni": st.booleans(),
+                },
+                optional={
+                    "ends": millis,
+                    "opportunity": ids,
+                    "org_commits": st.lists(_text(500), max_size=32),
+                    "member_commits": st.lists(_text(500), max_size=32),
+                    "terms": ids,
+                },
+            )
+        )
         cosigners = (counterpart,)
     elif kind == ALLIANCE_END:
-        body = draw(st.fixed_dictionaries({
-            "alliance": ids, "outcome": st.sampled_from(OUTCOMES)}, optional={
-            "note": _text(2000)}))
+        body = draw(
+            st.fixed_dictionaries(
+                {"alliance": ids, "outcome": st.sampled_from(OUTCOMES)},
+                optional={"note": _text(2000)},
+            )
+        )
     elif kind == ATTESTATION:
         claim = draw(st.sampled_from(CLAIMS))
         required: dict[str, Any] = {"subject": st.just(other), "claim": st.just(claim)}
-        optional: dict[str, Any] = {"alliance": ids, "skill": _text(64),
-                                    "level": st.integers(1, 5), "score": st.integers(1, 5),
-                                    "text": _text(4000), "expires": millis}
+        optional: dict[str, Any] = {
+            "alliance": ids,
+            "skill": _text(64),
+            "level": st.integers(1, 5),
+            "score": st.integers(1, 5),
+            "text": _text(4000),
+            "expires": millis,
+        }
         for needed in {"skill": ["skill"], "rating": ["score"]}.get(claim, []):
             required[needed] = optional.pop(needed)
         body = draw(st.fixed_dictionaries(required, optional=optional))
@@ -351,16 +445,24 @@ def known_records(draw: st.DrawFn, kind: str) -> tuple[str, SigningKey, dict[str
 
 
 def test_every_known_kind_has_a_generator() -> None:
-    covered = {ORG_PROFILE, MEMBER_PROFILE, OPPORTUNITY, ALLIANCE, ALLIANCE_END, ATTESTATION,
-               RETRACT}
+    covered = {
+        ORG_PROFILE,
+        MEMBER_PROFILE,
+        OPPORTUNITY,
+        ALLIANCE,
+        ALLIANCE_END,
+        ATTESTATION,
+        RETRACT,
+    }
     assert covered == set(KINDS)
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), created=st.integers(EARLIEST_CREATED_MS, CREATED))
-def test_json_view_of_generated_records_maps_back(kind: str, data: st.DataObject, created: int,
-                                                  vector_now_ms: int) -> None:
+def test_json_view_of_generated_records_maps_back(
+    kind: str, data: st.DataObject, created: int, vector_now_ms: int
+) -> None:
     _, author, body, cosigners = data.draw(known_records(kind), label="record")
     draft = Draft.new(kind, author.public_key.raw, created, body)
     for key in (author, *cosigners):

@@ -31,13 +31,19 @@ def raw(k: SigningKey) -> bytes:
 
 
 def alliance(org: SigningKey, member: SigningKey, t: int = T0) -> Record:
-    body = {"member": raw(member), "tour": "rotational", "mission": "m", "starts": t,
-            "alumni": True}
+    body = {
+        "member": raw(member),
+        "tour": "rotational",
+        "mission": "m",
+        "starts": t,
+        "alumni": True,
+    }
     return Draft.new(ALLIANCE, raw(org), t, body).sign(org).sign(member).finish()
 
 
-def attest(k: SigningKey, subject: SigningKey, t: int, claim: str = "tour.completed",
-           **extra: Any) -> Record:
+def attest(
+    k: SigningKey, subject: SigningKey, t: int, claim: str = "tour.completed", **extra: Any
+) -> Record:
     return sign_record(k, ATTESTATION, t, {"subject": raw(subject), "claim": claim, **extra})
 
 
@@ -59,18 +65,22 @@ def test_lists_every_attestation_about_the_subject_with_its_state() -> None:
     expired = attest(ORG2, MEM, T0 + 3, alliance=PACT2.id, expires=NOW)
     gone = attest(ORG, MEM, T0 + 4, "recommendation", alliance=PACT.id, text="great")
     about_org = attest(MEM, ORG, T0 + 5, alliance=PACT.id)
-    rep = rep_of([PACT, PACT2, grounded, ungrounded, expired, gone, retract(ORG, gone, T0 + 6),
-                  about_org])
+    rep = rep_of(
+        [PACT, PACT2, grounded, ungrounded, expired, gone, retract(ORG, gone, T0 + 6), about_org]
+    )
     assert [(e.id, e.state) for e in rep.attestations] == [
-        (grounded.id, "grounded"), (ungrounded.id, "ungrounded"), (expired.id, "expired"),
+        (grounded.id, "grounded"),
+        (ungrounded.id, "ungrounded"),
+        (expired.id, "expired"),
         (gone.id, "retracted"),
     ]
     retracted = rep.attestations[-1]
     assert retracted.record is None and retracted.claim is None
     assert (retracted.issuer, retracted.created) == (raw(ORG), T0 + 4)
     assert [e.id for e in rep.ungrounded] == [ungrounded.id]
-    assert rep.summary == {("tour.completed", None): ClaimSummary(
-        "tour.completed", None, count=1, issuers=1)}
+    assert rep.summary == {
+        ("tour.completed", None): ClaimSummary("tour.completed", None, count=1, issuers=1)
+    }
 
 
 def test_a_crowd_of_fresh_keys_buys_no_reputation() -> None:
@@ -144,15 +154,31 @@ def test_to_json_is_json_ready() -> None:
     assert "record" not in retracted and retracted["issuer"] == did_from_raw(raw(OTHER))
     assert [e["id"] for e in view["ungrounded"]] == [loose.id.hex()]
     assert view["summary"] == [
-        {"claim": "rating", "skill": None, "count": 1, "issuers": 1, "score_sum": 4,
-         "score_count": 1, "mean_score": 4.0},
-        {"claim": "skill", "skill": "go", "count": 1, "issuers": 1, "level_max": 4,
-         "level_sum": 4, "level_count": 1, "mean_level": 4.0},
+        {
+            "claim": "rating",
+            "skill": None,
+            "count": 1,
+            "issuers": 1,
+            "score_sum": 4,
+            "score_count": 1,
+            "mean_score": 4.0,
+        },
+        {
+            "claim": "skill",
+            "skill": "go",
+            "count": 1,
+            "issuers": 1,
+            "level_max": 4,
+            "level_sum": 4,
+            "level_count": 1,
+            "mean_level": 4.0,
+        },
     ]
 
 
 POOL = [
-    PACT, PACT2,
+    PACT,
+    PACT2,
     attest(ORG, MEM, T0, "rating", alliance=PACT.id, score=2),
     attest(ORG, MEM, T0 + 1, "rating", alliance=PACT.id, score=4),
     attest(ORG, MEM, T0 + 1, "rating", alliance=PACT.id, score=5),
@@ -162,15 +188,22 @@ POOL = [
     attest(OTHER, MEM, T0, "rating", alliance=PACT.id, score=5),
     attest(MEM2, MEM, T0, "skill", skill="go", level=5),
 ]
-POOL += [retract(ORG, POOL[4], T0 + 9), retract(OTHER, POOL[7], T0 + 9),
-         retract(MEM2, POOL[2], T0 + 9)]
+POOL += [
+    retract(ORG, POOL[4], T0 + 9),
+    retract(OTHER, POOL[7], T0 + 9),
+    retract(MEM2, POOL[2], T0 + 9),
+]
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.data(), st.lists(st.booleans(), min_size=len(POOL), max_size=len(POOL)),
-       st.sampled_from([NOW - 1, NOW]))
+@given(
+    st.data(),
+    st.lists(st.booleans(), min_size=len(POOL), max_size=len(POOL)),
+    st.sampled_from([NOW - 1, NOW]),
+)
 def test_reputation_is_order_independent_and_counts_only_grounded(
-        data: st.DataObject, keep: list[bool], now: int) -> None:
+    data: st.DataObject, keep: list[bool], now: int
+) -> None:
     subset = [r for r, k in zip(POOL, keep, strict=True) if k]
     expected = rep_of(subset, now=now)
     assert rep_of(data.draw(st.permutations(subset * 2)), now=now) == expected
@@ -180,5 +213,6 @@ def test_reputation_is_order_independent_and_counts_only_grounded(
             slot = (entry.record.body["claim"], entry.record.body.get("skill"))
             grounded_issuers.setdefault(slot, set()).add(entry.issuer)
     assert {k: s.issuers for k, s in expected.summary.items()} == {
-        k: len(v) for k, v in grounded_issuers.items()}
+        k: len(v) for k, v in grounded_issuers.items()
+    }
     assert all(s.count == s.issuers for s in expected.summary.values())

@@ -53,8 +53,10 @@ def test_valid_vector_is_accepted_at_the_edge_of_the_clock(valid_vector: dict) -
 def test_valid_vector_refused_by_policy(valid_vector: dict, vector_now_ms: int) -> None:
     wire = bytes.fromhex(valid_vector["record_hex"])
     record = validate(wire, vector_now_ms)
-    for policy in (Policy(denied_authors=frozenset({record.author})),
-                   Policy(denied_kinds=frozenset({record.kind}))):
+    for policy in (
+        Policy(denied_authors=frozenset({record.author})),
+        Policy(denied_kinds=frozenset({record.kind})),
+    ):
         with pytest.raises(PolicyError) as info:
             validate(wire, vector_now_ms, policy=policy)
         assert info.value.klass == "policy"
@@ -62,8 +64,7 @@ def test_valid_vector_refused_by_policy(valid_vector: dict, vector_now_ms: int) 
     assert validate(wire, vector_now_ms, policy=other).id == record.id
 
 
-def test_invalid_vector_is_refused_with_its_class(invalid_vector: dict,
-                                                  vector_now_ms: int) -> None:
+def test_invalid_vector_is_refused_with_its_class(invalid_vector: dict, vector_now_ms: int) -> None:
     wire = bytes.fromhex(invalid_vector["record_hex"])
     with pytest.raises(Rejected) as info:
         validate(wire, vector_now_ms)

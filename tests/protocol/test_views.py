@@ -45,16 +45,24 @@ def member_profile(k: SigningKey, t: int, name: str = "Member") -> Record:
     return sign_record(k, MEMBER_PROFILE, t, {"name": name})
 
 
-def opportunity(k: SigningKey, t: int, slug: str = "dev", title: str = "Dev",
-                status: str = "open") -> Record:
-    return sign_record(k, OPPORTUNITY, t, {"slug": slug, "title": title,
-                                           "tour": "rotational", "status": status})
+def opportunity(
+    k: SigningKey, t: int, slug: str = "dev", title: str = "Dev", status: str = "open"
+) -> Record:
+    return sign_record(
+        k, OPPORTUNITY, t, {"slug": slug, "title": title, "tour": "rotational", "status": status}
+    )
 
 
-def alliance(org: SigningKey, member: SigningKey, t: int, alumni: bool = True,
-             mission: str = "Ship it") -> Record:
-    body = {"member": raw(member), "tour": "rotational", "mission": mission,
-            "starts": t, "alumni": alumni}
+def alliance(
+    org: SigningKey, member: SigningKey, t: int, alumni: bool = True, mission: str = "Ship it"
+) -> Record:
+    body = {
+        "member": raw(member),
+        "tour": "rotational",
+        "mission": mission,
+        "starts": t,
+        "alumni": alumni,
+    }
     return Draft.new(ALLIANCE, raw(org), t, body).sign(org).sign(member).finish()
 
 
@@ -63,8 +71,9 @@ def end(k: SigningKey, target: Record | bytes, t: int, outcome: str = "completed
     return sign_record(k, ALLIANCE_END, t, {"alliance": aid, "outcome": outcome})
 
 
-def attest(k: SigningKey, subject: SigningKey, t: int, claim: str = "tour.completed",
-           **extra: Any) -> Record:
+def attest(
+    k: SigningKey, subject: SigningKey, t: int, claim: str = "tour.completed", **extra: Any
+) -> Record:
     return sign_record(k, ATTESTATION, t, {"subject": raw(subject), "claim": claim, **extra})
 
 
@@ -83,8 +92,11 @@ MISSING = b"\x42" * 32  # an id no record in these tests has
 def only_tombstoned(views: Views, rid: bytes) -> None:
     """``rid`` is a tombstone and appears in no other view."""
     assert rid in views.tombstones
-    records = [*views.org_profiles.values(), *views.member_profiles.values(),
-               *views.opportunities.values()]
+    records = [
+        *views.org_profiles.values(),
+        *views.member_profiles.values(),
+        *views.opportunities.values(),
+    ]
     records += [s.record for s in views.alliances.values()]
     records += [s.end for s in views.alliances.values() if s.end is not None]
     assert rid not in {r.id for r in records}
@@ -95,6 +107,7 @@ def only_tombstoned(views: Views, rid: bytes) -> None:
 
 
 # --- retract ------------------------------------------------------------------------------
+
 
 def test_empty_set() -> None:
     views = derive([], NOW)
@@ -165,6 +178,7 @@ def test_retracted_attestation_tombstone_keeps_subject() -> None:
 
 # --- replaceable kinds ---------------------------------------------------------------------
 
+
 def test_newest_profile_wins() -> None:
     old, new = org_profile(ORG, T0, "Old"), org_profile(ORG, T0 + 5, "New")
     other = org_profile(ORG2, T0)
@@ -197,12 +211,15 @@ def test_opportunity_per_author_and_slug_any_status() -> None:
     tie_a, tie_b = opportunity(ORG2, T0, "qa", "A"), opportunity(ORG2, T0, "qa", "B")
     views = derive([dev2, dev1, ops, theirs, tie_a, tie_b], NOW)
     assert views.opportunities == {
-        (raw(ORG), "dev"): dev2, (raw(ORG), "ops"): ops, (raw(ORG2), "dev"): theirs,
+        (raw(ORG), "dev"): dev2,
+        (raw(ORG), "ops"): ops,
+        (raw(ORG2), "dev"): theirs,
         (raw(ORG2), "qa"): max(tie_a, tie_b, key=lambda r: r.id),
     }
 
 
 # --- alliances, ends, alumni --------------------------------------------------------------
+
 
 def test_alliance_without_end_is_in_force() -> None:
     pact = alliance(ORG, MEM, T0)
@@ -264,13 +281,13 @@ def test_alumni_only_for_ended_alliances_with_alumni_true() -> None:
     kept = alliance(ORG, MEM, T0, alumni=True)
     parted = alliance(ORG, MEM2, T0, alumni=False)
     running = alliance(ORG2, MEM, T0, alumni=True)
-    views = derive([kept, parted, running, end(MEM, kept, T0 + 1), end(ORG, parted, T0 + 1)],
-                   NOW)
+    views = derive([kept, parted, running, end(MEM, kept, T0 + 1), end(ORG, parted, T0 + 1)], NOW)
     assert views.alumni == {raw(ORG): frozenset({raw(MEM)})}
     assert views.alliances[running.id].in_force
 
 
 # --- attestations ---------------------------------------------------------------------------
+
 
 def test_grounded_ungrounded_expired() -> None:
     pact = alliance(ORG, MEM, T0)
@@ -284,8 +301,7 @@ def test_grounded_ungrounded_expired() -> None:
         "wrong alliance": (attest(ORG, MEM, T0 + 3, alliance=other_pact.id), "ungrounded"),
         "not an alliance": (attest(ORG, MEM, T0 + 4, alliance=profile.id), "ungrounded"),
         "expires now": (attest(ORG, MEM, T0 + 5, alliance=pact.id, expires=NOW), "expired"),
-        "expires later": (attest(ORG, MEM, T0 + 6, alliance=pact.id, expires=NOW + 1),
-                          "grounded"),
+        "expires later": (attest(ORG, MEM, T0 + 6, alliance=pact.id, expires=NOW + 1), "grounded"),
         "expired ungrounded": (attest(OTHER, MEM, T0 + 7, expires=NOW - 1), "expired"),
     }
     views = derive([pact, other_pact, profile, *(r for r, _ in cases.values())], NOW)
@@ -307,8 +323,14 @@ def test_attestation_before_its_alliance_is_pending_and_ungrounded() -> None:
 
 
 def test_alliance_opportunity_is_not_a_pending_reference() -> None:
-    body = {"member": raw(MEM), "tour": "rotational", "mission": "m", "starts": T0,
-            "alumni": False, "opportunity": MISSING}
+    body = {
+        "member": raw(MEM),
+        "tour": "rotational",
+        "mission": "m",
+        "starts": T0,
+        "alumni": False,
+        "opportunity": MISSING,
+    }
     pact = Draft.new(ALLIANCE, raw(ORG), T0, body).sign(ORG).sign(MEM).finish()
     assert derive([pact], NOW).pending == {}
 
@@ -320,6 +342,7 @@ def test_pending_groups_waiters_by_reference() -> None:
 
 
 # --- unknown kinds, duplicates, JSON ---------------------------------------------------------
+
 
 def test_unknown_kinds_are_kept_opaque() -> None:
     badge = unknown(ORG, T0)
@@ -337,9 +360,17 @@ def test_duplicates_are_one_record() -> None:
 def test_to_json_is_json_ready() -> None:
     pact = alliance(ORG, MEM, T0)
     note = attest(ORG, MEM, T0, alliance=pact.id)
-    records = [org_profile(ORG, T0), member_profile(MEM, T0), opportunity(ORG, T0), pact,
-               end(MEM, pact, T0 + 1), note, retract(ORG, note, T0 + 2),
-               retract(ORG, MISSING, T0), unknown(MEM, T0)]
+    records = [
+        org_profile(ORG, T0),
+        member_profile(MEM, T0),
+        opportunity(ORG, T0),
+        pact,
+        end(MEM, pact, T0 + 1),
+        note,
+        retract(ORG, note, T0 + 2),
+        retract(ORG, MISSING, T0),
+        unknown(MEM, T0),
+    ]
     view = derive(records, NOW).to_json()
     assert json.loads(json.dumps(view)) == view
     org, mem = did_from_raw(raw(ORG)), did_from_raw(raw(MEM))
@@ -354,20 +385,30 @@ def test_to_json_is_json_ready() -> None:
 
 # --- order and duplication do not matter ------------------------------------------------------
 
+
 def _pool() -> list[Record]:
     """A fixed scenario that touches every rule; signed once for all property tests."""
     pact = alliance(ORG, MEM, T0, alumni=True)
     pact2 = alliance(ORG, MEM2, T0 + 1, alumni=False)
     pact3 = alliance(ORG2, MEM, T0 + 2, alumni=True)
     ghost = alliance(ORG2, MEM2, T0 + 3)  # never in the pool: stays missing
-    p_old, p_new, p_tie = (org_profile(ORG, T0, "a"), org_profile(ORG, T0 + 5, "b"),
-                           org_profile(ORG, T0 + 5, "c"))
+    p_old, p_new, p_tie = (
+        org_profile(ORG, T0, "a"),
+        org_profile(ORG, T0 + 5, "b"),
+        org_profile(ORG, T0 + 5, "c"),
+    )
     m_old, m_new = member_profile(MEM, T0, "a"), member_profile(MEM, T0 + 5, "b")
-    o1, o2, o3 = (opportunity(ORG, T0, "dev", "1"), opportunity(ORG, T0 + 1, "dev", "2"),
-                  opportunity(ORG, T0 + 1, "dev", "3", "filled"))
+    o1, o2, o3 = (
+        opportunity(ORG, T0, "dev", "1"),
+        opportunity(ORG, T0 + 1, "dev", "2"),
+        opportunity(ORG, T0 + 1, "dev", "3", "filled"),
+    )
     o4 = opportunity(ORG2, T0 + 1, "dev", "4")
-    e_member, e_org, e_third = (end(MEM, pact, T0 + 20), end(ORG, pact, T0 + 20),
-                                end(OTHER, pact, T0 + 1))
+    e_member, e_org, e_third = (
+        end(MEM, pact, T0 + 20),
+        end(ORG, pact, T0 + 20),
+        end(OTHER, pact, T0 + 1),
+    )
     e_early = end(ORG, pact, T0 + 10, "ended-early")
     e2 = end(MEM2, pact2, T0 + 30)
     e_ghost = end(ORG2, ghost, T0 + 30)
@@ -392,10 +433,48 @@ def _pool() -> list[Record]:
     r_badge = retract(MEM, badge, T0 + 56)
     r_badge2 = retract(MEM, badge2, T0 + 56)
     r_ghost_end = retract(ORG2, e_ghost, T0 + 57)
-    return [pact, pact2, pact3, p_old, p_new, p_tie, m_old, m_new, o1, o2, o3, o4,
-            e_member, e_org, e_third, e_early, e2, e_ghost, a_good, a_back, a_third, a_bare,
-            a_exp, a_live, a_ghost, a_pact3, badge, badge2, r_new, r_member, r_opp, r_end,
-            r_pact, r_other, r_retract, r_att, r_missing, r_badge, r_badge2, r_ghost_end]
+    return [
+        pact,
+        pact2,
+        pact3,
+        p_old,
+        p_new,
+        p_tie,
+        m_old,
+        m_new,
+        o1,
+        o2,
+        o3,
+        o4,
+        e_member,
+        e_org,
+        e_third,
+        e_early,
+        e2,
+        e_ghost,
+        a_good,
+        a_back,
+        a_third,
+        a_bare,
+        a_exp,
+        a_live,
+        a_ghost,
+        a_pact3,
+        badge,
+        badge2,
+        r_new,
+        r_member,
+        r_opp,
+        r_end,
+        r_pact,
+        r_other,
+        r_retract,
+        r_att,
+        r_missing,
+        r_badge,
+        r_badge2,
+        r_ghost_end,
+    ]
 
 
 POOL = _pool()
@@ -404,8 +483,19 @@ TIMES = st.sampled_from([T0, NOW - 1, NOW, NOW + 5, NOW + 6])
 
 
 def test_pool_exercises_every_view() -> None:
-    assert all([FULL.org_profiles, FULL.member_profiles, FULL.opportunities, FULL.alliances,
-                FULL.alumni, FULL.attestations, FULL.tombstones, FULL.pending, FULL.unknown])
+    assert all(
+        [
+            FULL.org_profiles,
+            FULL.member_profiles,
+            FULL.opportunities,
+            FULL.alliances,
+            FULL.alumni,
+            FULL.attestations,
+            FULL.tombstones,
+            FULL.pending,
+            FULL.unknown,
+        ]
+    )
     assert {s.state for s in FULL.attestations.values()} == {"grounded", "ungrounded", "expired"}
     assert len(FULL.tombstones) == 7
 
@@ -423,8 +513,7 @@ def test_every_permutation_and_duplication_gives_the_same_views(data: st.DataObj
 
 @settings(max_examples=150, deadline=None)
 @given(st.data(), st.lists(st.booleans(), min_size=len(POOL), max_size=len(POOL)), TIMES)
-def test_any_subset_is_order_independent(data: st.DataObject, keep: list[bool],
-                                         now: int) -> None:
+def test_any_subset_is_order_independent(data: st.DataObject, keep: list[bool], now: int) -> None:
     subset = [r for r, k in zip(POOL, keep, strict=True) if k]
     views = derive(subset, now)
     assert derive(shuffled_with_duplicates(data, subset), now) == views

@@ -36,8 +36,7 @@ FAST_FEDERATION: dict[str, Any] = {
 }
 
 
-def federation_home(tmp_path: Path, name: str, port: int | None = None,
-                    **overrides: Any) -> Path:
+def federation_home(tmp_path: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home that replicates fast and keeps the topology of its ``peers.toml``."""
     return make_home(tmp_path, name, port, **{**FAST_FEDERATION, **overrides})
 
@@ -72,8 +71,9 @@ async def start_processes(homes: Sequence[Path], timeout: float = 20.0) -> list[
     return procs
 
 
-async def wait_for(check: Callable[[], Awaitable[T]], timeout: float, what: str,
-                   interval: float = 0.1) -> T:
+async def wait_for(
+    check: Callable[[], Awaitable[T]], timeout: float, what: str, interval: float = 0.1
+) -> T:
     """Call ``check`` until it returns something truthy, at most ``timeout`` seconds.
 
     Returns that value; raises ``AssertionError`` naming ``what`` and the last value (or the
@@ -149,8 +149,9 @@ class Api:
 
     async def post_raw(self, url: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """POST bytes to /v1/records; the status and the JSON answer (a problem or results)."""
-        async with self.session.post(f"{url}/v1/records", data=body,
-                                     headers={"Content-Type": MSGPACK}) as response:
+        async with self.session.post(
+            f"{url}/v1/records", data=body, headers={"Content-Type": MSGPACK}
+        ) as response:
             return response.status, await response.json(content_type=None)
 
     async def peer_row(self, url: str, peer_url: str) -> dict[str, Any] | None:
@@ -164,8 +165,9 @@ class Api:
                 return False
         return True
 
-    async def converged(self, urls: Sequence[str], must_hold: Iterable[str] = ()
-                        ) -> dict[str, bool] | None:
+    async def converged(
+        self, urls: Sequence[str], must_hold: Iterable[str] = ()
+    ) -> dict[str, bool] | None:
         """The common listing when every node lists the same ids (same retracted flags) and
         holds ``must_hold``; else None."""
         listings = [await self.records(url) for url in urls]
@@ -180,8 +182,9 @@ async def describe_listings(api: Api, urls: Sequence[str]) -> str:
     """For failure messages: how the nodes' id sets differ from the union."""
     listings = {url: await api.record_ids(url) for url in urls}
     union = set().union(*listings.values())
-    return "; ".join(f"{url}: {len(ids)} ids, lacks {sorted(union - ids)[:5]}"
-                     for url, ids in listings.items())
+    return "; ".join(
+        f"{url}: {len(ids)} ids, lacks {sorted(union - ids)[:5]}" for url, ids in listings.items()
+    )
 
 
 @asynccontextmanager

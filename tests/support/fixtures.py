@@ -24,8 +24,7 @@ def node_process() -> Iterator[Callable[..., NodeProcess]]:
     """A factory: ``node_process(home, extra_args=(), url=None)`` -> a started NodeProcess."""
     started: list[NodeProcess] = []
 
-    def start(home: Path, extra_args: Sequence[str] = (), url: str | None = None
-              ) -> NodeProcess:
+    def start(home: Path, extra_args: Sequence[str] = (), url: str | None = None) -> NodeProcess:
         proc = NodeProcess(home, extra_args, url).start()
         started.append(proc)
         return proc

@@ -46,8 +46,7 @@ _NODE_FIELDS = {f.name for f in dataclasses.fields(NodeConfig)} - {"home", "fede
 _FEDERATION_FIELDS = {f.name for f in dataclasses.fields(FederationConfig)}
 
 
-def make_home(tmp_path: Path, name: str, port: int | None = None,
-              **config_overrides: Any) -> Path:
+def make_home(tmp_path: Path, name: str, port: int | None = None, **config_overrides: Any) -> Path:
     """A node home ``tmp_path/name`` (keys without passphrase) listening on 127.0.0.1:port.
 
     Keyword arguments override ``config.toml`` values: fields of ``[node]`` (``url``,
@@ -95,19 +94,25 @@ def rakuichi_command() -> list[str]:
 def subprocess_env() -> dict[str, str]:
     """The environment for a CLI child: this checkout importable, output unbuffered."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("RAKUICHI_PASSPHRASE", None)
     return env
 
 
-def run_cli(*args: str | os.PathLike[str], timeout: float = 30.0,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | os.PathLike[str], timeout: float = 30.0, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run one ``rakuichi`` command to completion; output is captured as text."""
-    return subprocess.run([*rakuichi_command(), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=subprocess_env(),
-                          cwd=cwd or REPO_ROOT, check=False)
+    return subprocess.run(
+        [*rakuichi_command(), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=subprocess_env(),
+        cwd=cwd or REPO_ROOT,
+        check=False,
+    )
 
 
 def http_get_json(url: str, timeout: float = 2.0) -> Any:
@@ -124,8 +129,7 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path, extra_args: Sequence[str] = (),
-                 url: str | None = None) -> None:
+    def __init__(self, home: Path, extra_args: Sequence[str] = (), url: str | None = None) -> None:
         self.home = home
         self.extra_args = list(extra_args)
         self._url = url
@@ -164,8 +168,13 @@ class NodeProcess:
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(
                 [*rakuichi_command(), "run", "--home", str(self.home), *self.extra_args],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=subprocess_env(),
-                cwd=REPO_ROOT, start_new_session=True)
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=subprocess_env(),
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
         self.starts += 1
         NodeProcess.live.add(self)
         return self
@@ -178,10 +187,12 @@ class NodeProcess:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
     def _describe(self) -> str:
-        return (f"node process in {self.home}: exit code "
-                f"{None if self.proc is None else self.proc.poll()}\n"
-                f"--- stdout ---\n{self.output()[-2000:]}\n"
-                f"--- stderr ---\n{self.errors()[-4000:]}")
+        return (
+            f"node process in {self.home}: exit code "
+            f"{None if self.proc is None else self.proc.poll()}\n"
+            f"--- stdout ---\n{self.output()[-2000:]}\n"
+            f"--- stderr ---\n{self.errors()[-4000:]}"
+        )
 
     def wait_ready(self, timeout: float = 15.0) -> dict[str, Any]:
         """Poll ``GET /.well-known/rakuichi`` until it answers; return the identity."""

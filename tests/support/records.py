@@ -44,41 +44,63 @@ def _id(target: Target) -> bytes:
     return target.id if isinstance(target, Record) else target
 
 
-def org_profile(key: SigningKey, created: int, name: str = "Director Bank",
-                **extra: Any) -> Record:
+def org_profile(key: SigningKey, created: int, name: str = "Director Bank", **extra: Any) -> Record:
     return sign_record(key, kinds.ORG_PROFILE, created, {"name": name, **extra})
 
 
-def member_profile(key: SigningKey, created: int, name: str = "Aiko",
-                   **extra: Any) -> Record:
+def member_profile(key: SigningKey, created: int, name: str = "Aiko", **extra: Any) -> Record:
     return sign_record(key, kinds.MEMBER_PROFILE, created, {"name": name, **extra})
 
 
-def opportunity(key: SigningKey, created: int, slug: str = "web-director",
-                title: str = "Web director", tour: str = "transformational",
-                status: str = "open", **extra: Any) -> Record:
+def opportunity(
+    key: SigningKey,
+    created: int,
+    slug: str = "web-director",
+    title: str = "Web director",
+    tour: str = "transformational",
+    status: str = "open",
+    **extra: Any,
+) -> Record:
     body = {"slug": slug, "title": title, "tour": tour, "status": status, **extra}
     return sign_record(key, kinds.OPPORTUNITY, created, body)
 
 
-def alliance(org: SigningKey, member: SigningKey, created: int, alumni: bool = True,
-             tour: str = "transformational", mission: str = "Relaunch the EC site.",
-             **extra: Any) -> Record:
+def alliance(
+    org: SigningKey,
+    member: SigningKey,
+    created: int,
+    alumni: bool = True,
+    tour: str = "transformational",
+    mission: str = "Relaunch the EC site.",
+    **extra: Any,
+) -> Record:
     """An alliance co-signed by the organisation (author) and the member."""
-    body = {"member": raw(member), "tour": tour, "mission": mission, "starts": created,
-            "alumni": alumni, **extra}
+    body = {
+        "member": raw(member),
+        "tour": tour,
+        "mission": mission,
+        "starts": created,
+        "alumni": alumni,
+        **extra,
+    }
     return Draft.new(kinds.ALLIANCE, raw(org), created, body).sign(org).sign(member).finish()
 
 
-def alliance_end(key: SigningKey, target: Target, created: int, outcome: str = "completed",
-                 **extra: Any) -> Record:
+def alliance_end(
+    key: SigningKey, target: Target, created: int, outcome: str = "completed", **extra: Any
+) -> Record:
     body = {"alliance": _id(target), "outcome": outcome, **extra}
     return sign_record(key, kinds.ALLIANCE_END, created, body)
 
 
-def attestation(key: SigningKey, subject: SigningKey | bytes, created: int,
-                claim: str = "tour.completed", grounded_in: Target | None = None,
-                **extra: Any) -> Record:
+def attestation(
+    key: SigningKey,
+    subject: SigningKey | bytes,
+    created: int,
+    claim: str = "tour.completed",
+    grounded_in: Target | None = None,
+    **extra: Any,
+) -> Record:
     body: dict[str, Any] = {"subject": raw(subject), "claim": claim, **extra}
     if grounded_in is not None:
         body["alliance"] = _id(grounded_in)
@@ -93,8 +115,7 @@ def retract(key: SigningKey, target: Target, created: int, **extra: Any) -> Reco
     return sign_record(key, kinds.RETRACT, created, {"target": _id(target), **extra})
 
 
-def unknown_kind(key: SigningKey, created: int, kind: str = "x.custom-note",
-                 **body: Any) -> Record:
+def unknown_kind(key: SigningKey, created: int, kind: str = "x.custom-note", **body: Any) -> Record:
     assert kind not in kinds.KINDS
     return sign_record(key, kind, created, body or {"note": "kept, never interpreted"})
 
@@ -119,8 +140,12 @@ class Cast:
 
     @classmethod
     def seeded(cls, label: str) -> Cast:
-        return cls(*(seeded_key(f"{label}:{role}")
-                     for role in ("org", "org_b", "member", "member_b", "outsider")))
+        return cls(
+            *(
+                seeded_key(f"{label}:{role}")
+                for role in ("org", "org_b", "member", "member_b", "outsider")
+            )
+        )
 
 
 def one_of_every_kind(cast: Cast, t0: int) -> list[Record]:
