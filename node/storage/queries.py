@@ -153,11 +153,13 @@ async def list_opportunities(
 
 
 async def current_of(db: aiosqlite.Connection, kind: str, author: bytes) -> Row | None:
-    rows = list(await db.execute_fetchall(
-        "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
-        " JOIN records r ON r.id = c.id WHERE c.kind = ? AND c.author = ? AND c.slot = ''",
-        (kind, author),
-    ))
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+            " JOIN records r ON r.id = c.id WHERE c.kind = ? AND c.author = ? AND c.slot = ''",
+            (kind, author),
+        )
+    )
     return Row(*rows[0]) if rows else None
 
 
