@@ -171,22 +171,32 @@ def attestation_body(args: argparse.Namespace) -> dict[str, Any]:
 
 async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
     """Refuse to end an alliance the node shows ``key`` is no party of (an end by anyone
-    else has no effect, ever); say nothing when the node is down or lacks the alliance."""
+    else has no effect, ever), or one the node shows already ended (a second end changes
+    nothing); say nothing when the node is down or lacks the alliance."""
     try:
         async with client(url) as node:
             wire = await node.get_record_wire(alliance_id)
+            if wire is None:
+                return
+            try:
+                record = parse(wire)
+            except Rejected:
+                return
+            if record.kind != kinds.ALLIANCE:
+                raise CliError(f"record {alliance_id.hex()} is a {record.kind}, not an alliance")
+            if key not in (record.author, record.body["member"]):
+                raise CliError(
+                    f"{did_from_raw(key)} is not a party of alliance {alliance_id.hex()}"
+                )
+            member = await node.member(did_from_raw(record.body["member"]))
     except (TransportError, RemoteRefusal):
         return
-    if wire is None:
-        return
-    try:
-        record = parse(wire)
-    except Rejected:
-        return
-    if record.kind != kinds.ALLIANCE:
-        raise CliError(f"record {alliance_id.hex()} is a {record.kind}, not an alliance")
-    if key not in (record.author, record.body["member"]):
-        raise CliError(f"{did_from_raw(key)} is not a party of alliance {alliance_id.hex()}")
+    for entry in member.get("alliances", []):
+        if entry.get("id") == alliance_id.hex() and entry.get("end"):
+            raise CliError(
+                f"alliance {alliance_id.hex()} already ended (record {entry['end']},"
+                f" outcome {entry.get('outcome')}); not publishing a second end"
+            )
 
 
 def describe_alliance(body: dict[str, Any]) -> list[str]:
