@@ -19,10 +19,7 @@ from node.cli.alliance import describe_alliance
 from node.cli.common import CliError, client, run_async, say
 from node.cli.wallet import load_wallet
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
-from protocol import kinds
-from protocol.builder import Draft
-from protocol.errors import Rejected
-from protocol.record import Record
+from protocol import Draft, Record, Rejected, kinds
 
 DRAFT_URL = re.compile(r"(?P<base>https?://[^?#]+?)/v1/drafts/(?P<id>[0-9a-f]{64})/?")
 

@@ -31,11 +31,7 @@ from node.cli.common import CliError, client, run_async, say
 from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
 from node.transport import RemoteRefusal, TransportError
-from protocol import kinds
-from protocol.builder import sign_record
-from protocol.bundle import BundleError, read_bundle
-from protocol.errors import Rejected
-from protocol.validate import parse
+from protocol import BundleError, Rejected, kinds, parse, read_bundle, sign_record
 
 BATCH = 5000  # the most records a node takes in one POST
 

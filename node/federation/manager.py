@@ -21,9 +21,7 @@ from node.federation.syncindex import SyncIndex
 from node.service import Node
 from node.tomlfile import ConfigError
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
-from protocol import kinds
-from protocol.errors import Rejected
-from protocol.record import Record
+from protocol import Record, Rejected, kinds
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
