@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -20,6 +20,10 @@ from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.service import Node, open_node
 
 log = logging.getLogger("rakuichi.node")
+
+
+class ListenError(OSError):
+    """The node cannot listen where it is configured to (the port is taken, say)."""
 
 
 @dataclass
@@ -55,7 +59,10 @@ async def start_node(
         )
         await runner.setup()
         host, port = config.host_port
-        await GuardedSite(runner, host, port, ConnectionGuard(config.limits)).start()
+        try:
+            await GuardedSite(runner, host, port, ConnectionGuard(config.limits)).start()
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
     except BaseException:
         if runner is not None:
             await runner.cleanup()
@@ -77,9 +84,13 @@ async def serve(
     home: Path,
     passphrase: str | None = None,
     ready: Callable[[Node], Awaitable[None] | None] | None = None,
+    listen: str | None = None,
 ) -> None:
-    """Run the node in ``home`` until SIGINT or SIGTERM."""
+    """Run the node in ``home`` until SIGINT or SIGTERM (on ``listen`` instead of the
+    configured address when given)."""
     config = load_config(home)
+    if listen is not None:
+        config = replace(config, listen=listen)
     running = await start_node(config, passphrase)
     node = running.node
     stop = asyncio.Event()

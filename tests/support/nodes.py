@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 from node.clock import Clock
 from node.config import CONFIG_FILE, FederationConfig, NodeConfig, load_config
-from node.limits import Limits
 from node.home import init_home
+from node.limits import Limits
 from node.runner import start_node, stop_node
 from node.service import Node
 from node.tomlfile import dumps, read_toml, write_atomically
