@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import alliances, directory, federation, openapi, records, reputation
+from node.api import alliances, directory, federation, openapi, records, reputation, stream
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
 from node.api.ratelimit import RateLimiter
+from node.api.stream import STREAM_HUB
+from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
 from node.service import Node
 
@@ -21,6 +23,22 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[NODE] = node
     app[FEDERATION] = fed
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    for module in (directory, records, federation, alliances, reputation, openapi):
+    for module in (directory, records, stream, federation, alliances, reputation, openapi):
         app.add_routes(module.routes)
+    app[STREAM_HUB] = StreamHub(
+        node.store,
+        heartbeat=node.config.stream_heartbeat,
+        buffer_bytes=node.config.stream_buffer_bytes,
+        max_subscribers=node.config.stream_max_subscribers,
+    )
+    app.on_startup.append(_start_hub)
+    app.on_shutdown.append(_stop_hub)
     return app
+
+
+async def _start_hub(app: web.Application) -> None:
+    await app[STREAM_HUB].start()
+
+
+async def _stop_hub(app: web.Application) -> None:
+    await app[STREAM_HUB].stop()
