@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import alliances, directory, federation, openapi, records, reputation, stream
+from node.api import (
+    alliances,
+    credentials,
+    directory,
+    federation,
+    openapi,
+    records,
+    reputation,
+    stream,
+)
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
@@ -23,7 +32,16 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[NODE] = node
     app[FEDERATION] = fed
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    for module in (directory, records, stream, federation, alliances, reputation, openapi):
+    for module in (
+        directory,
+        records,
+        federation,
+        alliances,
+        reputation,
+        credentials,
+        stream,
+        openapi,
+    ):
         app.add_routes(module.routes)
     app[STREAM_HUB] = StreamHub(
         node.store,
