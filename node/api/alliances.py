@@ -84,7 +84,7 @@ async def member_drafts(request: web.Request) -> web.Response:
             403, "policy", f"signed by {signer}: only the member lists their drafts", "forbidden"
         )
     node = request.app[NODE]
-    wires = await reputation_queries.drafts_for(node.store.reader, key)
+    wires = await node.store.drafts_for(key)
     return web.json_response(
         {"drafts": [_draft_json(Draft.from_wire(w), node.config.public_url) for w in wires]}
     )

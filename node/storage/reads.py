@@ -61,6 +61,10 @@ class StoreReads:
     async def get_draft(self, draft_id: bytes) -> bytes | None:
         return await reputation_queries.get_draft(self.reader, draft_id)
 
+    async def drafts_for(self, member: bytes) -> list[bytes]:
+        """Wire bytes of the drafts waiting for ``member``: not yet signed into a held record."""
+        return await reputation_queries.drafts_for(self.reader, member)
+
     async def attestations_about(
         self, subject: bytes, now_ms: int
     ) -> tuple[dict[bytes, AttestationState], dict[bytes, Tombstone]]:
