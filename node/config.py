@@ -9,6 +9,7 @@ from typing import Any
 
 from crypto import KeyFileError, SigningKey, load_signing_key, raw_from_did
 from crypto.errors import InvalidDid
+from node.limits import Limits, load_limits
 from node.tomlfile import ConfigError, read_toml
 
 CONFIG_FILE = "config.toml"
@@ -62,6 +63,7 @@ class NodeConfig:
     stream_buffer_bytes: int = 4 * 1024 * 1024  # unwritten events a subscriber may hold
     stream_max_subscribers: int = 5000
     federation: FederationConfig = field(default_factory=FederationConfig)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -180,6 +182,7 @@ def load_config(home: Path) -> NodeConfig:
         stream_buffer_bytes=_typed(node, "stream_buffer_bytes", int, 4 * 1024 * 1024, where),
         stream_max_subscribers=_typed(node, "stream_max_subscribers", int, 5000, where),
         federation=federation,
+        limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
     )
     if config.stream_heartbeat <= 0 or config.stream_buffer_bytes <= 0:
         raise ConfigError(f"{where}.stream_heartbeat and stream_buffer_bytes must be positive")

@@ -11,7 +11,7 @@ from node.api import params
 from node.api.keys import NODE
 from node.api.problems import ApiError
 from node.api.streamhub import HEARTBEAT, StreamHub, Subscriber, event_frame
-from node.storage.stream_queries import StreamFilter, last_seq, rows_between
+from node.storage.stream_queries import StreamFilter
 
 STREAM_HUB = web.AppKey("stream_hub", StreamHub)
 BACKLOG_PAGE = 500
@@ -56,9 +56,9 @@ def overflow_frame(sub: Subscriber) -> bytes:
 
 async def _backlog(request: web.Request, response: web.StreamResponse, sub: Subscriber) -> None:
     """Write the records in ``(cursor, start]`` from the store, a page at a time."""
-    db = request.app[NODE].store.reader
+    store = request.app[NODE].store
     while not sub.overflowed and not sub.closing:
-        rows = await rows_between(db, sub.delivered, sub.start, sub.where, BACKLOG_PAGE)
+        rows = await store.stream_rows(sub.delivered, sub.start, sub.where, BACKLOG_PAGE)
         if rows:
             await response.write(b"".join(event_frame(r) for r in rows))
             sub.delivered = rows[-1].row.seq
@@ -72,7 +72,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     where = stream_filter(request)
     cursor = resume_cursor(request)
     if cursor is None:  # the store's cursor, not the hub's: it may not have read the last commit
-        cursor = await last_seq(request.app[NODE].store.reader)
+        cursor = await request.app[NODE].store.last_seq()
     if hub.full:
         raise ApiError(503, "busy", "this node serves as many streams as it can; retry later")
     response = web.StreamResponse(

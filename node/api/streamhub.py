@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from node.api.records import row_json
-from node.storage.store import Store
-from node.storage.stream_queries import StreamFilter, StreamRow, last_seq, rows_between
+from node.storage.interface import RecordStore
+from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol.record import Record
 
 log = logging.getLogger("rakuichi.stream")
@@ -98,7 +98,7 @@ class Subscriber:
 class StreamHub:
     def __init__(
         self,
-        store: Store,
+        store: RecordStore,
         heartbeat: float,
         buffer_bytes: int,
         max_subscribers: int,
@@ -113,7 +113,7 @@ class StreamHub:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self.seq = await last_seq(self.store.reader)
+        self.seq = await self.store.last_seq()
         self.store.on_commit.append(self.notify)
         self._tasks = [
             asyncio.create_task(self._follow(), name="stream-hub"),
@@ -162,15 +162,15 @@ class StreamHub:
                 self._wake.set()
 
     async def _catch_up(self) -> None:
-        db = self.store.reader
+        store = self.store
         while True:
             if not self.subscribers:
-                top = await last_seq(db)
+                top = await store.last_seq()
                 if not self.subscribers:  # nobody registered meanwhile: nothing to hand out
                     self.seq = max(self.seq, top)
                     return
                 continue
-            rows = await rows_between(db, self.seq, None, StreamFilter(), FANOUT_BATCH)
+            rows = await store.stream_rows(self.seq, None, StreamFilter(), FANOUT_BATCH)
             if rows:
                 self._fan_out(rows)
             if len(rows) < FANOUT_BATCH:
