@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgpack
 from aiohttp import web
 
-from node.api.keys import FEDERATION, NODE
+from node.api.keys import FEDERATION, NODE, PEER
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
@@ -25,6 +25,19 @@ def _federation(request: web.Request) -> Federation:
     return fed
 
 
+def _require_allowed_peer(request: web.Request) -> None:
+    """Under ``allow_only`` the node-to-node routes answer only signed requests from a listed
+    peer: the middleware refused other signers with 403 already, so refuse the unsigned here."""
+    if request.app[NODE].config.federation.allow_only and PEER not in request:
+        raise ApiError(
+            401,
+            "signature",
+            "this node only answers signed requests from the peers its operator listed "
+            "(allow-only mode); sign the request with your node key (docs/protocol.md §10)",
+            "signature required",
+        )
+
+
 def _msgpack_body(request: web.Request) -> None:
     if request.content_type != MSGPACK:
         raise ApiError(415, "unsupported-media-type", f"send {MSGPACK}")
@@ -32,6 +45,7 @@ def _msgpack_body(request: web.Request) -> None:
 
 @routes.post("/v1/sync")
 async def sync(request: web.Request) -> web.Response:
+    _require_allowed_peer(request)
     _msgpack_body(request)
     fed = _federation(request)
     if not fed.index.ready.is_set():
@@ -47,6 +61,7 @@ async def sync(request: web.Request) -> web.Response:
 
 @routes.post("/v1/records/fetch")
 async def fetch(request: web.Request) -> web.Response:
+    _require_allowed_peer(request)
     _msgpack_body(request)
     body = await request.read()
     try:
