@@ -126,7 +126,8 @@ def check_credential(
     evidence = _record_evidence(document)
     if record_wire is None and evidence is not None:
         try:
-            record_wire = wire_from_multibase(evidence.get("recordWire"))
+            multibase: Any = evidence.get("recordWire")  # checked by wire_from_multibase
+            record_wire = wire_from_multibase(multibase)
         except (ValueError, TypeError) as exc:
             raise CredentialError(f"evidence recordWire: {exc}") from None
     if record_wire is not None:

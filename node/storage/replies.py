@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import aiosqlite
 
-from protocol.record import Record
-from protocol.validate import parse
+from protocol import Record, parse
 
 # SQL condition on ``r`` (the reply's records row): its target ``t`` is live and the reply's
 # author is the attestation's subject, or the other party of the alliance the end closes.
