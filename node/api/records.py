@@ -125,5 +125,6 @@ async def list_records(request: web.Request) -> web.Response:
         raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
     rows = await request.app[NODE].store.list_records(where, after, limit)
-    following = params.encode_cursor(rows[-1].seq) if len(rows) == limit else None
+    # the last page answers a cursor too: a poller resumes from it and sees only new arrivals
+    following = params.encode_cursor(rows[-1].seq if rows else after)
     return web.json_response({"records": [row_json(r) for r in rows], "next": following})

@@ -11,8 +11,9 @@ from typing import Any
 
 import aiosqlite
 
-from node.storage import queries, reputation_queries, viewdump
+from node.storage import queries, reputation_queries, stream_queries, viewdump
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
+from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol import AttestationState, Record, Reputation, Tombstone, Views
 
 
@@ -40,6 +41,14 @@ class StoreReads:
 
     async def list_records(self, where: RecordFilter, after_seq: int, limit: int) -> list[Row]:
         return await queries.list_records(self.reader, where, after_seq, limit)
+
+    async def last_seq(self) -> int:
+        return await stream_queries.last_seq(self.reader)
+
+    async def stream_rows(
+        self, after: int, upto: int | None, where: StreamFilter, limit: int
+    ) -> list[StreamRow]:
+        return await stream_queries.rows_between(self.reader, after, upto, where, limit)
 
     async def list_opportunities(
         self, where: OpportunityFilter, before: tuple[int, bytes] | None, limit: int
