@@ -16,6 +16,7 @@ from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
+from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
 
 log = logging.getLogger("rakuichi.node")
@@ -55,6 +56,7 @@ async def start_node(
             await web.TCPSite(runner, host, port, reuse_address=True).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
+        mark_listening(runner.app)
     except BaseException:
         if runner is not None:
             await runner.cleanup()

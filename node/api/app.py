@@ -18,6 +18,7 @@ from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
 from node.api.ratelimit import RateLimiter
 from node.federation.manager import Federation
+from node.ops import endpoints as ops_endpoints
 from node.service import Node
 
 
@@ -31,4 +32,5 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
     for module in (directory, records, federation, alliances, reputation, credentials, openapi):
         app.add_routes(module.routes)
+    ops_endpoints.install(app, node, fed)
     return app

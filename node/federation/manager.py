@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -46,6 +47,7 @@ class Federation:
         self._sync_queue: list[str] = []
         self._sync_lock = asyncio.Lock()
         self._learning: set[asyncio.Task[None]] = set()  # peer learning started by commits
+        self.sync_listeners: list[Callable[[str, SyncReport], None]] = []  # metrics
 
     # ----- lifecycle
     @classmethod
@@ -308,6 +310,8 @@ class Federation:
             await self.state.synced(url, self.node.clock.now_ms())
             await self.state.succeeded(url, self.node.clock.now_ms())
             self.sync_reports[url] = report
+            for listener in self.sync_listeners:
+                listener(url, report)
             log.info(
                 "synced with %s: %d rounds, %d B, fetched %d, sent %d",
                 url,
