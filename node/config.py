@@ -10,6 +10,7 @@ from typing import Any
 
 from crypto import KeyFileError, SigningKey, load_signing_key, raw_from_did
 from crypto.errors import InvalidDid
+from node.limits import Limits, load_limits
 from node.tomlfile import ConfigError, read_toml
 
 CONFIG_FILE = "config.toml"
@@ -59,7 +60,13 @@ class NodeConfig:
     rate_burst: float = 10000.0
     admin_token: str = ""  # bearer token for /metrics from other hosts (empty: loopback only)
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
+    search_rate_limit: float = 20.0  # full-text searches per second per client
+    search_rate_burst: float = 60.0
+    stream_heartbeat: float = 15.0  # seconds between heartbeat comments on /v1/stream
+    stream_buffer_bytes: int = 4 * 1024 * 1024  # unwritten events a subscriber may hold
+    stream_max_subscribers: int = 5000
     federation: FederationConfig = field(default_factory=FederationConfig)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -185,8 +192,16 @@ def load_config(home: Path) -> NodeConfig:
         rate_burst=_typed(node, "rate_burst", float, 10000.0, where),
         admin_token=_typed(node, "admin_token", str, "", where),
         trusted_proxies=_networks(_strings(node, "trusted_proxies", where), where),
+        search_rate_limit=_typed(node, "search_rate_limit", float, 20.0, where),
+        search_rate_burst=_typed(node, "search_rate_burst", float, 60.0, where),
+        stream_heartbeat=_typed(node, "stream_heartbeat", float, 15.0, where),
+        stream_buffer_bytes=_typed(node, "stream_buffer_bytes", int, 4 * 1024 * 1024, where),
+        stream_max_subscribers=_typed(node, "stream_max_subscribers", int, 5000, where),
         federation=federation,
+        limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
     )
+    if config.stream_heartbeat <= 0 or config.stream_buffer_bytes <= 0:
+        raise ConfigError(f"{where}.stream_heartbeat and stream_buffer_bytes must be positive")
     if not config.name:
         raise ConfigError(f"{where}.name is required")
     try:

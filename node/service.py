@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
-from node.config import NodeConfig, NodeKeys
+from node.config import FederationConfig, NodeConfig, NodeKeys
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome
-from node.storage import queries
 from node.storage.store import Store
 from node.verifier import Verifier
-from protocol import kinds
-from protocol.builder import sign_record
-from protocol.record import Record
-from protocol.validate import Policy, parse
+from protocol import Policy, Record, kinds, parse, sign_record
 
 log = logging.getLogger("rakuichi.node")
 
@@ -43,6 +39,10 @@ class Node:
     @property
     def node_did(self) -> str:
         return self.keys.node.public_key.did
+
+    def use_federation_config(self, federation: FederationConfig) -> None:
+        """Put reloaded ``[federation]`` settings in force (the rest of the config stays)."""
+        self.config = replace(self.config, federation=federation)
 
     def policy(self) -> Policy:
         return Policy(denied_authors=self.config.federation.deny_orgs)
@@ -73,9 +73,7 @@ class Node:
 
     async def publish_profile_if_changed(self) -> Record | None:
         """Publish this organisation's ``org.profile`` unless the current one says the same."""
-        current = await queries.current_of(
-            self.store.reader, kinds.ORG_PROFILE, self.keys.org.public_key.raw
-        )
+        current = await self.store.current_of(kinds.ORG_PROFILE, self.keys.org.public_key.raw)
         wanted = self.profile_body()
         if current is not None and current.wire is not None:
             held = parse(current.wire).body

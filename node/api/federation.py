@@ -5,24 +5,15 @@ from __future__ import annotations
 import msgpack
 from aiohttp import web
 
-from node.api.keys import FEDERATION, NODE, PEER
+from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
-from node.federation.manager import Federation
-from node.storage import queries
-from protocol.errors import Rejected
-from protocol.reconcile import respond
+from node.federation.syncindex import IndexLoading
+from protocol import Rejected
 
 MAX_FETCH = 1024
 routes = web.RouteTableDef()
-
-
-def _federation(request: web.Request) -> Federation:
-    fed = request.app[FEDERATION]
-    if fed is None:
-        raise ApiError(503, "unavailable", "federation is not running on this node")
-    return fed
 
 
 def _require_allowed_peer(request: web.Request) -> None:
@@ -47,12 +38,14 @@ def _msgpack_body(request: web.Request) -> None:
 async def sync(request: web.Request) -> web.Response:
     _require_allowed_peer(request)
     _msgpack_body(request)
-    fed = _federation(request)
-    if not fed.index.ready.is_set():
-        raise ApiError(503, "unavailable", "sync index still loading; try again shortly")
+    index = request.app[SYNC_INDEX]
+    if index is None:
+        raise ApiError(503, "unavailable", "federation is not running on this node")
     body = await request.read()
     try:
-        reply = respond(fed.index.items, body)
+        reply = index.answer(body)
+    except IndexLoading as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
     except Rejected as exc:  # ReconcileError, or the message's own size/encoding
         status = 413 if exc.klass == "size" else 422
         raise ApiError(status, exc.klass, exc.detail, "bad sync message") from None
@@ -77,7 +70,7 @@ async def fetch(request: web.Request) -> web.Response:
         raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
     if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
         raise ApiError(400, "encoding", "expected an array of 32-byte ids")
-    wires = await queries.live_wires(request.app[NODE].store.reader, ids)
+    wires = await request.app[NODE].store.live_wires(ids)
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 
 

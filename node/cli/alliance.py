@@ -28,11 +28,16 @@ from node.cli.publish import _home, _publish, local_url
 from node.config import load_config, load_keys
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
-from protocol import kinds
-from protocol.builder import Draft
-from protocol.bundle import BundleError, BundleReport, verify_bundle
-from protocol.errors import Rejected
-from protocol.validate import parse, validate
+from protocol import (
+    BundleError,
+    BundleReport,
+    Draft,
+    Rejected,
+    kinds,
+    parse,
+    validate_record,
+    verify_bundle,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -313,7 +318,7 @@ def cmd_terms_verify(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
     wire = run_async(_fetch_record(args.node, alliance_id))
     try:
-        record = validate(wire, now_ms())
+        record = validate_record(wire, now_ms())
     except Rejected as exc:
         raise CliError(f"the node served an invalid record: {exc}") from None
     if record.id != alliance_id:

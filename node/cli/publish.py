@@ -13,12 +13,7 @@ from node.config import NodeConfig, NodeKeys, load_config, load_keys
 from node.storage.store import Store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
-from protocol import kinds
-from protocol.builder import sign_record
-from protocol.errors import Rejected
-from protocol.jsonview import body_from_json
-from protocol.record import Record
-from protocol.validate import validate
+from protocol import Record, Rejected, body_from_json, kinds, sign_record, validate_record
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,7 +70,7 @@ async def submit(config: NodeConfig, record: Record) -> str:
     except TransportError:
         pass
     try:
-        validate(record.wire, int(time.time() * 1000))
+        validate_record(record.wire, int(time.time() * 1000))
     except Rejected as exc:
         raise CliError(f"record refused: {exc}") from None
     store = await Store.open(config.database_path)

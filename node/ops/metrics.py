@@ -20,7 +20,6 @@ from node.federation.antientropy import SyncReport
 from node.federation.manager import Federation
 from node.ingest import Outcome
 from node.service import Node
-from node.storage import queries
 from protocol.record import Record
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -181,7 +180,7 @@ class NodeMetrics:
         node.ingestor.outcome_listeners.append(self.on_outcomes)
         node.ingestor.listeners.append(self.on_new)
         if fed is not None:
-            fed.sync_listeners.append(self.on_sync)
+            fed.anti_entropy.listeners.append(self.on_sync)
 
     # ----- events
     def _peer_url(self, source: str) -> str:
@@ -220,7 +219,7 @@ class NodeMetrics:
     async def _read_levels(self, ready: bool) -> Snapshot:
         node, fed = self.node, self.fed
         snap = Snapshot(ready=ready)
-        snap.records_by_kind = await queries.counts_by_kind(node.store.reader)
+        snap.records_by_kind = await node.store.counts_by_kind()
         snap.store_bytes = _database_bytes(node.config.database_path)
         if fed is None:
             return snap

@@ -7,28 +7,32 @@ from typing import Any
 import aiosqlite
 
 from node.storage.queries import live_wires
-from node.storage.store import Store
-from protocol import kinds
-from protocol.record import Record
-from protocol.reputation import Reputation, reputation
-from protocol.validate import parse
-from protocol.views import AttestationState, Tombstone, Views
-
-
-async def put_draft(
-    store: Store, draft_id: bytes, member: bytes, wire: bytes, created: int
-) -> bool:
-    return bool(
-        await store.write(
-            "INSERT OR REPLACE INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)",
-            (draft_id, member, wire, created),
-        )
-    )
+from node.storage.replies import replies_to
+from protocol import (
+    AttestationState,
+    Record,
+    Reputation,
+    Tombstone,
+    Views,
+    kinds,
+    parse,
+    reputation_from_views,
+)
 
 
 async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:
     rows = list(await db.execute_fetchall("SELECT wire FROM drafts WHERE id = ?", (draft_id,)))
     return rows[0][0] if rows else None
+
+
+async def drafts_for(db: aiosqlite.Connection, member: bytes) -> list[bytes]:
+    """Wire bytes of the drafts waiting for ``member``: not yet signed into a held record."""
+    rows = await db.execute_fetchall(
+        "SELECT d.wire FROM drafts d WHERE d.member = ? "
+        "AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = d.id) ORDER BY d.created, d.id",
+        (member,),
+    )
+    return [row[0] for row in rows]
 
 
 async def attestation_rows(
@@ -60,7 +64,9 @@ async def attestation_rows(
 
 
 def partial_views(
-    attestations: dict[bytes, AttestationState], tombstones: dict[bytes, Tombstone]
+    attestations: dict[bytes, AttestationState],
+    tombstones: dict[bytes, Tombstone],
+    replies: dict[bytes, Record] | None = None,
 ) -> Views:
     return Views(
         org_profiles={},
@@ -72,12 +78,14 @@ def partial_views(
         tombstones=tombstones,
         pending={},
         unknown=frozenset(),
+        replies=replies or {},
     )
 
 
 async def reputation_of(db: aiosqlite.Connection, subject: bytes, now_ms: int) -> Reputation:
     live, tombs = await attestation_rows(db, subject, now_ms)
-    return reputation(partial_views(live, tombs), subject)
+    replies = await replies_to(db, sorted(live))
+    return reputation_from_views(partial_views(live, tombs, replies), subject)
 
 
 async def bundle_records(
@@ -107,6 +115,8 @@ async def bundle_records(
         (subject,),
     )
     needed.update(r[0] for r in rows)
+    replies = await replies_to(db, sorted({r.id for r in chosen} | needed))
+    needed.update(r.id for r in replies.values())
     return chosen + [parse(w) for w in await live_wires(db, sorted(needed))]
 
 
