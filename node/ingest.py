@@ -5,14 +5,17 @@ What is new is announced by the store to its commit listeners (``RecordStore.on_
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from node.clock import Clock
 from node.config import FederationConfig
 from node.storage.interface import RecordStore
 from node.verifier import Verifier
-from protocol import Policy, Rejected
+from protocol import Policy, Record, Rejected
+
+# told the records a submission made new, with their source (metrics count them by peer)
+NewRecordsListener = Callable[[list[Record], str | None], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -49,20 +52,36 @@ class Ingestor:
         self.verifier = verifier
         self.clock = clock
         self.policy = policy
+        self.listeners: list[NewRecordsListener] = []
+        # told (synchronously) every outcome with its source: metrics count refusals
+        self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
 
     async def submit(self, wires: Sequence[bytes], source: str | None = None) -> list[Outcome]:
         """Validate (all of section 4, the operator's policy included) and store.
 
-        The store tells its commit listeners what was new. ``source`` is the peer the records
-        came from (None: submitted here).
+        ``source`` is the peer the records came from (None: submitted here). What is new goes
+        to the store's commit listeners (federation, stream) and to ``listeners`` (metrics).
         """
         now = self.clock.now_ms()
         checked = await self.verifier.check(list(wires), now, self.policy())
         accepted = [item.record for item in checked if item.record is not None]
         flags = iter(await self.store.add(accepted, now, source))
-        return [
+        outcomes = [
             Outcome(refusal=item.refusal)
             if item.record is None
             else Outcome(id=item.record.id, stored=next(flags))
             for item in checked
         ]
+        for observe in self.outcome_listeners:
+            observe(outcomes, source)
+        new = [
+            item.record
+            for item, outcome in zip(checked, outcomes, strict=True)
+            if item.record is not None and outcome.stored
+        ]
+        if new:
+            for listener in self.listeners:
+                result = listener(new, source)
+                if result is not None:
+                    await result
+        return outcomes
