@@ -273,15 +273,27 @@ class NodeClient:
 
     # Alliances, members and reputation: what organisations' and members' tools ask.
 
-    async def post_draft(self, wire: bytes) -> dict[str, Any]:
+    async def post_draft(self, wire: bytes, private: bool = False) -> dict[str, Any]:
         """Leave an alliance signed by the node's organisation for the member to co-sign;
-        returns ``{"id", "url", "draft", "missing"}``."""
+        returns ``{"id", "url", "draft", "missing", "private"}``. ``private``: the co-signed
+        alliance and what names it stay with the two parties (never federated)."""
         status, ctype, body = await self._request(
-            "POST", "/v1/drafts", data=wire, headers={"Content-Type": MSGPACK}
+            "POST",
+            "/v1/drafts",
+            data=wire,
+            headers={"Content-Type": MSGPACK},
+            params={"private": "true"} if private else None,
         )
         if status != 201:
             raise self._refusal(status, ctype, body)
         return json.loads(body)
+
+    async def get_draft_json(self, draft_id: bytes) -> dict[str, Any]:
+        """``GET /v1/drafts/{id}``: the draft's JSON (``private``, ``signed``, ``missing``)."""
+        answer = await self._json(f"/v1/drafts/{draft_id.hex()}")
+        if not isinstance(answer, dict):
+            raise TransportError(f"{self.base_url}: the draft answer is not a JSON object")
+        return answer
 
     async def get_draft_wire(self, draft_id: bytes) -> bytes:
         """The wire bytes of a draft (signatures collected so far); raises if not served."""

@@ -10,6 +10,7 @@ from node.api import (
     directory,
     federation,
     openapi,
+    private,
     records,
     reputation,
     stream,
@@ -43,6 +44,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
         alliances,
         reputation,
         credentials,
+        private,
         stream,
         openapi,
     ):

@@ -10,6 +10,7 @@ from aiohttp import web
 from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE, PEER
+from node.api.private import private_record_response
 from node.api.problems import ApiError, refusal
 from node.storage import queries
 from protocol import (
@@ -97,6 +98,10 @@ async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
     store = request.app[NODE].store
     row = await store.get_record(rid)
+    if row is None:  # a private record exists for its two parties alone
+        answer = await private_record_response(request, rid)
+        if answer is not None:
+            return answer
     if row is None and not await store.retract_pending_on(rid):
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
     # the target of a held retract reads the same whether this node ever held it or not
