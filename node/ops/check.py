@@ -14,8 +14,7 @@ from pathlib import Path
 import aiosqlite
 
 from node.storage.viewdump import dump_views
-from protocol import Record, Rejected, derive, parse
-from protocol.validate import verify_signatures
+from protocol import Record, Rejected, check_signer_set, derive, parse, verify_each
 
 MAX_LINES_PER_PASS = 50
 CHUNK = 2000
@@ -82,7 +81,8 @@ def _record_problem(row: tuple[bytes, str, bytes, int, bytes]) -> tuple[Record |
     where = f"record {rid.hex()}"
     try:
         record = parse(wire)
-        verify_signatures(record)
+        check_signer_set(record)
+        verify_each(record.signing_input, record.sigs)
     except Rejected as exc:
         return None, f"{where}: its bytes are refused ({exc.klass}: {exc.detail})"
     if record.id != rid:
