@@ -11,6 +11,7 @@ from node.api.problems import problem_middleware
 from node.api.ratelimit import RateLimiter
 from node.federation.manager import Federation
 from node.service import Node
+from node.web import add_web
 
 
 def make_app(node: Node, fed: Federation | None = None) -> web.Application:
@@ -23,4 +24,5 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
     for module in (directory, records, federation, alliances, reputation, openapi):
         app.add_routes(module.routes)
+    add_web(app)
     return app
