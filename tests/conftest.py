@@ -71,3 +71,33 @@ def vector_now_ms() -> int:
         for v in load_vectors(PROTOCOL_VECTORS)["valid"]
     ]
     return max(created) + DAY_MS
+
+
+@pytest.fixture(scope="session")
+def postgres_server_dsn() -> Any:
+    """A real PostgreSQL server for the whole session (tests/support/postgres.py)."""
+    from tests.support.postgres import postgres_server
+
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_server_dsn: str) -> Any:
+    """A fresh, empty database on the session's server, dropped after the test."""
+    import asyncpg
+
+    from tests.support.postgres import database_dsn, new_database_name
+
+    name = new_database_name()
+    admin = await asyncpg.connect(postgres_server_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    yield database_dsn(postgres_server_dsn, name)
+    admin = await asyncpg.connect(postgres_server_dsn)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
