@@ -17,7 +17,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.verify": ("Verify a bundle", "評判バンドルを検証"),
     "nav.api": ("API", "開発者向け接続口"),
     "lang.switch": ("日本語", "English"),
-    "footer.node": ("This board is the federation as node {name} holds it.", "この一覧は、ノード「{name}」が保持しているフェデレーション (連合) の内容です。"),
+    "footer.node": (
+        "This board is the federation as node {name} holds it.",
+        "この一覧は、ノード「{name}」が保持しているフェデレーション (連合) の内容です。",
+    ),
     "skip": ("Skip to content", "本文へ移動"),
     # board
     "board.title": ("Opportunities", "募集"),
@@ -73,7 +76,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "state.retracted": ("retracted", "撤回済み"),
     # organisation
     "org.title": ("Organisation", "組織"),
-    "org.unknown": ("No profile of this organisation is held here.", "この組織のプロフィールはこのノードにありません。"),
+    "org.unknown": (
+        "No profile of this organisation is held here.",
+        "この組織のプロフィールはこのノードにありません。",
+    ),
     "org.domain": ("Domain (unverified)", "ドメイン (未確認)"),
     "org.nodes": ("Nodes", "ノード"),
     "org.opportunities": ("Opportunities", "募集"),
@@ -89,7 +95,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "member.reputation": ("Reputation", "評判 (レピュテーション)"),
     "member.summary": ("Grounded summary", "裏付けのある評判の集計"),
     "member.grounded": ("Grounded attestations", "アライアンスに裏付けられた推薦・評価"),
-    "member.ungrounded": ("Not grounded: shown apart, never counted", "裏付けなし (集計には含めません)"),
+    "member.ungrounded": (
+        "Not grounded: shown apart, never counted",
+        "裏付けなし (集計には含めません)",
+    ),
     "member.alliances": ("Alliances", "アライアンス"),
     "member.alumni_of": ("Alumni of", "アルムナイ (卒業生) として所属"),
     "member.in_force": ("in force", "有効"),
@@ -109,8 +118,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "record.verified": ("signatures verified", "署名を検証済み"),
     "record.download": ("Download the wire bytes", "ワイヤ形式のバイト列をダウンロード"),
     "record.fields": ("Fields", "項目"),
-    "record.retracted": ("This record was retracted by its author.", "このレコードは作成者により撤回済みです。"),
-    "record.unknown": ("No record with this id is held here.", "この ID のレコードはこのノードにありません。"),
+    "record.retracted": (
+        "This record was retracted by its author.",
+        "このレコードは作成者により撤回済みです。",
+    ),
+    "record.unknown": (
+        "No record with this id is held here.",
+        "この ID のレコードはこのノードにありません。",
+    ),
     "kind.org.profile": ("organisation profile", "組織のプロフィール"),
     "kind.member.profile": ("member profile", "メンバーのプロフィール"),
     "kind.opportunity": ("opportunity", "募集"),
@@ -154,11 +169,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "{org} proposes this alliance. Read it, then co-sign it with your wallet if you agree.",
         "{org} がこのアライアンスを提案しています。内容を確認し、同意する場合はウォレットで連署してください。",
     ),
-    "draft.unknown": ("No draft with this id is held here.", "この ID の下書きはこのノードにありません。"),
-    "draft.signed": ("Both sides have signed: this alliance is in force.", "双方が署名済みです。このアライアンスは有効です。"),
-    "draft.terms_check": ("Check a terms document against the digest", "合意書のファイルをダイジェストと照合"),
-    "draft.terms_ok": ("The document matches the terms digest.", "ファイルは合意内容のダイジェストと一致します。"),
-    "draft.terms_bad": ("The document does NOT match the terms digest.", "ファイルは合意内容のダイジェストと一致しません。"),
+    "draft.unknown": (
+        "No draft with this id is held here.",
+        "この ID の下書きはこのノードにありません。",
+    ),
+    "draft.signed": (
+        "Both sides have signed: this alliance is in force.",
+        "双方が署名済みです。このアライアンスは有効です。",
+    ),
+    "draft.terms_check": (
+        "Check a terms document against the digest",
+        "合意書のファイルをダイジェストと照合",
+    ),
+    "draft.terms_ok": (
+        "The document matches the terms digest.",
+        "ファイルは合意内容のダイジェストと一致します。",
+    ),
+    "draft.terms_bad": (
+        "The document does NOT match the terms digest.",
+        "ファイルは合意内容のダイジェストと一致しません。",
+    ),
     "draft.cosign": ("Co-sign in this browser", "このブラウザで連署する"),
     "draft.wallet": ("Your wallet (key file)", "あなたのウォレット (鍵ファイル)"),
     "draft.wallet_note": (
@@ -166,21 +196,45 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "鍵はこのページの中だけで読み込んで使います。どこにも送信しません。",
     ),
     "draft.sign": ("Co-sign and submit", "連署して送信"),
-    "draft.js_needed": ("Co-signing in the browser needs JavaScript; or use: {cmd}", "ブラウザで連署するには JavaScript が必要です。代わりに次のコマンドを使えます: {cmd}"),
+    "draft.js_needed": (
+        "Co-signing in the browser needs JavaScript; or use: {cmd}",
+        "ブラウザで連署するには JavaScript が必要です。代わりに次のコマンドを使えます: {cmd}",
+    ),
     "draft.encrypted": (
         "This wallet is encrypted with a passphrase, which the browser cannot open. Co-sign with the command line instead: {cmd}",
         "このウォレットはパスフレーズで暗号化されており、ブラウザでは開けません。代わりにコマンドラインで連署してください: {cmd}",
     ),
-    "draft.unreadable": ("This file is not a wallet this page can read (an Ed25519 PKCS#8 key file).", "このファイルは読み込めるウォレット (Ed25519 PKCS#8 鍵ファイル) ではありません。"),
-    "draft.no_webcrypto": ("This browser cannot sign with Ed25519. Use: {cmd}", "このブラウザは Ed25519 で署名できません。次のコマンドを使ってください: {cmd}"),
-    "draft.wrong_member": ("This wallet is not the member this alliance is for.", "このウォレットは、このアライアンスの相手のメンバーではありません。"),
-    "draft.tampered": ("The draft does not check (its id or the organisation's signature): not signing.", "下書きの検証に失敗しました (ID または組織の署名)。署名しません。"),
-    "draft.done": ("Co-signed and accepted by the node: alliance {id}", "連署し、ノードに受理されました: アライアンス {id}"),
-    "draft.refused": ("The node refused the alliance: {detail}", "ノードがアライアンスを拒否しました: {detail}"),
+    "draft.unreadable": (
+        "This file is not a wallet this page can read (an Ed25519 PKCS#8 key file).",
+        "このファイルは読み込めるウォレット (Ed25519 PKCS#8 鍵ファイル) ではありません。",
+    ),
+    "draft.no_webcrypto": (
+        "This browser cannot sign with Ed25519. Use: {cmd}",
+        "このブラウザは Ed25519 で署名できません。次のコマンドを使ってください: {cmd}",
+    ),
+    "draft.wrong_member": (
+        "This wallet is not the member this alliance is for.",
+        "このウォレットは、このアライアンスの相手のメンバーではありません。",
+    ),
+    "draft.tampered": (
+        "The draft does not check (its id or the organisation's signature): not signing.",
+        "下書きの検証に失敗しました (ID または組織の署名)。署名しません。",
+    ),
+    "draft.done": (
+        "Co-signed and accepted by the node: alliance {id}",
+        "連署し、ノードに受理されました: アライアンス {id}",
+    ),
+    "draft.refused": (
+        "The node refused the alliance: {detail}",
+        "ノードがアライアンスを拒否しました: {detail}",
+    ),
     "draft.signing": ("Signing…", "署名しています…"),
     # verify
     "verify.title": ("Verify a reputation bundle", "評判バンドルを検証"),
-    "verify.intro": ("Drop a bundle file: it is checked here and nothing is stored.", "バンドルファイルを選んでください。検証のみ行い、何も保存しません。"),
+    "verify.intro": (
+        "Drop a bundle file: it is checked here and nothing is stored.",
+        "バンドルファイルを選んでください。検証のみ行い、何も保存しません。",
+    ),
     "verify.file": ("Bundle file", "バンドルファイル"),
     "verify.submit": ("Verify", "検証する"),
     "verify.ok": ("Every record checks.", "すべてのレコードを検証できました。"),
@@ -206,12 +260,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "admin.denied": ("Denied", "拒否中"),
     "admin.deny_target": ("Peer URL or organisation did:key", "ピアのアドレスまたは組織の did:key"),
     "admin.done": ("Saved: the node applies it now.", "保存しました。ノードにすぐ反映されます。"),
-    "admin.bad_target": ("Not a peer URL or a did:key: {target}", "ピアのアドレスでも did:key でもありません: {target}"),
+    "admin.bad_target": (
+        "Not a peer URL or a did:key: {target}",
+        "ピアのアドレスでも did:key でもありません: {target}",
+    ),
     "admin.none": ("None.", "ありません。"),
     # errors
     "error.title": ("Not here", "見つかりません"),
     "error.bad_did": ("Not a did:key: {value}", "did:key ではありません: {value}"),
-    "error.bad_id": ("Not a record id (64 hex digits): {value}", "レコード ID (16 進 64 桁) ではありません: {value}"),
-    "error.bad_param": ("Not a valid value for {name}: {value}", "{name} の値が正しくありません: {value}"),
-    "error.csrf": ("This form has expired: reload the page and try again.", "フォームの有効期限が切れました。ページを再読み込みしてやり直してください。"),
+    "error.bad_id": (
+        "Not a record id (64 hex digits): {value}",
+        "レコード ID (16 進 64 桁) ではありません: {value}",
+    ),
+    "error.bad_param": (
+        "Not a valid value for {name}: {value}",
+        "{name} の値が正しくありません: {value}",
+    ),
+    "error.csrf": (
+        "This form has expired: reload the page and try again.",
+        "フォームの有効期限が切れました。ページを再読み込みしてやり直してください。",
+    ),
 }

@@ -58,9 +58,7 @@ class AllianceItem:
         return self.end is None
 
 
-async def alliances(
-    db: aiosqlite.Connection, column: str, key: bytes
-) -> list[AllianceItem]:
+async def alliances(db: aiosqlite.Connection, column: str, key: bytes) -> list[AllianceItem]:
     """Alliances of an organisation (``column="org"``) or a member (``"member"``), newest
     first; the relation is read from the alliance itself (absent means ``member``)."""
     assert column in ("org", "member")

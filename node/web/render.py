@@ -91,9 +91,7 @@ def page(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except PageError as exc:
-            return render(
-                request, "error.html", {"key": exc.key, "values": exc.values}, exc.status
-            )
+            return render(request, "error.html", {"key": exc.key, "values": exc.values}, exc.status)
 
     return wrapped
 

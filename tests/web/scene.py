@@ -151,7 +151,12 @@ def build_scene(org: SigningKey, relations: bool, now: int | None = None) -> Sce
         ),
         "filled": (
             other,
-            {"slug": "filled-role", "title": "Filled role", "tour": "rotational", "status": "filled"},
+            {
+                "slug": "filled-role",
+                "title": "Filled role",
+                "tour": "rotational",
+                "status": "filled",
+            },
         ),
     }
     for i, (name, (author, body)) in enumerate(opp.items()):

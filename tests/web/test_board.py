@@ -22,7 +22,10 @@ def titles(browser: Browser) -> list[str]:
 
 def submit_filters(browser: Browser) -> None:
     browser.find("#apply").click()
-    browser.wait_for(lambda: browser.driver.execute_script("return document.readyState") == "complete", "page load")
+    browser.wait_for(
+        lambda: browser.driver.execute_script("return document.readyState") == "complete",
+        "page load",
+    )
     browser.collect()
 
 
@@ -141,8 +144,13 @@ def test_japanese_board_shows_no_english_ui_string(
     browser = browser_factory(accept_language="ja")  # type: ignore[operator]
     org = scene.keys["org"].public_key.did
     member = scene.keys["aiko"].public_key.did
-    for path in ("/", f"/orgs/{org}", f"/members/{member}", "/verify",
-                 f"/records/{scene.named['alliance_aiko'].id.hex()}"):
+    for path in (
+        "/",
+        f"/orgs/{org}",
+        f"/members/{member}",
+        "/verify",
+        f"/records/{scene.named['alliance_aiko'].id.hex()}",
+    ):
         browser.get(pair.b.url + path)
         assert browser.find("html").get_attribute("lang") == "ja"
         leftover = _visible_ui_text(browser, scene)
