@@ -27,3 +27,7 @@ class WrongPassphrase(KeyFileError):
 
 class DamagedKeyFile(KeyFileError):
     """The key file is not a PKCS#8 PEM Ed25519 private key."""
+
+
+class InvalidProof(CryptoError):
+    """A Data Integrity proof that is malformed or does not verify."""

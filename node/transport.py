@@ -303,6 +303,13 @@ class NodeClient:
     async def alumni(self, org_did: str) -> dict[str, Any]:
         return await self._json(f"/v1/orgs/{org_did}/alumni")
 
+    async def credential(self, record_id: bytes) -> dict[str, Any]:
+        """``GET /v1/records/{id}/credential``: the W3C credential of an attestation."""
+        answer = await self._json(f"/v1/records/{record_id.hex()}/credential")
+        if not isinstance(answer, dict):
+            raise TransportError(f"{self.base_url}: the credential is not a JSON object")
+        return answer
+
     async def reputation(self, did: str) -> dict[str, Any]:
         return await self._json(f"/v1/reputation/{did}")
 

@@ -56,7 +56,7 @@ def read_bundle(data: bytes) -> tuple[bytes, list[bytes]]:
     if not isinstance(doc, dict) or doc.get("rakuichi_bundle") != FORMAT:
         raise BundleError(f"not a bundle: rakuichi_bundle must be {FORMAT}")
     try:
-        subject = raw_from_did(doc.get("subject"))
+        subject = raw_from_did(doc.get("subject", ""))
     except InvalidDid as exc:
         raise BundleError(f"bundle subject: {exc}") from None
     records = doc.get("records")

@@ -48,7 +48,8 @@ class _ContainerBudget:
 def encode(value: Value) -> bytes:
     """Canonical encoding of ``value``; raises ``EncodingError`` for a value outside section 2."""
     try:
-        return msgpack.packb(_canonical(value, 0), use_bin_type=True)
+        packed: bytes = msgpack.packb(_canonical(value, 0), use_bin_type=True)
+        return packed
     except UnicodeEncodeError:
         raise EncodingError("a string is not valid Unicode (lone surrogate)") from None
 

@@ -117,7 +117,8 @@ class AllianceState:
 
     @property
     def member(self) -> bytes:
-        return self.record.body["member"]
+        member: bytes = self.record.body["member"]
+        return member
 
     @property
     def org(self) -> bytes:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import alliances, directory, federation, openapi, records, reputation
+from node.api import (
+    alliances,
+    credentials,
+    directory,
+    federation,
+    openapi,
+    records,
+    reputation,
+)
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
@@ -22,7 +30,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[NODE] = node
     app[FEDERATION] = fed
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    for module in (directory, records, federation, alliances, reputation, openapi):
+    for module in (directory, records, federation, alliances, reputation, credentials, openapi):
         app.add_routes(module.routes)
     add_web(app)
     return app

@@ -8,6 +8,6 @@ from node.federation.manager import Federation
 from node.service import Node
 
 NODE = web.AppKey("node", Node)
-FEDERATION = web.AppKey("federation", Federation | None)
+FEDERATION: web.AppKey[Federation | None] = web.AppKey("federation")
 
 PEER = web.RequestKey("peer", str)  # did:key of the node that signed the request

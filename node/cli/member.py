@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crypto import SigningKey, did_from_raw, load_signing_key, save_signing_key
+from crypto import did_from_raw
+from node.cli import credentials
 from node.cli.alliance import (
     add_attestation_options,
     add_end_options,
@@ -28,8 +29,8 @@ from node.cli.alliance import (
     parse_id,
     read_and_verify,
 )
-from node.cli.common import CliError, client, read_passphrase_file, run_async, say
-from node.config import passphrase_from_env
+from node.cli.common import CliError, client, run_async, say
+from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
 from node.transport import NodeClient, RemoteRefusal, TransportError
 from protocol import kinds
 from protocol.builder import Draft, sign_record
@@ -48,6 +49,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     p = what.add_parser("init", help="create a wallet: a new key pair in FILE")
     _wallet(p)
+    p.add_argument(
+        "--no-passphrase", action="store_true", help="do not encrypt the wallet (no prompt)"
+    )
     p.set_defaults(func=cmd_init)
     p = what.add_parser("whoami", help="print the wallet's did:key")
     _wallet(p)
@@ -73,13 +77,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--reason")
     p.set_defaults(func=cmd_retract)
 
-    p = what.add_parser("export", help="fetch a portable bundle of your reputation")
-    _wallet(p, node=True)
+    p = what.add_parser(
+        "export",
+        help="fetch a portable bundle of your reputation (--out), or write your "
+        "W3C credentials to a directory (--vc)",
+    )
+    _wallet(p)
+    p.add_argument("--node", help="URL of a node (for --out)")
     p.add_argument("--claim", action="append", default=[], choices=kinds.CLAIMS)
     p.add_argument("--issuer", action="append", default=[], help="did:key (repeat)")
     p.add_argument("--skill", action="append", default=[])
-    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--out", type=Path, help="the bundle file to write")
+    p.add_argument("--vc", type=Path, metavar="DIR", help="one JSON file per credential")
     p.set_defaults(func=cmd_export)
+    credentials.add_member_parsers(what, _wallet, wallet_did)
     p = what.add_parser("present", help="check a bundle, then hand its records to a node")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--node", required=True)
@@ -101,24 +112,15 @@ def _wallet(p: argparse.ArgumentParser, node: bool = False) -> None:
         p.add_argument("--node", required=True, help="URL of a node")
 
 
-def _passphrase(args: argparse.Namespace) -> str | None:
-    return read_passphrase_file(args.passphrase_file) or passphrase_from_env()
-
-
-def load_wallet(args: argparse.Namespace) -> SigningKey:
-    return load_signing_key(args.wallet, _passphrase(args))
-
-
 def cmd_init(args: argparse.Namespace) -> None:
-    key = SigningKey.generate()
-    passphrase = _passphrase(args)
-    save_signing_key(args.wallet, key, passphrase)
-    say(f"created wallet {args.wallet}" + (" (encrypted)" if passphrase else ""))
-    say(f"  member  {key.public_key.did}")
+    passphrase, note = new_passphrase(args, sys.stdin.isatty())
+    key = create_wallet(args.wallet, passphrase)
+    say(f"created wallet {args.wallet}: {note}")
+    say(f"  member  {key.public_key.did}  (also in {public_file(args.wallet)})")
 
 
 def cmd_whoami(args: argparse.Namespace) -> None:
-    say(load_wallet(args).public_key.did)
+    say(wallet_did(args))
 
 
 async def _post(url: str, record: Record) -> str:
@@ -256,6 +258,15 @@ def cmd_retract(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    if args.out is None and args.vc is None:
+        raise CliError("say what to export: --out FILE (a bundle) and/or --vc DIR (credentials)")
+    if args.vc is not None:
+        written = credentials.export_credentials(args.wallet, args.vc)
+        say(f"exported {written} W3C credential(s) to {args.vc}")
+    if args.out is None:
+        return
+    if args.node is None:
+        raise CliError("--out needs --node URL: the node that assembles the bundle")
     me = load_wallet(args).public_key
     issuers = [did_from_raw(parse_did(i, "--issuer")) for i in args.issuer]
     data = run_async(_fetch_bundle(args.node, me.did, args.claim, issuers, args.skill))

@@ -27,7 +27,7 @@ class PeerDirectory:
     def learn(self, node_key: str, url: str | None, org: str | None) -> None:
         known = self.by_key.get(node_key)
         self.by_key[node_key] = PeerIdentity(
-            node_key, url or (known and known.url), org or (known and known.org)
+            node_key, url or (known.url if known else None), org or (known.org if known else None)
         )
 
     def denial(self, node_key: str, federation: FederationConfig) -> str | None:

@@ -56,7 +56,9 @@ class PeerStateStore:
         return {r[0]: PeerState(*r) for r in rows}
 
     async def get(self, url: str) -> PeerState | None:
-        rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers WHERE url = ?", (url,))
+        rows = list(
+            await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers WHERE url = ?", (url,))
+        )
         return PeerState(*rows[0]) if rows else None
 
     async def ensure(self, url: str, source: str, cursor: int, now_ms: int) -> bool:
@@ -97,17 +99,21 @@ class PeerStateStore:
             "UPDATE peers SET last_error = ?, error = ?, failures = failures + 1 WHERE url = ?",
             (now_ms, error[:500], url),
         )
-        rows = await self.db.execute_fetchall("SELECT failures FROM peers WHERE url = ?", (url,))
+        rows = list(
+            await self.db.execute_fetchall("SELECT failures FROM peers WHERE url = ?", (url,))
+        )
         return int(rows[0][0]) if rows else 1
 
     async def synced(self, url: str, now_ms: int) -> None:
         await self.db.execute("UPDATE peers SET last_sync = ? WHERE url = ?", (now_ms, url))
 
     async def backlog(self, origin_key: str | None, cursor: int) -> int:
-        rows = await self.db.execute_fetchall(
-            "SELECT count(*) FROM records WHERE seq > ? AND wire IS NOT NULL"
-            " AND (origin IS NULL OR origin != ?)",
-            (cursor, origin_key or ""),
+        rows = list(
+            await self.db.execute_fetchall(
+                "SELECT count(*) FROM records WHERE seq > ? AND wire IS NOT NULL"
+                " AND (origin IS NULL OR origin != ?)",
+                (cursor, origin_key or ""),
+            )
         )
         return int(rows[0][0])
 
@@ -120,12 +126,14 @@ class PeerStateStore:
         may move to once they are delivered: past the last one, or past everything examined
         when the batch was not cut short.
         """
-        top = await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records")
+        top = list(await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
         upto = int(top[0][0])
-        rows = await self.db.execute_fetchall(
-            "SELECT seq, wire FROM records WHERE seq > ? AND seq <= ? AND wire IS NOT NULL"
-            " AND (origin IS NULL OR origin != ?) ORDER BY seq LIMIT ?",
-            (cursor, upto, origin_key or "", limit),
+        rows = list(
+            await self.db.execute_fetchall(
+                "SELECT seq, wire FROM records WHERE seq > ? AND seq <= ? AND wire IS NOT NULL"
+                " AND (origin IS NULL OR origin != ?) ORDER BY seq LIMIT ?",
+                (cursor, upto, origin_key or "", limit),
+            )
         )
         batch: list[tuple[int, bytes]] = []
         size = 0
@@ -139,5 +147,5 @@ class PeerStateStore:
         return batch, upto
 
     async def max_seq(self) -> int:
-        rows = await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records")
+        rows = list(await self.db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
         return int(rows[0][0])

@@ -65,10 +65,12 @@ class SyncIndex:
         loaded: list[tuple[int, bytes]] = []
         after: tuple[int, bytes] = (-1, b"")
         while True:
-            rows = await db.execute_fetchall(
-                "SELECT created, id FROM records WHERE (created, id) > (?, ?) AND wire IS NOT NULL"
-                " ORDER BY created, id LIMIT ?",
-                (*after, LOAD_CHUNK),
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT created, id FROM records WHERE (created, id) > (?, ?)"
+                    " AND wire IS NOT NULL ORDER BY created, id LIMIT ?",
+                    (*after, LOAD_CHUNK),
+                )
             )
             loaded.extend((r[0], r[1]) for r in rows)
             if len(rows) < LOAD_CHUNK:

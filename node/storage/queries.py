@@ -31,7 +31,7 @@ _ROW = "seq, id, kind, author, created, wire"
 
 
 async def get_record(db: aiosqlite.Connection, record_id: bytes) -> Row | None:
-    rows = await db.execute_fetchall(f"SELECT {_ROW} FROM records WHERE id = ?", (record_id,))
+    rows = list(await db.execute_fetchall(f"SELECT {_ROW} FROM records WHERE id = ?", (record_id,)))
     return Row(*rows[0]) if rows else None
 
 
@@ -153,10 +153,12 @@ async def list_opportunities(
 
 
 async def current_of(db: aiosqlite.Connection, kind: str, author: bytes) -> Row | None:
-    rows = await db.execute_fetchall(
-        "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
-        " JOIN records r ON r.id = c.id WHERE c.kind = ? AND c.author = ? AND c.slot = ''",
-        (kind, author),
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+            " JOIN records r ON r.id = c.id WHERE c.kind = ? AND c.author = ? AND c.slot = ''",
+            (kind, author),
+        )
     )
     return Row(*rows[0]) if rows else None
 

@@ -27,7 +27,7 @@ async def put_draft(
 
 
 async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:
-    rows = await db.execute_fetchall("SELECT wire FROM drafts WHERE id = ?", (draft_id,))
+    rows = list(await db.execute_fetchall("SELECT wire FROM drafts WHERE id = ?", (draft_id,)))
     return rows[0][0] if rows else None
 
 

@@ -1,0 +1,80 @@
+"""W3C Verifiable Credentials for the attestations this node's organisation authored, and the
+Rakuichi JSON-LD context document they name."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from node.api import params
+from node.api.keys import NODE
+from node.api.openapi import PROBLEM, add_operations
+from node.api.problems import ApiError
+from node.api.records import stored_record
+from node.storage import queries
+from protocol import kinds
+from protocol.credential import CONTEXT_PATH, context_document, context_url, issue_credential
+
+CREDENTIAL_TYPE = "application/vc+ld+json"
+LD_JSON = "application/ld+json"
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/records/{id}/credential")
+async def credential(request: web.Request) -> web.Response:
+    rid = params.record_id(request.match_info["id"])
+    node = request.app[NODE]
+    row = await queries.get_record(node.store.reader, rid)
+    if row is None:
+        raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
+    if row.wire is None:
+        raise ApiError(
+            410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
+        )
+    org = node.keys.org
+    if row.kind != kinds.ATTESTATION or row.author != org.public_key.raw:
+        raise ApiError(
+            404,
+            "not-issuer",
+            f"this node issues credentials only for attestations authored by its organisation "
+            f"{org.public_key.did}; record {rid.hex()} is not one (ask its author's node)",
+            "not issued here",
+        )
+    document = issue_credential(stored_record(row), org, context_url(node.config.public_url))
+    return web.json_response(document, content_type=CREDENTIAL_TYPE)
+
+
+@routes.get(CONTEXT_PATH)
+async def context(request: web.Request) -> web.Response:
+    return web.json_response(
+        context_document(),
+        content_type=LD_JSON,
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+_JSON = {"description": "JSON-LD", "content": {CREDENTIAL_TYPE: {"schema": {"type": "object"}}}}
+add_operations(
+    {
+        "/v1/records/{id}/credential": {
+            "get": {
+                "summary": "a W3C VC 2.0 credential (eddsa-jcs-2022 proof) for an attestation "
+                "this node's organisation authored",
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM, "410": PROBLEM},
+            }
+        },
+        CONTEXT_PATH: {
+            "get": {
+                "summary": "the JSON-LD context of the Rakuichi terms in credentials",
+                "responses": {
+                    "200": {
+                        "description": "JSON-LD",
+                        "content": {LD_JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+)
