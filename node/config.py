@@ -22,8 +22,10 @@ PASSPHRASE_ENV = "RAKUICHI_PASSPHRASE"
 
 def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise ConfigError(f"listen must be HOST:PORT, not {text!r}")
+    if not 1 <= int(port) <= 65535:
+        raise ConfigError(f"listen port must be 1-65535, not {port} (in {text!r})")
     return host.strip("[]"), int(port)
 
 
@@ -78,6 +80,33 @@ class NodeConfig:
     @property
     def config_path(self) -> Path:
         return self.home / CONFIG_FILE
+
+
+# (table, key) -> (lowest allowed, whether the lowest itself is allowed)
+RANGES: dict[tuple[str, str], tuple[float, bool]] = {
+    ("node", "max_body_bytes"): (1024, True),
+    ("node", "rate_limit"): (0, True),  # 0: no rate limit
+    ("node", "rate_burst"): (1, True),
+    ("federation", "push_interval"): (0, False),
+    ("federation", "anti_entropy_interval"): (0, False),
+    ("federation", "max_peers"): (1, True),
+    ("federation", "request_timeout"): (0, False),
+    ("federation", "connect_timeout"): (0, False),
+    ("federation", "max_backoff"): (0, False),
+    ("federation", "signature_max_age"): (1, True),
+}
+
+
+def range_problems(config: NodeConfig) -> list[str]:
+    """Every value of ``config`` outside its range, one line each naming file, table and key."""
+    problems = []
+    for (table, key), (lowest, inclusive) in RANGES.items():
+        holder = config.federation if table == "federation" else config
+        value = getattr(holder, key)
+        if value < lowest or (value == lowest and not inclusive):
+            bound = f">= {lowest:g}" if inclusive else f"> {lowest:g}"
+            problems.append(f"{config.config_path}: [{table}].{key} must be {bound}, not {value!r}")
+    return problems
 
 
 def _dids(values: Any, where: str) -> frozenset[bytes]:
@@ -148,6 +177,9 @@ def load_config(home: Path) -> NodeConfig:
         config.host_port  # noqa: B018 - validates listen
     except ConfigError as exc:
         raise ConfigError(f"{where}.listen: {exc}") from None
+    problems = range_problems(config)
+    if problems:
+        raise ConfigError(problems[0])
     return config
 
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from node.clock import Clock
 from node.storage.store import Store
 from node.verifier import Verifier
-from protocol.errors import Rejected
-from protocol.record import Record
-from protocol.validate import Policy
+from protocol import Policy, Record, Rejected
 
 NewRecordsListener = Callable[[list[Record], str | None], Awaitable[None] | None]
 

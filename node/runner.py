@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -19,6 +19,10 @@ from node.federation.manager import Federation
 from node.service import Node, open_node
 
 log = logging.getLogger("rakuichi.node")
+
+
+class ListenError(OSError):
+    """The node cannot listen where it is configured to (the port is taken, say)."""
 
 
 @dataclass
@@ -47,7 +51,10 @@ async def start_node(
         runner = web.AppRunner(make_app(node, fed), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         host, port = config.host_port
-        await web.TCPSite(runner, host, port, reuse_address=True).start()
+        try:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
     except BaseException:
         if runner is not None:
             await runner.cleanup()
@@ -69,9 +76,13 @@ async def serve(
     home: Path,
     passphrase: str | None = None,
     ready: Callable[[Node], Awaitable[None] | None] | None = None,
+    listen: str | None = None,
 ) -> None:
-    """Run the node in ``home`` until SIGINT or SIGTERM."""
+    """Run the node in ``home`` until SIGINT or SIGTERM (on ``listen`` instead of the
+    configured address when given)."""
     config = load_config(home)
+    if listen is not None:
+        config = replace(config, listen=listen)
     running = await start_node(config, passphrase)
     node = running.node
     stop = asyncio.Event()

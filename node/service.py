@@ -14,10 +14,7 @@ from node.ingest import Ingestor, Outcome
 from node.storage import queries
 from node.storage.store import Store
 from node.verifier import Verifier
-from protocol import kinds
-from protocol.builder import sign_record
-from protocol.record import Record
-from protocol.validate import Policy, parse
+from protocol import Policy, Record, kinds, parse, sign_record
 
 log = logging.getLogger("rakuichi.node")
 

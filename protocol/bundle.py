@@ -5,10 +5,12 @@ A bundle is JSON (UTF-8)::
     {"rakuichi_bundle": 1, "subject": "did:key:...", "records": ["<hex of wire bytes>", ...]}
 
 It holds the chosen attestations about ``subject`` and what checking them needs: the alliances
-they rest on, those alliances' ends, the issuers' profiles, and any retracts known. Checking a
-bundle validates every record (PROTOCOL-v1 section 4) and derives the views of exactly that set.
-One refused record makes the whole bundle refused: it is reported by position, kind and id, and
-nothing of the bundle is counted.
+they rest on, those alliances' ends, the issuers' profiles, any retracts known, and the key
+events of every identity involved (revision 3 proposal). Checking a bundle validates every
+record (PROTOCOL-v1 section 4), computes the key histories of exactly that set, checks that each
+record was signed by a key that spoke for an identity when it was signed (else it is refused
+with class ``key``), and derives the views by identity. One refused record makes the whole
+bundle refused: it is reported by position, kind and id, and nothing of the bundle is counted.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Any
 from crypto import InvalidDid, did_from_raw, raw_from_did
 from protocol import kinds
 from protocol.errors import Rejected
+from protocol.identityviews import derive_identities
 from protocol.record import Record
 from protocol.reputation import Reputation, reputation
 from protocol.validate import parse, validate
-from protocol.views import derive
 
 FORMAT = 1
+KEY_CLASS = "key"  # a valid record whose signer did not speak for an identity at its time
 MAX_BUNDLE_RECORDS = 10_000
 
 
@@ -136,7 +139,15 @@ def verify_bundle(data: bytes, now_ms: int) -> BundleReport:
             refused.append(Refused(position, kind, rid, exc.klass, exc.detail))
     if refused:
         return BundleReport(subject, len(wires), tuple(refused), None)
-    views = derive(records, now_ms)
+    by_identity = derive_identities(records, now_ms)
+    for position, record in enumerate(records, start=1):
+        if record.id in by_identity.unattributed:
+            detail = "signed by a key that spoke for no identity when it was signed"
+            refused.append(Refused(position, record.kind, record.id, KEY_CLASS, detail))
+    if refused:
+        return BundleReport(subject, len(wires), tuple(refused), None)
+    views = by_identity.views
+    subject = by_identity.keys.resolve(subject)
     names = {
         author: r.body.get("name", "")
         for author, r in (*views.org_profiles.items(), *views.member_profiles.items())
@@ -144,7 +155,7 @@ def verify_bundle(data: bytes, now_ms: int) -> BundleReport:
     held = {r.id for r in records}
     retracted = tuple(
         sorted(
-            (r.body["target"], r.author)
+            (r.body["target"], by_identity.keys.identity_at(r.author, r.created) or r.author)
             for r in records
             if r.kind == kinds.RETRACT and r.body["target"] not in held
         )

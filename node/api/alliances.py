@@ -11,11 +11,7 @@ from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK, row_json
 from node.storage import queries, reputation_queries
-from protocol import kinds
-from protocol.builder import Draft
-from protocol.errors import Rejected
-from protocol.jsonview import to_json
-from protocol.validate import check_time
+from protocol import Draft, Rejected, check_time, kinds, to_json
 
 routes = web.RouteTableDef()
 

@@ -11,8 +11,7 @@ from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import stored_record
 from node.storage import queries
-from protocol import kinds
-from protocol.credential import CONTEXT_PATH, context_document, context_url, issue_credential
+from protocol import CONTEXT_PATH, context_document, context_url, issue_credential, kinds
 
 CREDENTIAL_TYPE = "application/vc+ld+json"
 LD_JSON = "application/ld+json"

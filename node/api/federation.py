@@ -11,8 +11,7 @@ from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.manager import Federation
 from node.storage import queries
-from protocol.errors import Rejected
-from protocol.reconcile import respond
+from protocol import Rejected, respond
 
 MAX_FETCH = 1024
 routes = web.RouteTableDef()

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from protocol.errors import Rejected
+from protocol import Rejected
 
 PROBLEM_TYPE = "application/problem+json"
 log = logging.getLogger("rakuichi.api")

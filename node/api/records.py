@@ -12,10 +12,14 @@ from node.api import params
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
 from node.storage import queries
-from protocol.encoding import MAX_RECORD_BYTES
-from protocol.errors import EncodingError, SizeError
-from protocol.jsonview import to_json
-from protocol.record import Record, record_from_trusted
+from protocol import (
+    MAX_RECORD_BYTES,
+    EncodingError,
+    Record,
+    SizeError,
+    record_from_trusted,
+    to_json,
+)
 
 MSGPACK = "application/msgpack"
 MAX_BATCH = 5000

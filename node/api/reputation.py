@@ -9,9 +9,7 @@ from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.storage import reputation_queries
-from protocol.bundle import BundleError, verify_bundle, write_bundle
-from protocol.kinds import CLAIMS
-from protocol.views import GROUNDED, UNGROUNDED
+from protocol import CLAIMS, GROUNDED, UNGROUNDED, BundleError, verify_bundle, write_bundle
 
 routes = web.RouteTableDef()
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024

@@ -28,11 +28,16 @@ from node.cli.publish import _home, _publish, local_url
 from node.config import load_config, load_keys
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
-from protocol import kinds
-from protocol.builder import Draft
-from protocol.bundle import BundleError, BundleReport, verify_bundle
-from protocol.errors import Rejected
-from protocol.validate import parse, validate
+from protocol import (
+    BundleError,
+    BundleReport,
+    Draft,
+    Rejected,
+    kinds,
+    parse,
+    validate_record,
+    verify_bundle,
+)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -166,22 +171,32 @@ def attestation_body(args: argparse.Namespace) -> dict[str, Any]:
 
 async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
     """Refuse to end an alliance the node shows ``key`` is no party of (an end by anyone
-    else has no effect, ever); say nothing when the node is down or lacks the alliance."""
+    else has no effect, ever), or one the node shows already ended (a second end changes
+    nothing); say nothing when the node is down or lacks the alliance."""
     try:
         async with client(url) as node:
             wire = await node.get_record_wire(alliance_id)
+            if wire is None:
+                return
+            try:
+                record = parse(wire)
+            except Rejected:
+                return
+            if record.kind != kinds.ALLIANCE:
+                raise CliError(f"record {alliance_id.hex()} is a {record.kind}, not an alliance")
+            if key not in (record.author, record.body["member"]):
+                raise CliError(
+                    f"{did_from_raw(key)} is not a party of alliance {alliance_id.hex()}"
+                )
+            member = await node.member(did_from_raw(record.body["member"]))
     except (TransportError, RemoteRefusal):
         return
-    if wire is None:
-        return
-    try:
-        record = parse(wire)
-    except Rejected:
-        return
-    if record.kind != kinds.ALLIANCE:
-        raise CliError(f"record {alliance_id.hex()} is a {record.kind}, not an alliance")
-    if key not in (record.author, record.body["member"]):
-        raise CliError(f"{did_from_raw(key)} is not a party of alliance {alliance_id.hex()}")
+    for entry in member.get("alliances", []):
+        if entry.get("id") == alliance_id.hex() and entry.get("end"):
+            raise CliError(
+                f"alliance {alliance_id.hex()} already ended (record {entry['end']},"
+                f" outcome {entry.get('outcome')}); not publishing a second end"
+            )
 
 
 def describe_alliance(body: dict[str, Any]) -> list[str]:
@@ -303,7 +318,7 @@ def cmd_terms_verify(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
     wire = run_async(_fetch_record(args.node, alliance_id))
     try:
-        record = validate(wire, now_ms())
+        record = validate_record(wire, now_ms())
     except Rejected as exc:
         raise CliError(f"the node served an invalid record: {exc}") from None
     if record.id != alliance_id:

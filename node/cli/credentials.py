@@ -17,8 +17,7 @@ from typing import Any
 from crypto import did_from_raw
 from node.cli.common import CliError, client, format_ms, run_async, say
 from node.transport import NodeClient, RemoteRefusal, TransportError
-from protocol.credential_check import CredentialError, CredentialReport, check_credential
-from protocol.views import GROUNDED
+from protocol import GROUNDED, CredentialError, CredentialReport, check_credential
 
 WalletDid = Callable[[argparse.Namespace], str]
 

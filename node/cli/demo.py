@@ -24,10 +24,7 @@ from node.federation.peersfile import SeedPeer, write_peers
 from node.home import init_home
 from node.tomlfile import dumps, read_toml, write_atomically
 from node.transport import TransportError
-from protocol import kinds
-from protocol.builder import Draft, sign_record
-from protocol.record import Record
-from protocol.validate import validate
+from protocol import Draft, Record, kinds, sign_record, validate_record
 
 DAY_MS = 86_400_000
 NAMES = ("Aurora Labs", "Birchwood Co-op", "Cobalt Works")
@@ -150,7 +147,7 @@ async def _run(
     arrived = await _watch(homes[2][1], wanted, time.monotonic() + 20, started)
     say("checked at C, offline from A (canonical encoding, schema, every signature, time):")
     for label, wire in arrived:
-        record = validate(wire, int(time.time() * 1000))
+        record = validate_record(wire, int(time.time() * 1000))
         who = ", ".join("A" if k == org.public_key.raw else "member" for k in record.signers)
         say(f"  ✓ {label:<12} {record.id.hex()[:16]}…  {len(wire)} bytes, signatures by {who}")
     say(

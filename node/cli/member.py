@@ -32,12 +32,7 @@ from node.cli.alliance import (
 from node.cli.common import CliError, client, run_async, say
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
 from node.transport import NodeClient, RemoteRefusal, TransportError
-from protocol import kinds
-from protocol.builder import Draft, sign_record
-from protocol.bundle import BundleError, read_bundle
-from protocol.errors import Rejected
-from protocol.record import Record
-from protocol.validate import parse
+from protocol import BundleError, Draft, Record, Rejected, kinds, parse, read_bundle, sign_record
 
 DRAFT_URL = re.compile(r"(?P<base>https?://[^?#]+?)/v1/drafts/(?P<id>[0-9a-f]{64})/?")
 BATCH = 5000  # the most records a node takes in one POST

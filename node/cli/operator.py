@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 from pathlib import Path
 
 from crypto import did_from_raw
 from node.cli.common import CliError, read_passphrase_file, run_async, say
-from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys
+from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
+from node.ops.logsetup import add_logging_options, configure_logging
 from node.storage import queries
 from node.storage.store import Store
 from node.tomlfile import ConfigError, read_toml
@@ -28,9 +27,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser("run", help="run the node in the foreground until SIGINT/SIGTERM")
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("--name", help="organisation name if a new home has to be created")
-    p.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT for a new home")
+    p.add_argument(
+        "--listen",
+        help=f"HOST:PORT (a new home keeps it; an existing one listens there for this run;"
+        f" default {DEFAULT_LISTEN})",
+    )
     p.add_argument("--passphrase-file")
-    p.add_argument("--log-level", default="INFO")
+    add_logging_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("status", help="identity, record counts by kind, peers")
@@ -57,32 +60,47 @@ def cmd_init(args: argparse.Namespace) -> None:
     _init(args.home, args.name, args.listen, args.url, read_passphrase_file(args.passphrase_file))
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    from node.runner import serve
+def _listen_override(home: Path, listen: str | None) -> str | None:
+    """``--listen`` for an existing home: used for this run, and said so (never ignored)."""
+    if listen is None:
+        return None
+    parse_listen(listen)
+    configured = load_config(home).listen
+    if listen == configured:
+        return None
+    say(f"listening on {listen} for this run (config.toml says {configured}; edit it to keep)")
+    return listen
 
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from node.runner import ListenError, serve
+
+    configure_logging(args.log_level, args.log_format, not args.no_access_log)
     passphrase = read_passphrase_file(args.passphrase_file)
+    listen = args.listen
     if not (args.home / CONFIG_FILE).exists():
         name = args.name or args.home.resolve().name or "rakuichi"
         say(f"no node home at {args.home}: initialising one with defaults")
-        _init(args.home, name, args.listen, "", passphrase)
+        _init(args.home, name, listen or DEFAULT_LISTEN, "", passphrase)
+        listen = None
+    override = _listen_override(args.home, listen)
     try:
         load_keys(args.home, passphrase)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
-    run_async(
-        serve(
-            args.home,
-            passphrase,
-            ready=lambda node: say(
-                f"node {node.config.name} running at {node.config.public_url} (Ctrl-C to stop)"
-            ),
+    try:
+        run_async(
+            serve(
+                args.home,
+                passphrase,
+                ready=lambda node: say(
+                    f"node {node.config.name} running at {node.config.public_url} (Ctrl-C to stop)"
+                ),
+                listen=override,
+            )
         )
-    )
+    except ListenError as exc:
+        raise CliError(str(exc)) from None
     say("node stopped")
 
 

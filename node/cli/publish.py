@@ -9,16 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.common import CliError, client, read_passphrase_file, run_async, say
-from node.config import NodeConfig, load_config, load_keys
+from node.config import NodeConfig, NodeKeys, load_config, load_keys
 from node.storage.store import Store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
-from protocol import kinds
-from protocol.builder import sign_record
-from protocol.errors import Rejected
-from protocol.jsonview import body_from_json
-from protocol.record import Record
-from protocol.validate import validate
+from protocol import Record, Rejected, body_from_json, kinds, sign_record, validate_record
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -75,7 +70,7 @@ async def submit(config: NodeConfig, record: Record) -> str:
     except TransportError:
         pass
     try:
-        validate(record.wire, int(time.time() * 1000))
+        validate_record(record.wire, int(time.time() * 1000))
     except Rejected as exc:
         raise CliError(f"record refused: {exc}") from None
     store = await Store.open(config.database_path)
@@ -87,14 +82,22 @@ async def submit(config: NodeConfig, record: Record) -> str:
     return f"{state} in {config.database_path} (node not running; peers get it once it runs)"
 
 
-def _publish(
-    args: argparse.Namespace, kind: str, body: dict[str, Any], created: int | None = None
-) -> None:
-    config = load_config(args.home)
+def _keys(args: argparse.Namespace) -> NodeKeys:
     try:
-        keys = load_keys(args.home, read_passphrase_file(args.passphrase_file))
+        return load_keys(args.home, read_passphrase_file(args.passphrase_file))
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+def _publish(
+    args: argparse.Namespace,
+    kind: str,
+    body: dict[str, Any],
+    created: int | None = None,
+    keys: NodeKeys | None = None,
+) -> None:
+    config = load_config(args.home)
+    keys = keys or _keys(args)
     try:
         record = sign_record(keys.org, kind, created or int(time.time() * 1000), body)
     except Rejected as exc:
@@ -123,10 +126,16 @@ def cmd_opportunity(args: argparse.Namespace) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
+    """The profile names this node (key and URL) as the node does itself: peers learn of it."""
     config = load_config(args.home)
-    body: dict[str, Any] = {"name": args.name or config.name}
-    body.update({k: v for k, v in (("about", args.about), ("domain", args.domain)) if v})
-    _publish(args, kinds.ORG_PROFILE, body)
+    keys = _keys(args)
+    body: dict[str, Any] = {
+        "name": args.name or config.name,
+        "nodes": [{"key": keys.node.public_key.raw, "url": config.public_url}],
+    }
+    about = args.about or config.about
+    body.update({k: v for k, v in (("about", about), ("domain", args.domain)) if v})
+    _publish(args, kinds.ORG_PROFILE, body, keys=keys)
 
 
 def cmd_file(args: argparse.Namespace) -> None:

@@ -9,8 +9,7 @@ from node.ingest import Ingestor
 from node.storage.queries import live_wires
 from node.storage.store import Store
 from node.transport import NodeClient
-from protocol.itemset import ItemSet
-from protocol.reconcile import Initiator
+from protocol import Initiator, ItemSet
 
 FETCH_BATCH = 256
 SEND_BATCH = 500

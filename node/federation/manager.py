@@ -21,9 +21,7 @@ from node.federation.syncindex import SyncIndex
 from node.service import Node
 from node.tomlfile import ConfigError
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
-from protocol import kinds
-from protocol.errors import Rejected
-from protocol.record import Record
+from protocol import Record, Rejected, kinds
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
@@ -300,12 +298,10 @@ class Federation:
                     SESSION_TIMEOUTS * self.node.config.federation.request_timeout,
                 )
             except TimeoutError:
-                await self.state.failed(url, self.node.clock.now_ms(), "sync: session too long")
-                log.info("sync with %s stopped: session over its deadline", url)
+                await self._sync_failed(url, "sync: session over its deadline")
                 return None
             except (TransportError, RemoteRefusal, Rejected) as exc:  # Rejected: a bad reply
-                await self.state.failed(url, self.node.clock.now_ms(), f"sync: {exc}")
-                log.info("sync with %s failed: %s", url, exc)
+                await self._sync_failed(url, f"sync: {exc}")
                 return None
             await self.state.synced(url, self.node.clock.now_ms())
             await self.state.succeeded(url, self.node.clock.now_ms())
@@ -321,6 +317,11 @@ class Federation:
             if self.node.config.federation.learn_peers:
                 await self._learn_from(url)
             return report
+
+    async def _sync_failed(self, url: str, error: str) -> None:
+        failures = await self.state.failed(url, self.node.clock.now_ms(), error)
+        level = logging.WARNING if failures == 1 else logging.DEBUG  # once per transition
+        log.log(level, "peer %s is down: %s (failure %d)", url, error, failures)
 
     async def _learn_from(self, url: str) -> None:
         try:

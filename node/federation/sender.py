@@ -134,8 +134,14 @@ class PeerSender:
         self.failures = await self.state.failed(self.url, self.clock.now_ms(), error)
         delay = backoff_delay(self.failures, self.max_backoff, self._rng)
         self.retry_at = self.clock.monotonic() + delay
-        log.info(
-            "peer %s: %s (failure %d, next try in %.1f s)", self.url, error, self.failures, delay
+        # once per transition: the first failure is a WARNING, the retries are DEBUG
+        log.log(
+            logging.WARNING if self.failures == 1 else logging.DEBUG,
+            "peer %s is down: %s (failure %d, next try in %.1f s)",
+            self.url,
+            error,
+            self.failures,
+            delay,
         )
 
     async def _succeeded(self) -> None:

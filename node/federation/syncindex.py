@@ -13,9 +13,7 @@ import logging
 
 import aiosqlite
 
-from protocol import kinds
-from protocol.itemset import MemoryItemSet
-from protocol.record import Record
+from protocol import MemoryItemSet, Record, kinds
 
 log = logging.getLogger("rakuichi.federation")
 LOAD_CHUNK = 50_000

@@ -8,11 +8,16 @@ import aiosqlite
 
 from node.storage.queries import live_wires
 from node.storage.store import Store
-from protocol import kinds
-from protocol.record import Record
-from protocol.reputation import Reputation, reputation
-from protocol.validate import parse
-from protocol.views import AttestationState, Tombstone, Views
+from protocol import (
+    AttestationState,
+    Record,
+    Reputation,
+    Tombstone,
+    Views,
+    kinds,
+    parse,
+    reputation_from_views,
+)
 
 
 async def put_draft(
@@ -77,7 +82,7 @@ def partial_views(
 
 async def reputation_of(db: aiosqlite.Connection, subject: bytes, now_ms: int) -> Reputation:
     live, tombs = await attestation_rows(db, subject, now_ms)
-    return reputation(partial_views(live, tombs), subject)
+    return reputation_from_views(partial_views(live, tombs), subject)
 
 
 async def bundle_records(

@@ -20,7 +20,7 @@ import aiosqlite
 
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.schema import MIGRATIONS
-from protocol.record import Record
+from protocol import Record
 
 _INSERT_RECORD = (
     "INSERT OR IGNORE INTO records (id, kind, author, created, subject, ref, slot, wire,"

@@ -13,10 +13,7 @@ from collections import defaultdict
 
 import aiosqlite
 
-from protocol import kinds
-from protocol.record import Record
-from protocol.validate import parse
-from protocol.views import AllianceState, AttestationState, Tombstone, Views
+from protocol import AllianceState, AttestationState, Record, Tombstone, Views, kinds, parse
 
 _WAITING_KINDS = (kinds.RETRACT, kinds.ALLIANCE_END, kinds.ATTESTATION)
 

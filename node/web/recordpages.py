@@ -169,9 +169,7 @@ async def verify_post(request: web.Request) -> web.Response:
     try:
         form = await request.post()
         item = form.get("bundle")
-        payload = (
-            item.file.read(MAX_BUNDLE_BYTES + 1) if isinstance(item, web.FileField) else b""
-        )
+        payload = item.file.read(MAX_BUNDLE_BYTES + 1) if isinstance(item, web.FileField) else b""
         if len(payload) > MAX_BUNDLE_BYTES:
             raise BundleError(f"over {MAX_BUNDLE_BYTES} bytes")
         report = verify_bundle(payload, request.app[NODE].clock.now_ms())

@@ -1,0 +1,1 @@
+"""Operating a node: health, metrics, logging, backup, checks, configuration checks."""
