@@ -6,7 +6,7 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api import params
-from node.api.keys import NODE
+from node.api.keys import NODE, PEER
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK, row_json
@@ -68,6 +68,31 @@ async def get_draft(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
+@routes.get("/v1/members/{did}/drafts")
+async def member_drafts(request: web.Request) -> web.Response:
+    """The drafts waiting for a member's signature, to that member alone: the request must be
+    signed (RFC 9421, as between nodes) with the member's own key."""
+    key = params.did_text(request.match_info["did"], "did")
+    signer = request.get(PEER)
+    if signer is None:
+        raise ApiError(
+            401,
+            "signature",
+            "sign this request with the member's key (RFC 9421): only the member lists their "
+            "drafts",
+            "signature required",
+        )
+    if signer != did_from_raw(key):
+        raise ApiError(
+            403, "policy", f"signed by {signer}: only the member lists their drafts", "forbidden"
+        )
+    node = request.app[NODE]
+    wires = await reputation_queries.drafts_for(node.store.reader, key)
+    return web.json_response(
+        {"drafts": [_draft_json(Draft.from_wire(w), node.config.public_url) for w in wires]}
+    )
+
+
 @routes.get("/v1/members/{did}")
 async def member(request: web.Request) -> web.Response:
     key = params.did_text(request.match_info["did"], "did")
@@ -116,6 +141,14 @@ add_operations(
                 "summary": "a draft: JSON with the signatures still missing, or its wire bytes",
                 "parameters": _ID,
                 "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM},
+            }
+        },
+        "/v1/members/{did}/drafts": {
+            "get": {
+                "summary": "the alliance drafts waiting for this member's signature; the "
+                "request must be signed (RFC 9421) with the member's key",
+                "parameters": _DID,
+                "responses": {"200": _JSON, "400": PROBLEM, "401": PROBLEM, "403": PROBLEM},
             }
         },
         "/v1/members/{did}": {

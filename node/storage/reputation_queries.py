@@ -36,6 +36,16 @@ async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:
     return rows[0][0] if rows else None
 
 
+async def drafts_for(db: aiosqlite.Connection, member: bytes) -> list[bytes]:
+    """Wire bytes of the drafts waiting for ``member``: not yet signed into a held record."""
+    rows = await db.execute_fetchall(
+        "SELECT d.wire FROM drafts d WHERE d.member = ? "
+        "AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = d.id) ORDER BY d.created, d.id",
+        (member,),
+    )
+    return [row[0] for row in rows]
+
+
 async def attestation_rows(
     db: aiosqlite.Connection, subject: bytes, now_ms: int
 ) -> tuple[dict[bytes, AttestationState], dict[bytes, Tombstone]]:
