@@ -12,12 +12,15 @@ from node.api import (
     openapi,
     records,
     reputation,
+    stream,
 )
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
 from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
 from node.api.ratelimit import RateLimiter
+from node.api.stream import STREAM_HUB
+from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
 from node.service import Node
 from node.web import add_web
@@ -32,7 +35,32 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[FEDERATION] = fed
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    for module in (directory, records, federation, alliances, reputation, credentials, openapi):
+    for module in (
+        directory,
+        records,
+        federation,
+        alliances,
+        reputation,
+        credentials,
+        stream,
+        openapi,
+    ):
         app.add_routes(module.routes)
+    app[STREAM_HUB] = StreamHub(
+        node.store,
+        heartbeat=node.config.stream_heartbeat,
+        buffer_bytes=node.config.stream_buffer_bytes,
+        max_subscribers=node.config.stream_max_subscribers,
+    )
+    app.on_startup.append(_start_hub)
+    app.on_shutdown.append(_stop_hub)
     add_web(app)
     return app
+
+
+async def _start_hub(app: web.Application) -> None:
+    await app[STREAM_HUB].start()
+
+
+async def _stop_hub(app: web.Application) -> None:
+    await app[STREAM_HUB].stop()

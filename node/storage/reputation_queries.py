@@ -7,7 +7,6 @@ from typing import Any
 import aiosqlite
 
 from node.storage.queries import live_wires
-from node.storage.store import Store
 from protocol import (
     AttestationState,
     Record,
@@ -18,17 +17,6 @@ from protocol import (
     parse,
     reputation_from_views,
 )
-
-
-async def put_draft(
-    store: Store, draft_id: bytes, member: bytes, wire: bytes, created: int
-) -> bool:
-    return bool(
-        await store.write(
-            "INSERT OR REPLACE INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)",
-            (draft_id, member, wire, created),
-        )
-    )
 
 
 async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:

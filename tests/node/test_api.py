@@ -111,7 +111,7 @@ class Api:
         while True:
             page = await self.ok("/v1/records", **query)
             views += page["records"]
-            if page["next"] is None:
+            if not page["records"]:  # the last page answers a cursor too: stop when empty
                 return views
             query["cursor"] = page["next"]
 
@@ -362,7 +362,7 @@ async def test_pagination_neither_skips_nor_repeats_during_inserts(api: Api) -> 
         page = await api.ok("/v1/records", **query)
         pages += 1
         seen += [v["id"] for v in page["records"]]
-        if page["next"] is None:
+        if not page["records"]:
             break
         query["cursor"] = page["next"]
     await inserter
@@ -646,5 +646,8 @@ async def test_openapi_document_matches_the_router(node: Node, api: Api) -> None
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     assert "{" + parameter["name"] + "}" in path
-        if "get" in operations and "{" not in path:
+        streams = "text/event-stream" in operations.get("get", {}).get("responses", {}).get(
+            "200", {}
+        ).get("content", {})
+        if "get" in operations and "{" not in path and not streams:  # streams never end
             assert (await api.get(path))[0] == 200, path
