@@ -16,7 +16,7 @@ from node.api import (
 )
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
-from node.api.keys import FEDERATION, NODE
+from node.api.keys import FEDERATION, NODE, SYNC_INDEX
 from node.api.problems import problem_middleware
 from node.api.ratelimit import RateLimiter
 from node.api.stream import STREAM_HUB
@@ -33,6 +33,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app[NODE] = node
     app[FEDERATION] = fed
+    app[SYNC_INDEX] = fed.index if fed is not None else None
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
     for module in (

@@ -7,11 +7,13 @@ node/storage/ use these methods and never see a connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
 
-from node.storage import queries, reputation_queries, stream_queries, viewdump
+from node.storage import board_queries, queries, reputation_queries, stream_queries, viewdump
+from node.storage.board_queries import PartyAlliance
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol import AttestationState, Record, Reputation, Tombstone, Views
@@ -22,6 +24,10 @@ class StoreReads:
 
     async def get_record(self, record_id: bytes) -> Row | None:
         return await queries.get_record(self.reader, record_id)
+
+    async def retract_pending_on(self, record_id: bytes) -> bool:
+        """Whether a held retract names ``record_id`` (a record this node never held)."""
+        return await queries.retract_pending_on(self.reader, record_id)
 
     async def live_wires(self, ids: list[bytes]) -> list[bytes]:
         """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
@@ -89,6 +95,16 @@ class StoreReads:
 
     async def member_alliances(self, member: bytes) -> list[dict[str, Any]]:
         return await reputation_queries.member_alliances(self.reader, member)
+
+    # ----- the web board
+    async def profile_names(self, kind: str, keys: Iterable[bytes]) -> dict[bytes, str]:
+        return await board_queries.profile_names(self.reader, kind, keys)
+
+    async def party_alliances(self, side: str, key: bytes) -> list[PartyAlliance]:
+        return await board_queries.party_alliances(self.reader, side, key)
+
+    async def is_retracted(self, record_id: bytes) -> bool:
+        return await board_queries.is_retracted(self.reader, record_id)
 
     async def dump_views(self, now_ms: int) -> Views:
         """Every derived view as stored (equal to ``protocol.derive`` over the records held)."""

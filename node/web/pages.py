@@ -10,11 +10,12 @@ from aiohttp import web
 from crypto import InvalidDid, raw_from_did
 from node.api.keys import NODE
 from node.storage import queries
-from node.storage.reputation_queries import reputation_of
-from node.web import data
+from node.storage.interface import RecordStore
+from node.web import shaping
 from node.web.render import PageError, page, render
+from node.web.shaping import record_of
 from protocol import kinds
-from protocol.reputation import AttestationEntry
+from protocol.reputation import Reputation
 from protocol.views import GROUNDED, UNGROUNDED
 
 routes = web.RouteTableDef()
@@ -77,18 +78,18 @@ def _before(request: web.Request) -> tuple[int, bytes] | None:
 @routes.get("/")
 @page
 async def board(request: web.Request) -> web.Response:
-    db = request.app[NODE].store.reader
+    store = request.app[NODE].store
     where, form = _board_filter(request)
-    rows = await queries.list_opportunities(db, where, _before(request), PAGE_SIZE + 1)
+    rows = await store.list_opportunities(where, _before(request), PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    opportunities = [data.trusted(r.wire, r.id) for r in rows if r.wire is not None]
-    orgs = await queries.list_org_profiles(db, None, MAX_ORGS_IN_FILTER)
+    opportunities = [record_of(r) for r in rows if r.wire is not None]
+    orgs = await store.list_org_profiles(None, MAX_ORGS_IN_FILTER)
     org_choices = sorted(
-        ((data.trusted(r.wire, r.id).body["name"], r.author) for r in orgs if r.wire),
+        ((record_of(r).body["name"], r.author) for r in orgs if r.wire),
         key=lambda pair: pair[0].casefold(),
     )
-    org_names = await data.names(db, kinds.ORG_PROFILE, (o.author for o in opportunities))
+    org_names = await store.profile_names(kinds.ORG_PROFILE, (o.author for o in opportunities))
     next_url = None
     if more:
         last = rows[-1]
@@ -115,33 +116,27 @@ async def board(request: web.Request) -> web.Response:
 @page
 async def org(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    db = node.store.reader
+    store = node.store
     key = parse_did(request.match_info["did"])
-    row = await queries.current_of(db, kinds.ORG_PROFILE, key)
+    row = await store.current_of(kinds.ORG_PROFILE, key)
     if row is None or row.wire is None:
         raise PageError(404, "org.unknown")
-    profile = data.trusted(row.wire, row.id)
-    opps = await queries.list_opportunities(
-        db, queries.OpportunityFilter(org=key), None, PAGE_SIZE * 5
-    )
-    items = await data.alliances(db, "org", key)
-    people = await data.names(db, kinds.MEMBER_PROFILE, (a.member for a in items))
-    people.update(await data.names(db, kinds.ORG_PROFILE, (a.member for a in items)))
-    rep = await reputation_of(db, key, node.clock.now_ms())
-    context = await _reputation_context(db, rep.attestations, rep.ungrounded, key)
+    opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, PAGE_SIZE * 5)
+    items = await store.party_alliances("org", key)
+    rep = await store.reputation_of(key, node.clock.now_ms())
     return render(
         request,
         "org.html",
         {
             "did": request.match_info["did"],
-            "profile": profile,
-            "opportunities": [data.trusted(r.wire, r.id) for r in opps if r.wire],
-            "in_force": data.by_relation(items, in_force=True),
-            "alumni": data.by_relation(items, in_force=False),
-            "people": people,
+            "profile": record_of(row),
+            "opportunities": [record_of(r) for r in opps if r.wire],
+            "in_force": shaping.by_relation(items, in_force=True),
+            "alumni": shaping.by_relation(items, in_force=False),
+            "people": await shaping.names(store, (a.member for a in items)),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
-            "counts": await queries.counts_by_kind(db, key),
-            **context,
+            "counts": await store.counts_by_kind(key),
+            **await _reputation_context(store, rep),
         },
     )
 
@@ -150,25 +145,22 @@ async def org(request: web.Request) -> web.Response:
 @page
 async def member(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    db = node.store.reader
+    store = node.store
     key = parse_did(request.match_info["did"])
-    row = await queries.current_of(db, kinds.MEMBER_PROFILE, key)
-    profile = data.trusted(row.wire, row.id) if row is not None and row.wire else None
-    items = await data.alliances(db, "member", key)
-    rep = await reputation_of(db, key, node.clock.now_ms())
-    context = await _reputation_context(db, rep.attestations, rep.ungrounded, key)
-    org_names = await data.names(db, kinds.ORG_PROFILE, (a.org for a in items))
+    row = await store.current_of(kinds.MEMBER_PROFILE, key)
+    items = await store.party_alliances("member", key)
+    rep = await store.reputation_of(key, node.clock.now_ms())
     return render(
         request,
         "member.html",
         {
             "did": request.match_info["did"],
-            "profile": profile,
+            "profile": record_of(row) if row is not None and row.wire else None,
             "alliances": items,
             "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
-            "org_names": org_names,
-            **context,
+            "org_names": await store.profile_names(kinds.ORG_PROFILE, (a.org for a in items)),
+            **await _reputation_context(store, rep),
         },
     )
 
@@ -177,25 +169,13 @@ def _summary_order(k: tuple[str, str | None]) -> tuple[str, str]:
     return (k[0], k[1] or "")
 
 
-async def _reputation_context(
-    db: Any,
-    entries: tuple[AttestationEntry, ...],
-    ungrounded: tuple[AttestationEntry, ...],
-    subject: bytes,
-) -> dict[str, Any]:
-    """Grounded attestations (newest first) and ungrounded ones apart, with the replies of
-    their subject beside them, and the issuers' names."""
-    grounded = [e for e in reversed(entries) if e.state == GROUNDED]
-    apart = [e for e in reversed(ungrounded) if e.state == UNGROUNDED]
-    shown = grounded + apart
-    reply_of = await data.replies(db, {e.id: subject for e in shown})
-    issuers = {e.issuer for e in shown}
-    issuer_names = await data.names(db, kinds.ORG_PROFILE, issuers)
-    for k, v in (await data.names(db, kinds.MEMBER_PROFILE, issuers)).items():
-        issuer_names.setdefault(k, v)
+async def _reputation_context(store: RecordStore, rep: Reputation) -> dict[str, Any]:
+    """Grounded attestations (newest first, each with its subject's reply beside it) and
+    ungrounded ones apart, with the issuers' names."""
+    grounded = [e for e in reversed(rep.attestations) if e.state == GROUNDED]
+    apart = [e for e in reversed(rep.ungrounded) if e.state == UNGROUNDED]
     return {
         "grounded": grounded,
         "ungrounded": apart,
-        "replies": reply_of,
-        "issuer_names": issuer_names,
+        "issuer_names": await shaping.names(store, {e.issuer for e in grounded + apart}),
     }

@@ -10,8 +10,7 @@ from aiohttp import web
 from crypto import did_from_raw
 from node.api.keys import NODE
 from node.api.reputation import MAX_BUNDLE_BYTES
-from node.storage import queries, reputation_queries
-from node.web import data
+from node.web import shaping
 from node.web.catalog import MESSAGES as _LABELS
 from node.web.render import PageError, page, render
 from protocol import kinds
@@ -36,16 +35,6 @@ def parse_id(text: str) -> bytes:
         return bytes.fromhex(text)
     except ValueError:
         raise PageError(400, "error.bad_id", value=text[:80]) from None
-
-
-async def _retracted(db: Any, rid: bytes) -> bool:
-    """A tombstone here, or the target of a retract held here (PROTOCOL-v1 section 5)."""
-    rows = await db.execute_fetchall(
-        "SELECT 1 FROM records WHERE (id = ? AND wire IS NULL)"
-        " OR (kind = 'retract' AND ref = ? AND wire IS NOT NULL) LIMIT 1",
-        (rid, rid),
-    )
-    return bool(rows)
 
 
 def fields(body: dict[str, Any]) -> list[tuple[str, str, Any]]:
@@ -78,17 +67,16 @@ def fields(body: dict[str, Any]) -> list[tuple[str, str, Any]]:
 @routes.get("/records/{id}")
 @page
 async def record_page(request: web.Request) -> web.Response:
-    db = request.app[NODE].store.reader
+    store = request.app[NODE].store
     rid = parse_id(request.match_info["id"])
-    row = await queries.get_record(db, rid)
+    row = await store.get_record(rid)
     if row is None or row.wire is None:
-        if row is not None or await _retracted(db, rid):
+        if row is not None or await store.is_retracted(rid):
             raise PageError(410, "record.retracted")
         raise PageError(404, "record.unknown")
     record = parse(row.wire)
     verify_signatures(record)  # stored records passed this on the way in; show it holds
-    names = await data.names(db, kinds.ORG_PROFILE, [record.author, *record.signers])
-    names.update(await data.names(db, kinds.MEMBER_PROFILE, [record.author, *record.signers]))
+    names = await shaping.names(store, [record.author, *record.signers])
     return render(
         request,
         "record.html",
@@ -109,7 +97,7 @@ async def record_wire(request: web.Request) -> web.StreamResponse:
         rid = parse_id(request.match_info["id"])
     except PageError:
         raise web.HTTPBadRequest(text="not a record id") from None
-    row = await queries.get_record(request.app[NODE].store.reader, rid)
+    row = await request.app[NODE].store.get_record(rid)
     if row is None:
         raise web.HTTPNotFound()
     if row.wire is None:
@@ -125,20 +113,20 @@ async def record_wire(request: web.Request) -> web.StreamResponse:
 @page
 async def draft_page(request: web.Request) -> web.Response:
     node = request.app[NODE]
-    db = node.store.reader
+    store = node.store
     draft_id = parse_id(request.match_info["id"])
-    wire = await reputation_queries.get_draft(db, draft_id)
+    wire = await store.get_draft(draft_id)
     if wire is None:
         raise PageError(404, "draft.unknown")
     draft = Draft.from_wire(wire)  # the organisation's signature is checked here
-    names = await data.names(db, kinds.ORG_PROFILE, [draft.author])
+    names = await store.profile_names(kinds.ORG_PROFILE, [draft.author])
     org_name = names.get(draft.author) or did_from_raw(draft.author)
     member = draft.body["member"]
     opportunity = None
     if "opportunity" in draft.body:
-        row = await queries.get_record(db, draft.body["opportunity"])
+        row = await store.get_record(draft.body["opportunity"])
         if row is not None and row.wire is not None:
-            opportunity = data.trusted(row.wire, row.id)
+            opportunity = shaping.record_of(row)
     url = f"{node.config.public_url}/v1/drafts/{draft_id.hex()}"
     return render(
         request,
@@ -148,7 +136,7 @@ async def draft_page(request: web.Request) -> web.Response:
             "org_name": org_name,
             "member": member,
             "opportunity": opportunity,
-            "signed": await queries.get_record(db, draft_id) is not None,
+            "signed": await store.get_record(draft_id) is not None,
             "cli": f"rakuichi member sign {url} --wallet YOUR-WALLET.key",
             "sigs": ",".join(f"{k.hex()}:{s.hex()}" for k, s in draft.sigs),
         },

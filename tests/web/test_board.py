@@ -100,15 +100,26 @@ def test_record_page_says_who_signed_and_offers_the_wire_bytes(
         assert response.read() == record.wire
 
 
-def test_org_page_lists_alumni_and_alliances_in_force(
+def _groups(browser: Browser, section: str) -> dict[str, str]:
+    return {
+        e.get_attribute("data-relation"): e.text
+        for e in browser.find_all(f"#{section} .relation")
+    }
+
+
+def test_org_page_lists_alumni_and_alliances_in_force_by_relation(
     pair: Pair, scene: Scene, browser: Browser
 ) -> None:
     org = scene.keys["org"].public_key.did
     browser.get(f"{pair.b.url}/orgs/{org}")
-    alumni = browser.find("#alumni").text
-    assert "Aiko Tanaka" in alumni
-    assert "佐藤 花子" not in alumni  # her alliance is still in force
-    assert "佐藤 花子" in browser.find("#in-force").text
+    alumni = _groups(browser, "alumni")
+    assert set(alumni) == {"member", "supplier"}
+    assert "Aiko Tanaka" in alumni["member"] and "佐藤 花子" not in alumni["member"]
+    assert "Sakura Supply" in alumni["supplier"] and "Suppliers" in alumni["supplier"]
+    in_force = _groups(browser, "in-force")
+    assert set(in_force) == {"member", "customer"}
+    assert "佐藤 花子" in in_force["member"]  # her alliance is still in force
+    assert "Customers" in in_force["customer"]
     assert "Data platform lead" in browser.find("#opportunities").text
 
 
@@ -120,6 +131,9 @@ def test_member_page_shows_grounded_reputation_and_ungrounded_apart(
     grounded = browser.find(".grounded").text
     assert "Designed and shipped our replication layer." in grounded
     assert "distributed systems" in grounded
+    skill = browser.find(f"#a-{scene.named['skill'].id.hex()}")
+    reply = skill.find_element("css selector", ".reply").text  # beside its target
+    assert "Thank you: it was a team effort." in reply and "Reply" in reply
     ungrounded = browser.find(".ungrounded").text
     assert "Heard good things." in ungrounded and "Heard good things." not in grounded
     assert "not grounded" in browser.text("#reputation").lower()
@@ -133,6 +147,7 @@ def _visible_ui_text(browser: Browser, scene: Scene) -> str:
     for said in scene.texts():
         text = text.replace(said, " ")
     text = re.sub(r"https?://\S+", " ", text)  # node URLs in organisation profiles
+    text = re.sub(r"did:key:z[1-9A-HJ-NP-Za-km-z]*…[1-9A-HJ-NP-Za-km-z]+", " ", text)
     text = re.sub(r"did:key:z[1-9A-HJ-NP-Za-km-z]+", " ", text)
     text = re.sub(r"[0-9a-f]{16}…[0-9a-f]{6}|[0-9a-f]{64}", " ", text)
     return re.sub(r"z[1-9A-HJ-NP-Za-km-z]{10,}…\w+", " ", text)
