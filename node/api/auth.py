@@ -13,6 +13,7 @@ from aiohttp import web
 
 from crypto import CryptoError
 from crypto.httpsig import verify_request
+from node.api.client_address import client_address
 from node.api.keys import FEDERATION, NODE, PEER
 from node.api.problems import ApiError
 from node.api.ratelimit import RateLimiter
@@ -62,7 +63,7 @@ async def peer_auth_middleware(
         if federation is not None:
             federation.contacted(request[PEER])
     if request.method == "POST":
-        who = request.get(PEER) or (request.remote or "unknown")
+        who = request.get(PEER) or client_address(request)
         wait = request.app[LIMITER].take(who, time.monotonic())
         if wait > 0:
             raise ApiError(

@@ -102,8 +102,7 @@ def test_record_page_says_who_signed_and_offers_the_wire_bytes(
 
 def _groups(browser: Browser, section: str) -> dict[str, str]:
     return {
-        e.get_attribute("data-relation"): e.text
-        for e in browser.find_all(f"#{section} .relation")
+        e.get_attribute("data-relation"): e.text for e in browser.find_all(f"#{section} .relation")
     }
 
 
