@@ -19,6 +19,7 @@ import aiohttp
 import msgpack
 
 from crypto import SigningKey, httpsig
+from node.config import FederationConfig
 
 MSGPACK = "application/msgpack"
 
@@ -59,7 +60,10 @@ def sign_request(
     )
 
 
-def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout:
+def timeouts(
+    total: float = FederationConfig.request_timeout,
+    connect: float = FederationConfig.connect_timeout,
+) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect)
 
 
