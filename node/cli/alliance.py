@@ -33,6 +33,7 @@ from node.cli.common import (
     run_async,
     say,
 )
+from node.cli.describe import bundle_lines
 from node.cli.forms import (
     add_attestation_options,
     add_end_options,
@@ -292,6 +293,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "do not check, so nothing in it counts; first: "
             f"{report.refused[0].describe()}"
         )
+    for line in bundle_lines(args.bundle.read_bytes(), report.issuer_names):
+        say(line)
     for line in describe_report(report):
         say(line)
     return 0
