@@ -59,6 +59,7 @@ class NodeConfig:
     rate_burst: float = 10000.0
     federation: FederationConfig = field(default_factory=FederationConfig)
     limits: Limits = field(default_factory=Limits)
+    url_aliases: tuple[str, ...] = ()  # other base URLs peers may sign requests to this node for
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -173,6 +174,7 @@ def load_config(home: Path) -> NodeConfig:
         rate_burst=_typed(node, "rate_burst", float, 10000.0, where),
         federation=federation,
         limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
+        url_aliases=tuple(u.rstrip("/") for u in _strings(node, "url_aliases", where)),
     )
     if not config.name:
         raise ConfigError(f"{where}.name is required")
