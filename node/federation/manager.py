@@ -15,10 +15,10 @@ from node.config import load_config
 from node.federation.antientropy import SyncReport, anti_entropy
 from node.federation.directory import raw_or_none
 from node.federation.peersfile import SeedPeer, normalise_url, read_peers
-from node.federation.peerstate import LEARNED, SEED, PeerStateStore
 from node.federation.sender import PeerSender
 from node.federation.syncindex import SyncIndex
 from node.service import Node
+from node.storage.peers import LEARNED, SEED, PeerTable
 from node.tomlfile import ConfigError
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
 from protocol import Record, Rejected, kinds
@@ -29,7 +29,7 @@ SESSION_TIMEOUTS = 12  # an anti-entropy session may last this many request time
 
 
 class Federation:
-    def __init__(self, node: Node, state: PeerStateStore, session: aiohttp.ClientSession) -> None:
+    def __init__(self, node: Node, state: PeerTable, session: aiohttp.ClientSession) -> None:
         self.node = node
         self.state = state
         self.session = session
@@ -53,7 +53,7 @@ class Federation:
             timeout=timeouts(fed.request_timeout, fed.connect_timeout),
             connector=aiohttp.TCPConnector(limit_per_host=2),
         )
-        state = await PeerStateStore.open(node.config.database_path)
+        state = await PeerTable.open(node.config.database_path)
         self = cls(node, state, session)
         for url, row in (await state.all()).items():  # who signs as whom, for deny_urls
             if row.node_key:
@@ -61,7 +61,7 @@ class Federation:
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
         self._tasks = [
-            asyncio.create_task(self.index.load(node.store.reader), name="index"),
+            asyncio.create_task(self.index.load(node.store), name="index"),
             asyncio.create_task(self._watch(), name="watch"),
             asyncio.create_task(self._anti_entropy_loop(), name="anti-entropy"),
         ]
@@ -197,7 +197,7 @@ class Federation:
 
     # ----- events
     def _on_commit(self, records: list[Record]) -> None:
-        self.index.on_commit(records, self.node.store.reader)
+        self.index.on_commit(records, self.node.store)
         for sender in self.senders.values():
             sender.poke()
         for record in records:
