@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.api.client import client_address
+from node.api.client_address import client_address
 from node.api.problems import ApiError
 from node.api.ratelimit import RateLimiter
 

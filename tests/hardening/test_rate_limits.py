@@ -92,3 +92,29 @@ async def test_request_signed_for_another_host_is_refused(
     print(f"\nsigned for {other}, sent with its Host: {forged[0]}; signed for the node: {own[0]}")
     assert forged[0] == 401
     assert own[0] == 200
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    home = make_home(
+        tmp_path, "target", rate_limit=RATE, rate_burst=BURST, trusted_proxies=["127.0.0.1"]
+    )
+    proc = node_process(home)
+    await proc.await_ready()
+    async with aiohttp.ClientSession() as session:
+
+        async def get(forwarded: str) -> int:
+            headers = {"X-Forwarded-For": forwarded}
+            async with session.get(proc.url + "/v1/records", headers=headers) as response:
+                await response.read()
+                return response.status
+
+        many = [await get(f"203.0.113.{i}") for i in range(30)]
+        one = [await get("198.51.100.7, 203.0.113.200") for _ in range(30)]
+    print(
+        f"\nthrough a trusted proxy: 30 clients {many.count(429)} x 429,"
+        f" one client {one.count(429)}"
+    )
+    assert many.count(429) == 0
+    assert one.count(429) >= 30 - BURST - 3
