@@ -6,7 +6,6 @@ A signature that is present must verify, though, and a denied peer gets 403 ``po
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -49,7 +48,7 @@ async def peer_auth_middleware(
                     url=url,
                     headers=request.headers.items(),
                     body=body,
-                    now=int(time.time()),
+                    now=node.clock.now_ms() // 1000,
                     max_age=fed.signature_max_age,
                     replay_cache=node.peers.replay_cache,
                 )
@@ -71,7 +70,9 @@ async def peer_auth_middleware(
             raise ApiError(403, "policy", denial, "refused by policy")
         if node.peers.known(request[PEER]):
             limits = request.app[REQUEST_LIMITS]
-            limits.charge(limits.by_peer, request[PEER], f"peer {request[PEER]}")
+            limits.charge(
+                limits.by_peer, request[PEER], f"peer {request[PEER]}", node.clock.monotonic()
+            )
         federation = request.app[FEDERATION]
         if federation is not None:
             federation.contacted(request[PEER])

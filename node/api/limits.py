@@ -11,13 +11,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from node.api.client_address import client_address
+from node.api.keys import NODE
 from node.api.problems import ApiError
 from node.api.ratelimit import RateLimiter
 
@@ -32,8 +32,8 @@ class RequestLimits:
     def make(cls, rate: float, burst: float) -> RequestLimits:
         return cls(RateLimiter(rate, burst), RateLimiter(rate, burst, max_clients=4096))
 
-    def charge(self, limiter: RateLimiter, who: str, what: str) -> None:
-        wait = limiter.take(who, time.monotonic())
+    def charge(self, limiter: RateLimiter, who: str, what: str, now: float) -> None:
+        wait = limiter.take(who, now)
         if wait > 0:
             self.limited += 1
             raise ApiError(
@@ -54,5 +54,5 @@ async def address_limit_middleware(
 ) -> web.StreamResponse:
     limits = request.app[REQUEST_LIMITS]
     address = client_address(request)
-    limits.charge(limits.by_address, address, address)
+    limits.charge(limits.by_address, address, address, request.app[NODE].clock.monotonic())
     return await handler(request)
