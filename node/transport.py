@@ -318,6 +318,24 @@ class NodeClient:
             raise TransportError(f"{self.base_url}: the credential is not a JSON object")
         return answer
 
+    async def verify_bundle(self, data: bytes) -> dict[str, Any]:
+        """``POST /v1/reputation/verify``: the node's check report; it stores nothing."""
+        status, ctype, body = await self._request(
+            "POST",
+            "/v1/reputation/verify",
+            data=data,
+            headers={"Content-Type": "application/json"},
+        )
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise TransportError(f"{self.base_url}: the check report is not a JSON object")
+        return answer
+
     async def reputation(self, did: str) -> dict[str, Any]:
         return await self._json(f"/v1/reputation/{did}")
 

@@ -31,6 +31,7 @@ from node.cli.common import (
     run_async,
     say,
 )
+from node.cli.describe import bundle_lines
 from node.cli.publish import _home, _publish, local_url
 from node.config import NodeConfig, load_config, load_keys
 from node.storage.store import Store
@@ -476,6 +477,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "do not check, so nothing in it counts; first: "
             f"{report.refused[0].describe()}"
         )
+    for line in bundle_lines(args.bundle.read_bytes(), report.issuer_names):
+        say(line)
     for line in describe_report(report):
         say(line)
     return 0
