@@ -53,6 +53,11 @@ class ReplayedSignature(HttpSignatureError):
     """A signature value already accepted within its validity window."""
 
 
+class ReplayCacheFull(HttpSignatureError):
+    """The replay cache holds only live signatures and no room: the request cannot be checked
+    for replay now (try again once some expire), rather than forgetting a live one."""
+
+
 class DigestMismatch(HttpSignatureError):
     """A Content-Digest that is missing, unreadable, or does not match the body."""
 
@@ -392,9 +397,11 @@ def verify_request(
 class ReplayCache:
     """Signature values seen recently; bounded, in memory, and pure (time comes in as ``now``).
 
-    Entries leave in insertion order once expired, or the oldest first when the cache is full.
-    Insertion order approximates expiry order, so an expired entry behind a live one may stay
-    a little longer; it still counts as absent. Each call is O(1) amortised.
+    Entries leave in insertion order once expired. A live entry is never forgotten: when the
+    cache is full of live entries, a new signature is refused with ``ReplayCacheFull`` (else
+    a flood of fresh signatures would push out one that could then be replayed). Insertion
+    order approximates expiry order, so an expired entry behind a live one may stay a little
+    longer; it still counts as absent. Each call is O(1) amortised.
     """
 
     __slots__ = ("_entries", "max_entries")
@@ -409,7 +416,8 @@ class ReplayCache:
         return len(self._entries)
 
     def seen(self, key: bytes, *, expires: int, now: int) -> bool:
-        """Return True if ``key`` is recorded and not expired; else record it until ``expires``."""
+        """Return True if ``key`` is recorded and not expired; else record it until ``expires``
+        (raises ``ReplayCacheFull`` when there is no room without forgetting a live entry)."""
         entries = self._entries
         while entries:
             oldest_expiry = next(iter(entries.values()))
@@ -421,7 +429,7 @@ class ReplayCache:
             if recorded >= now:
                 return True
             del entries[key]
-        while len(entries) >= self.max_entries:
-            entries.popitem(last=False)
+        if len(entries) >= self.max_entries:
+            raise ReplayCacheFull(f"replay cache full ({self.max_entries} live signatures)")
         entries[key] = expires
         return False

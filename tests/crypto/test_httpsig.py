@@ -19,6 +19,7 @@ from crypto.httpsig import (
     MalformedSignature,
     MissingSignature,
     ReplayCache,
+    ReplayCacheFull,
     ReplayedSignature,
     SignatureParams,
     StaleSignature,
@@ -479,12 +480,14 @@ def test_replay_cache_expiry_and_bound() -> None:
     assert not cache.seen(b"a", expires=10, now=0)
     assert cache.seen(b"a", expires=10, now=10)
     assert not cache.seen(b"a", expires=20, now=11)  # expired entries count as absent
-    for k in (b"b", b"c", b"d"):
+    for k in (b"b", b"c"):
         assert not cache.seen(k, expires=30, now=12)
-    assert len(cache) == 3  # the oldest entry made room
-    assert not cache.seen(b"a", expires=40, now=12)
-    assert not cache.seen(b"e", expires=50, now=31)  # c and d expired and were swept
-    assert len(cache) == 2
+    assert len(cache) == 3
+    with pytest.raises(ReplayCacheFull):  # full of live entries: none is forgotten
+        cache.seen(b"d", expires=30, now=12)
+    assert cache.seen(b"a", expires=40, now=12)  # the oldest live one is still known
+    assert not cache.seen(b"e", expires=50, now=31)  # a, b and c expired and were swept
+    assert len(cache) == 1
     with pytest.raises(ValueError):
         ReplayCache(max_entries=0)
 
