@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.common import CliError, client, read_passphrase_file, run_async, say
+from node.clock import SystemClock
 from node.config import NodeConfig, NodeKeys, load_config, load_keys
+from node.ingest import Ingestor, Outcome, operator_policy
 from node.storage.store import Store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
-from protocol import Record, Rejected, body_from_json, kinds, sign_record, validate_record
+from node.verifier import Verifier
+from protocol import Record, Rejected, body_from_json, kinds, sign_record
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -21,7 +24,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     what = pub.add_subparsers(dest="what", required=True)
 
     p = what.add_parser("opportunity", help="publish (or replace) an opportunity by slug")
-    _home(p)
+    add_home_option(p)
     p.add_argument("--slug", required=True)
     p.add_argument("--title", required=True)
     p.add_argument("--tour", required=True, choices=kinds.TOURS)
@@ -35,7 +38,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_opportunity)
 
     p = what.add_parser("profile", help="publish the organisation's profile")
-    _home(p)
+    add_home_option(p)
     p.add_argument("--name")
     p.add_argument("--about")
     p.add_argument("--domain")
@@ -43,11 +46,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     p = what.add_parser("file", help="publish a record described in a TOML file")
     p.add_argument("path", type=Path)
-    _home(p, required=False)
+    add_home_option(p, required=False)
     p.set_defaults(func=cmd_file)
 
 
-def _home(p: argparse.ArgumentParser, required: bool = True) -> None:
+def add_home_option(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--home`` and ``--passphrase-file``, for the commands that sign as the organisation."""
     p.add_argument("--home", required=required, type=Path)
     p.add_argument("--passphrase-file")
 
@@ -69,17 +73,25 @@ async def submit(config: NodeConfig, record: Record) -> str:
         raise CliError(f"the node refused the record: {exc}") from None
     except TransportError:
         pass
-    try:
-        validate_record(record.wire, int(time.time() * 1000))
-    except Rejected as exc:
-        raise CliError(f"record refused: {exc}") from None
-    store = await Store.open(config.database_path)
-    try:
-        (stored,) = await store.add([record], int(time.time() * 1000))
-    finally:
-        await store.close()
-    state = "stored" if stored else "already held"
+    (outcome,) = await ingest_offline(config, [record.wire])
+    if outcome.refusal is not None:
+        raise CliError(f"record refused: {outcome.refusal}")
+    state = "stored" if outcome.stored else "already held"
     return f"{state} in {config.database_path} (node not running; peers get it once it runs)"
+
+
+async def ingest_offline(config: NodeConfig, wires: list[bytes]) -> list[Outcome]:
+    """The node is not running: take records in the one way (``Ingestor``) into its database."""
+    store = await Store.open(config.database_path)
+    verifier = Verifier(workers=0)
+    try:
+        ingestor = Ingestor(
+            store, verifier, SystemClock(), lambda: operator_policy(config.federation)
+        )
+        return await ingestor.submit(wires)
+    finally:
+        verifier.close()
+        await store.close()
 
 
 def _keys(args: argparse.Namespace) -> NodeKeys:
@@ -89,13 +101,14 @@ def _keys(args: argparse.Namespace) -> NodeKeys:
         raise CliError(str(exc)) from None
 
 
-def _publish(
+def publish_as_org(
     args: argparse.Namespace,
     kind: str,
     body: dict[str, Any],
     created: int | None = None,
     keys: NodeKeys | None = None,
 ) -> None:
+    """Sign ``body`` as a ``kind`` record with the organisation key of ``--home``; submit it."""
     config = load_config(args.home)
     keys = keys or _keys(args)
     try:
@@ -122,7 +135,7 @@ def cmd_opportunity(args: argparse.Namespace) -> None:
         "remote": True if args.remote else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
-    _publish(args, kinds.OPPORTUNITY, body)
+    publish_as_org(args, kinds.OPPORTUNITY, body)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -135,7 +148,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
     }
     about = args.about or config.about
     body.update({k: v for k, v in (("about", about), ("domain", args.domain)) if v})
-    _publish(args, kinds.ORG_PROFILE, body, keys=keys)
+    publish_as_org(args, kinds.ORG_PROFILE, body, keys=keys)
 
 
 def cmd_file(args: argparse.Namespace) -> None:
@@ -155,4 +168,4 @@ def cmd_file(args: argparse.Namespace) -> None:
         body = body_from_json(body, kind)
     except ValueError as exc:
         raise CliError(f"{args.path}: {exc}") from None
-    _publish(args, kind, body, data.get("created"))
+    publish_as_org(args, kind, body, data.get("created"))
