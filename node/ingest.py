@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from node.clock import Clock
-from node.storage.store import Store
+from node.storage.interface import RecordStore
 from node.verifier import Verifier
 from protocol import Policy, Record, Rejected
 
@@ -36,7 +36,7 @@ class Ingestor:
     """The one way records enter a node, whoever sends them."""
 
     def __init__(
-        self, store: Store, verifier: Verifier, clock: Clock, policy: Callable[[], Policy]
+        self, store: RecordStore, verifier: Verifier, clock: Clock, policy: Callable[[], Policy]
     ) -> None:
         self.store = store
         self.verifier = verifier

@@ -10,7 +10,7 @@ from node.cli.common import CliError, read_passphrase_file, run_async, say
 from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
 from node.ops.logsetup import add_logging_options, configure_logging
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError, read_toml
 
 
@@ -51,7 +51,7 @@ def _init(home: Path, name: str, listen: str, url: str, passphrase: str | None) 
 
 
 async def _create_database(home: Path) -> None:
-    store = await Store.open(load_config(home).database_path)
+    store = await open_record_store(load_config(home))
     await store.close()
 
 
@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 async def _counts(home: Path) -> dict[str, int]:
-    store = await Store.open(load_config(home).database_path)
+    store = await open_record_store(load_config(home))
     try:
         return await store.counts_by_kind()
     finally:

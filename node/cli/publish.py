@@ -10,7 +10,7 @@ from typing import Any
 
 from node.cli.common import CliError, client, read_passphrase_file, run_async, say
 from node.config import NodeConfig, NodeKeys, load_config, load_keys
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
 from protocol import Record, Rejected, body_from_json, kinds, sign_record, validate_record
@@ -73,7 +73,7 @@ async def submit(config: NodeConfig, record: Record) -> str:
         validate_record(record.wire, int(time.time() * 1000))
     except Rejected as exc:
         raise CliError(f"record refused: {exc}") from None
-    store = await Store.open(config.database_path)
+    store = await open_record_store(config)
     try:
         (stored,) = await store.add([record], int(time.time() * 1000))
     finally:
