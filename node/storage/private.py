@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiosqlite
 
@@ -31,6 +32,17 @@ CREATE TABLE private_records (
   wire     BLOB,            -- NULL once retracted by its author
   received INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX private_records_a ON private_records (party_a);
+CREATE INDEX private_records_b ON private_records (party_b);
+"""
+
+# The same tables in PostgreSQL (pg_schema.MIGRATIONS).
+PG_SCHEMA = """
+CREATE TABLE private_drafts (id BYTEA PRIMARY KEY);
+CREATE TABLE private_records (
+  id BYTEA PRIMARY KEY, kind TEXT NOT NULL, author BYTEA NOT NULL, created BIGINT NOT NULL,
+  party_a BYTEA NOT NULL, party_b BYTEA NOT NULL, wire BYTEA, received BIGINT NOT NULL
+);
 CREATE INDEX private_records_a ON private_records (party_a);
 CREATE INDEX private_records_b ON private_records (party_b);
 """
@@ -132,6 +144,18 @@ def insert_params(record: Record, parties: Parties, received: int) -> tuple[obje
         record.wire,
         received,
     )
+
+
+async def insert_all(db: Any, items: Sequence[tuple[Record, Parties]], received: int) -> list[bool]:
+    """Insert private records inside the caller's transaction (either engine's connection);
+    for each, True when it was new. A new retract erases its author's private target."""
+    flags: list[bool] = []
+    for record, parties in items:
+        done = await db.execute(INSERT, insert_params(record, parties, received))
+        flags.append(done.rowcount == 1)
+        if flags[-1] and record.kind == kinds.RETRACT:
+            await db.execute(RETRACT, (record.body["target"], record.author))
+    return flags
 
 
 async def get_private(db: aiosqlite.Connection, record_id: bytes) -> PrivateRow | None:

@@ -23,7 +23,7 @@ from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.reads import StoreReads
 from node.storage.schema import MIGRATIONS
-from protocol import Record, kinds
+from protocol import Record
 
 _INSERT_RECORD = (
     "INSERT OR IGNORE INTO records (id, kind, author, created, subject, ref, slot, wire,"
@@ -252,18 +252,11 @@ class Store(StoreReads):
         """Keep private records (never announced); for each, True when it was new."""
         if not items:
             return []
-        flags: list[bool] = []
         db = self.writer
         async with self._write_lock:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                for record, parties in items:
-                    cursor = await db.execute(
-                        private.INSERT, private.insert_params(record, parties, received_ms)
-                    )
-                    flags.append(cursor.rowcount == 1)
-                    if flags[-1] and record.kind == kinds.RETRACT:
-                        await db.execute(private.RETRACT, (record.body["target"], record.author))
+                flags = await private.insert_all(db, items, received_ms)
                 await db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):
