@@ -25,7 +25,7 @@ log = logging.getLogger("rakuichi.federation")
 MAX_LISTED = 64  # peers taken from one peer's list
 # A peer that does not advertise ``max_body_bytes`` (before revision 2) takes the default.
 DEFAULT_PEER_BODY_LIMIT = 8 * 1024 * 1024
-REREAD_INTERVAL = 60.0  # seconds between re-reads of every peer's identity
+REREAD_INTERVAL = 5.0  # seconds between re-reads of every peer's identity (one GET each)
 MIN_PEER_BODY_LIMIT = 1024  # the least a node may configure
 
 
@@ -57,7 +57,7 @@ class PeerRoster:
 
     def unknown_signer(self) -> None:
         """A request came signed by a node key no known peer has: re-read identities (at most
-        once a minute, so that requests signed by made-up keys cost the peers nothing)."""
+        once every few seconds, so that requests signed by made-up keys cost little)."""
         now = self.clock.monotonic()
         if now >= self._next_reread:
             self._next_reread = now + REREAD_INTERVAL
@@ -150,6 +150,7 @@ class PeerRoster:
             except ConfigError:
                 continue
             self.directory.learn(did_from_raw(entry["key"]), url, did_from_raw(profile.author))
+            self.confirmed.discard(url)  # the profile may name a new node key: read it again
 
     async def learn(self, urls: list[str]) -> None:
         """Add the peers named in a profile or a peer's list (bounded by ``max_peers``)."""
