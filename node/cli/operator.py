@@ -12,7 +12,7 @@ from node.home import init_home
 from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
 from node.ops.migration import latest_schema, read_counts, schema_version
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError, read_toml
 
 
@@ -53,7 +53,7 @@ def _init(home: Path, name: str, listen: str, url: str, passphrase: str | None) 
 
 
 async def _create_database(home: Path) -> None:
-    store = await Store.open(load_config(home).database_path)
+    store = await open_record_store(load_config(home))
     await store.close()
 
 

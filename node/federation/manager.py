@@ -25,8 +25,8 @@ from node.federation.senders import SenderPool
 from node.federation.syncindex import SyncIndex
 from node.federation.watcher import ConfigWatcher
 from node.service import Node
+from node.storage.engines import open_peer_store
 from node.storage.interface import PeerStore
-from node.storage.peers import PeerTable
 from node.transport import NodeClient, timeouts
 from protocol import Record, kinds
 
@@ -77,7 +77,7 @@ class Federation:
             timeout=timeouts(fed.request_timeout, fed.connect_timeout),
             connector=aiohttp.TCPConnector(limit_per_host=2),
         )
-        state = await PeerTable.open(node.config.database_path)
+        state = await open_peer_store(node.config)
         self = cls(node, state, session)
         await self.roster.remember_identities()
         node.store.on_commit.append(self._on_commit)
