@@ -11,7 +11,7 @@ from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, par
 from node.home import init_home
 from node.ops.logsetup import add_logging_options, configure_logging
 from node.ops.migration import latest_schema, read_counts, schema_version
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError, read_toml
 
 
@@ -52,7 +52,7 @@ def _init(home: Path, name: str, listen: str, url: str, passphrase: str | None) 
 
 
 async def _create_database(home: Path) -> None:
-    store = await Store.open(load_config(home).database_path)
+    store = await open_record_store(load_config(home))
     await store.close()
 
 
