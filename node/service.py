@@ -58,6 +58,7 @@ class Node:
             "org": self.org_did,
             "node": self.node_did,
             "url": self.config.public_url,
+            "max_body_bytes": self.config.max_body_bytes,
         }
 
     async def publish(self, record: Record) -> Outcome:

@@ -172,6 +172,7 @@ async def test_well_known_identity(node: Node, api: Api) -> None:
         "org": written["org"],
         "node": written["node"],
         "url": base_url(node),
+        "max_body_bytes": MAX_BODY,
     }
     assert identity["org"] != identity["node"]
     assert identity["url"].startswith("http://127.0.0.1:")
