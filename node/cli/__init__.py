@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except (CliError, ConfigError, StoreError, CryptoError) as exc:
-        print(f"rakuichi {args.command}: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several problems: one line each
+            print(f"rakuichi {args.command}: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -9,6 +9,7 @@ from crypto import did_from_raw
 from node.cli.common import CliError, read_passphrase_file, run_async, say
 from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
+from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
 from node.ops.migration import latest_schema, read_counts, schema_version
 from node.storage.engines import open_record_store
@@ -83,6 +84,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         say(f"no node home at {args.home}: initialising one with defaults")
         _init(args.home, name, listen or DEFAULT_LISTEN, "", passphrase)
         listen = None
+    problems = home_problems(args.home)
+    if problems:
+        raise CliError("\n".join(problems))
     override = _listen_override(args.home, listen)
     try:
         load_keys(args.home, passphrase)

@@ -27,6 +27,10 @@ class RecordStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def follow_other_writers(self) -> None:
+        """Call ``on_commit`` for records other processes commit too (where that can happen)."""
+        ...
+
     # ----- writes
     async def add(
         self, records: Sequence[Record], received_ms: int, origin: str | None = None

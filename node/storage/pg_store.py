@@ -11,8 +11,10 @@ one record as new.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import uuid
 from pathlib import Path
 
 import asyncpg
@@ -22,9 +24,10 @@ from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
 from node.storage.pg_schema import MIGRATIONS
 from node.storage.store import _INSERT_RECORD, Store, StoreError, _Pending
-from protocol import Record
+from protocol import Record, parse
 
 WRITE_LOCK = 0x52414B55  # "RAKU": the advisory lock every record transaction holds
+CHANNEL = "rakuichi_records"  # NOTIFY payload: "<writer instance> <first seq> <last seq>"
 MIGRATE_LOCK = 0x52414B4D  # "RAKM": one process migrates at a time
 log = logging.getLogger("rakuichi.store")
 
@@ -52,6 +55,44 @@ class PgStore(Store):
     def __init__(self, dsn: str, db: PgConnection) -> None:
         super().__init__(Path(dsn), db, db)  # type: ignore[arg-type]
         self.dsn = dsn
+        self.instance = uuid.uuid4().hex[:12]
+        self._listener: asyncpg.Connection | None = None
+        self._others: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+        self._follower: asyncio.Task[None] | None = None
+
+    async def follow_other_writers(self) -> None:
+        """Also call ``on_commit`` for what other processes commit to this database (LISTEN):
+        a node of several processes keeps each one's stream, caches and sync index whole."""
+        if self._listener is not None:
+            return
+        self._listener = await asyncpg.connect(self.dsn)
+        await self._listener.add_listener(CHANNEL, self._notified)
+        self._follower = asyncio.create_task(self._announce_others(), name="pg-follow")
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        instance, first, last = payload.split()
+        if instance != self.instance:
+            self._others.put_nowait((int(first), int(last)))
+
+    async def _announce_others(self) -> None:
+        """One at a time, in commit order: the records another process committed."""
+        while True:
+            first, last = await self._others.get()
+            try:
+                rows = await self.reader.execute_fetchall(
+                    "SELECT wire FROM records WHERE seq BETWEEN ? AND ? AND wire IS NOT NULL"
+                    " ORDER BY seq",
+                    (first, last),
+                )
+                records = [parse(row[0]) for row in rows]
+            except Exception:
+                log.exception("reading records committed by another process failed")
+                continue
+            for listener in self.on_commit:
+                try:
+                    listener(records)
+                except Exception:
+                    log.exception("commit listener failed")
 
     @classmethod
     async def open(cls, path: str | object) -> PgStore:  # type: ignore[override]
@@ -72,6 +113,13 @@ class PgStore(Store):
         if self._writing is not None:
             with contextlib.suppress(Exception):
                 await self._writing
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._follower
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
         await self.writer.close()
 
     async def _write_group(self, group: list[_Pending]) -> list[list[bool]]:
@@ -91,6 +139,12 @@ class PgStore(Store):
                 results.append(flags)
             if new:
                 await self._insert_in(tx, list(new.values()))
+                (span,) = await tx.execute_fetchall(
+                    "SELECT min(seq), max(seq) FROM records WHERE id = ANY(?)", [list(new)]
+                )
+                await tx.execute(
+                    "SELECT pg_notify(?, ?)", (CHANNEL, f"{self.instance} {span[0]} {span[1]}")
+                )
         return results
 
     @staticmethod
