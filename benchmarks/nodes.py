@@ -37,7 +37,8 @@ def free_port() -> int:
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST rate limit is off unless given: benchmarks measure the node, not the limiter.
+    The POST rate limit is off unless given, and the per-address connection limit is raised:
+    benchmarks measure the node, not its guards.
     """
     home = parent / name
     init_home(home, name, f"127.0.0.1:{port or free_port()}")
@@ -45,6 +46,8 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
     data = read_toml(home / CONFIG_FILE)
     for key, value in overrides.items():
         data.setdefault("node" if key in NODE_FIELDS else "federation", {})[key] = value
+    # nor the connection guard: the ingest benchmark holds 64 connections, plus its client's
+    data.setdefault("limits", {}).setdefault("connections_per_address", 1024)
     write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
     return home
 
@@ -68,8 +71,9 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.env = env or {}
         host, port = load_config(home).host_port
         self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -104,7 +108,7 @@ class NodeProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=node_env(),
+                env={**node_env(), **self.env},
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )
