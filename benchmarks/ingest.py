@@ -89,7 +89,7 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
     limits: dict[str, list[float]] = {m[0]: [] for m in modes}
     for verifier in AVAILABLE:
         home = make_home(scratch, f"ingest-{verifier.name}")
-        node = NodeProcess(home, {VERIFIER_ENV: verifier.name}).start()
+        node = NodeProcess(home, env={VERIFIER_ENV: verifier.name}).start()
         connector = aiohttp.TCPConnector(limit=SINGLE_IN_FLIGHT + 4)
         try:
             async with aiohttp.ClientSession(

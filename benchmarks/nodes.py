@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,6 +46,9 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
     overrides = {"rate_limit": 0.0, **overrides}
     data = read_toml(home / CONFIG_FILE)
     for key, value in overrides.items():
+        if key == "storage_url":
+            data.setdefault("storage", {})["url"] = value
+            continue
         data.setdefault("node" if key in NODE_FIELDS else "federation", {})[key] = value
     # nor the connection guard: the ingest benchmark holds 64 connections, plus its client's
     data.setdefault("limits", {}).setdefault("connections_per_address", 1024)
@@ -71,8 +75,11 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
+        self.extra_args = list(extra_args)
         self.env = env or {}
         host, port = load_config(home).host_port
         self.url = f"http://{host}:{port}"
@@ -104,6 +111,7 @@ class NodeProcess:
                     str(self.home),
                     "--log-level",
                     "WARNING",
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
