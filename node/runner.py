@@ -15,6 +15,7 @@ from aiohttp import web
 from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
+from node.faults import StorageFault, check_database
 from node.federation.manager import Federation
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.ops.endpoints import mark_listening
@@ -43,13 +44,17 @@ async def start_node(
 ) -> RunningNode:
     """Open the node's store, publish its profile if it changed, listen, and federate."""
     keys = load_keys(config.home, passphrase)
+    await asyncio.to_thread(check_database, config.database_path)  # damaged: refused, one line
     node = await open_node(config, keys, clock, verifier_workers)
     fed: Federation | None = None
     runner: web.AppRunner | None = None
     try:
         if federate:
             fed = await Federation.start(node)
-        await node.publish_profile_if_changed()
+        try:
+            await node.publish_profile_if_changed()
+        except StorageFault as exc:  # a node under its disk floor still serves reads
+            log.warning("own profile not published now: %s", exc)
         raise_open_files_limit()
         runner = web.AppRunner(
             make_app(node, fed),

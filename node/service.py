@@ -9,6 +9,7 @@ from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
 from node.config import FederationConfig, NodeConfig, NodeKeys
+from node.faults import StorageGuard
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.storage.store import Store
@@ -27,9 +28,14 @@ class Node:
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
     peers: PeerDirectory = field(init=False)
+    storage_guard: StorageGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
+        self.storage_guard = StorageGuard(
+            self.config.database_path, self.config.limits.free_disk_floor, self.clock.monotonic
+        )
+        self.ingestor.before_write = self.storage_guard.before_write
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
 
