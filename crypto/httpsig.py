@@ -299,18 +299,21 @@ def sign_request(
     body: bytes,
     now: int,
     label: str = "sig1",
+    nonce: str | None = None,
 ) -> dict[str, str]:
     """Headers to set on the request: Content-Digest, Signature-Input and Signature.
 
     Covers ``@method``, ``@target-uri`` and ``content-digest`` with ``created=now``, the node's
-    did:key as ``keyid`` and ``alg="ed25519"``. The returned headers replace any of that name.
+    did:key as ``keyid``, ``alg="ed25519"`` and ``nonce`` when given (RFC 9421 2.3: two
+    identical requests in the same second then differ). The returned headers replace any of
+    that name.
     """
     sf.serialize_dictionary({label: sf.Item(True)})  # a bad label raises StructuredFieldError
     digest = content_digest(body)
     fields = normalise_headers(headers)
     fields["content-digest"] = digest
     params = SignatureParams.make(
-        COVERED_COMPONENTS, created=now, keyid=key.public_key.did, alg=ALG
+        COVERED_COMPONENTS, created=now, keyid=key.public_key.did, alg=ALG, nonce=nonce
     )
     base = signature_base(method=method, url=url, headers=fields, params=params)
     signature = key.sign(base.encode("ascii"))

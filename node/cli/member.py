@@ -16,20 +16,17 @@ from typing import Any
 
 from crypto import did_from_raw
 from node.cli import credentials
-from node.cli.alliance import (
+from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
+from node.cli.bundles import read_and_verify
+from node.cli.common import CliError, client, now_ms, parse_did, parse_id, run_async, say
+from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
+from node.cli.forms import (
     add_attestation_options,
     add_end_options,
     attestation_body,
     check_party,
     end_body,
-    now_ms,
-    parse_did,
-    parse_id,
-    read_and_verify,
 )
-from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
-from node.cli.common import CliError, client, run_async, say
-from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
 from node.transport import RemoteRefusal, TransportError
 from protocol import BundleError, Rejected, kinds, parse, read_bundle, sign_record

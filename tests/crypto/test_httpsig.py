@@ -242,6 +242,19 @@ def test_sign_request_headers(key: SigningKey) -> None:
     assert out["Signature"].startswith("sig1=:") and out["Signature"].endswith(":")
 
 
+def test_a_nonce_makes_two_identical_requests_differ(key: SigningKey) -> None:
+    cache = ReplayCache()
+    headers = {"Content-Type": "application/json"}
+    first, second = (
+        headers
+        | sign_request(key, method="POST", url=URL, headers=headers, body=BODY, now=NOW, nonce=n)
+        for n in ("n-one", "n-two")
+    )
+    assert first["Signature-Input"].endswith(';alg="ed25519";nonce="n-one"')
+    assert first["Signature"] != second["Signature"]
+    assert verify(first, cache=cache) == verify(second, cache=cache) == key.public_key
+
+
 def test_round_trip(key: SigningKey) -> None:
     cache = ReplayCache()
     assert verify(signed(key), cache=cache) == key.public_key
