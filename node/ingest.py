@@ -55,7 +55,7 @@ class Ingestor:
         self.listeners: list[NewRecordsListener] = []
         # told (synchronously) every outcome with its source: metrics count refusals
         self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
-        # raises when writes must not be attempted now (node.faults: disk floor, damage)
+        # raises when writes must not be attempted now (node.storage.faults: disk floor, damage)
         self.before_write: Callable[[], None] | None = None
 
     async def submit(self, wires: Sequence[bytes], source: str | None = None) -> list[Outcome]:

@@ -15,11 +15,11 @@ from aiohttp import web
 from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
-from node.faults import StorageFault, check_database
 from node.federation.manager import Federation
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
+from node.storage.faults import StorageFault, check_database
 
 log = logging.getLogger("rakuichi.node")
 

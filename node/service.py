@@ -9,9 +9,9 @@ from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
 from node.config import FederationConfig, NodeConfig, NodeKeys
-from node.faults import StorageGuard
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
+from node.storage.faults import StorageGuard
 from node.storage.store import Store
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record

@@ -1,5 +1,5 @@
 """Storage faults as problem documents: 507 for a full disk, 503 with Retry-After otherwise
-(see ``node.faults``), logged once per episode instead of a traceback per request."""
+(see ``node.storage.faults``), logged once per episode instead of a traceback per request."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from node.api.problems import ApiError
-from node.faults import StorageGuard
+from node.storage.faults import StorageGuard
 
 STORAGE_GUARD = web.AppKey("storage_guard", StorageGuard)
 
