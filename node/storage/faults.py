@@ -6,8 +6,8 @@
   errors answer 503 with ``Retry-After``; each kind of fault is logged once per episode (an
   episode ends after ``EPISODE_GAP`` seconds without that fault), never with a traceback per
   request.
-* A damaged database (``PRAGMA quick_check`` at start, or the first "malformed" error while
-  running) is refused with one clear line and never written into further.
+* A damaged database is refused: at start by ``node.ops.check.quick_check`` (``serve``), and
+  while running on the first "malformed" error, after which nothing is written into it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from node.storage.store import StoreError
 
 log = logging.getLogger("rakuichi.faults")
 EPISODE_GAP = 30.0  # seconds without a fault of one kind that end its episode
@@ -35,28 +33,7 @@ class StorageFault(Exception):
         self.status, self.klass, self.detail, self.retry_after = status, klass, detail, retry_after
 
 
-class DamagedDatabase(StoreError):
-    """The database file fails SQLite's integrity check."""
-
-
-def check_database(path: Path) -> None:
-    """Raise ``DamagedDatabase`` naming the file when SQLite finds it damaged (quick_check)."""
-    if not path.exists():
-        return
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = db.execute("PRAGMA quick_check(5)").fetchall()
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        raise DamagedDatabase(f"{path}: damaged database ({exc}); {_ADVICE}") from None
-    problems = [str(r[0]) for r in rows if r and r[0] != "ok"]
-    if problems:
-        raise DamagedDatabase(f"{path}: damaged database ({'; '.join(problems)}); {_ADVICE}")
-
-
-_ADVICE = "the node will not write into it: restore it from a backup, or move it aside to start"
+_ADVICE = "nothing more is written into it: see `rakuichi check`, then restore a backup"
 
 
 @dataclass
