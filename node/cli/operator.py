@@ -34,6 +34,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         f" default {DEFAULT_LISTEN})",
     )
     p.add_argument("--passphrase-file")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (PostgreSQL storage only; one runs the federation)",
+    )
     add_logging_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -92,6 +98,11 @@ def cmd_run(args: argparse.Namespace) -> None:
         load_keys(args.home, passphrase)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1:
+        _serve_workers(args, passphrase, override)
+        return
     try:
         run_async(
             serve(
@@ -104,6 +115,17 @@ def cmd_run(args: argparse.Namespace) -> None:
             )
         )
     except ListenError as exc:
+        raise CliError(str(exc)) from None
+    say("node stopped")
+
+
+def _serve_workers(args: argparse.Namespace, passphrase: str | None, listen: str | None) -> None:
+    from node.runner import ListenError
+    from node.workers import WorkersError, serve_workers
+
+    try:
+        serve_workers(args.home, passphrase, args.workers, listen)
+    except (ListenError, WorkersError) as exc:
         raise CliError(str(exc)) from None
     say("node stopped")
 
