@@ -13,6 +13,7 @@ from node.api.keys import NODE, PEER
 from node.api.private import private_record_response
 from node.api.problems import ApiError, refusal
 from node.storage import queries
+from node.storage.interface import RecordStore
 from protocol import (
     MAX_RECORD_BYTES,
     EncodingError,
@@ -93,19 +94,30 @@ async def post_records(request: web.Request) -> web.Response:
     return web.json_response({"results": [o.to_json() for o in outcomes]})
 
 
+async def answer_by_id(store: RecordStore, rid: bytes) -> tuple[int, queries.Row | None]:
+    """The status ``GET /v1/records/{id}`` answers, with the row when it is 200.
+
+    The target of a held retract reads 410 whether this node ever held it or not (revision 2),
+    so a record erased at its first node before it spread reads the same on every node.
+    """
+    row = await store.get_record(rid)
+    if row is not None and row.wire is not None:
+        return 200, row
+    if row is not None or await store.retract_pending_on(rid):
+        return 410, None
+    return 404, None
+
+
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
-    store = request.app[NODE].store
-    row = await store.get_record(rid)
-    if row is None:  # a private record exists for its two parties alone
+    status, row = await answer_by_id(request.app[NODE].store, rid)
+    if status == 404:  # a private record exists for its two parties alone
         answer = await private_record_response(request, rid)
         if answer is not None:
             return answer
-    if row is None and not await store.retract_pending_on(rid):
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    # the target of a held retract reads the same whether this node ever held it or not
-    if row is None or row.wire is None:
+    if row is None:
         raise ApiError(
             410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
         )

@@ -17,12 +17,23 @@ from node.cli import (
     operator,
     peers,
     publish,
+    storecmd,
 )
 from node.cli.common import CliError
 from node.storage.store import StoreError
 from node.tomlfile import ConfigError
 
-COMMAND_MODULES = [operator, maintenance, publish, peers, alliance, member, credentials, demo]
+COMMAND_MODULES = [
+    operator,
+    maintenance,
+    storecmd,
+    publish,
+    peers,
+    alliance,
+    member,
+    credentials,
+    demo,
+]
 
 
 class _Parser(argparse.ArgumentParser):
