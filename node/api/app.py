@@ -14,11 +14,19 @@ from node.api import (
     reputation,
     stream,
 )
-from node.api.auth import LIMITER, peer_auth_middleware
+from node.api.auth import peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
+from node.api.caching import add_cache_headers
+from node.api.cors import add_cors_headers, preflight_middleware
 from node.api.keys import FEDERATION, NODE
 from node.api.problems import problem_middleware
-from node.api.ratelimit import RateLimiter
+from node.api.ratelimit import (
+    LIMITER,
+    SEARCH_LIMITER,
+    RateLimiter,
+    add_rate_headers,
+    rate_limit_middleware,
+)
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
@@ -27,13 +35,21 @@ from node.service import Node
 
 def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware, body_middleware, peer_auth_middleware],
+        middlewares=[
+            preflight_middleware,
+            problem_middleware,
+            body_middleware,
+            peer_auth_middleware,
+            rate_limit_middleware,
+        ],
         client_max_size=node.config.max_body_bytes,
     )
     app[NODE] = node
     app[FEDERATION] = fed
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
+    app[SEARCH_LIMITER] = RateLimiter(node.config.search_rate_limit, node.config.search_rate_burst)
+    app.on_response_prepare.extend([add_cors_headers, add_cache_headers, add_rate_headers])
     for module in (
         directory,
         records,

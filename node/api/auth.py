@@ -1,4 +1,4 @@
-"""Signed node-to-node requests (RFC 9421): identify the peer, apply policy and rate limits.
+"""Signed node-to-node requests (RFC 9421): identify the peer and apply policy.
 
 Unsigned requests stay welcome for reads and record submissions: records prove themselves.
 A signature that is present must verify, though, and a denied peer gets 403 ``policy``.
@@ -15,9 +15,6 @@ from crypto import CryptoError
 from crypto.httpsig import verify_request
 from node.api.keys import FEDERATION, NODE, PEER
 from node.api.problems import ApiError
-from node.api.ratelimit import RateLimiter
-
-LIMITER = web.AppKey("rate_limiter", RateLimiter)
 
 
 def _candidate_urls(request: web.Request, public_url: str) -> list[str]:
@@ -61,14 +58,4 @@ async def peer_auth_middleware(
         federation = request.app[FEDERATION]
         if federation is not None:
             federation.contacted(request[PEER])
-    if request.method == "POST":
-        who = request.get(PEER) or (request.remote or "unknown")
-        wait = request.app[LIMITER].take(who, time.monotonic())
-        if wait > 0:
-            raise ApiError(
-                429,
-                "rate-limited",
-                f"too many requests from {who}; retry in {wait:.1f} s",
-                "rate limited",
-            )
     return await handler(request)

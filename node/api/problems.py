@@ -19,10 +19,18 @@ STATUS_OF_CLASS = {"size": 413, "policy": 403}
 class ApiError(Exception):
     """An error a handler raises; the middleware turns it into a problem document."""
 
-    def __init__(self, status: int, klass: str, detail: str, title: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        klass: str,
+        detail: str,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.klass, self.detail = status, klass, detail
         self.title = title or klass.replace("-", " ")
+        self.headers = headers or {}
 
 
 def bad_request(detail: str) -> ApiError:
@@ -37,7 +45,12 @@ def refusal(exc: Rejected) -> ApiError:
 
 
 def problem_response(
-    status: int, klass: str, title: str, detail: str, instance: str = ""
+    status: int,
+    klass: str,
+    title: str,
+    detail: str,
+    instance: str = "",
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     body = {
         "type": "about:blank",
@@ -48,7 +61,9 @@ def problem_response(
     }
     if instance:
         body["instance"] = instance
-    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_TYPE)
+    return web.Response(
+        status=status, text=json.dumps(body), content_type=PROBLEM_TYPE, headers=headers
+    )
 
 
 _CLASS_OF_STATUS = {
@@ -70,7 +85,9 @@ async def problem_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        return problem_response(exc.status, exc.klass, exc.title, exc.detail, request.path)
+        return problem_response(
+            exc.status, exc.klass, exc.title, exc.detail, request.path, exc.headers
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -82,7 +99,8 @@ async def problem_middleware(
             detail = f"{request.method} is not allowed on {request.path}"
         elif exc.status == 413:
             detail = f"request body is over this node's limit ({detail})"
-        return problem_response(exc.status, klass, exc.reason, detail, request.path)
+        kept = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return problem_response(exc.status, klass, exc.reason, detail, request.path, kept)
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return problem_response(
