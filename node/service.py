@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
-from node.config import NodeConfig, NodeKeys
+from node.config import FederationConfig, NodeConfig, NodeKeys
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome
 from node.storage.store import Store
@@ -39,6 +39,10 @@ class Node:
     @property
     def node_did(self) -> str:
         return self.keys.node.public_key.did
+
+    def use_federation_config(self, federation: FederationConfig) -> None:
+        """Put reloaded ``[federation]`` settings in force (the rest of the config stays)."""
+        self.config = replace(self.config, federation=federation)
 
     def policy(self) -> Policy:
         return Policy(denied_authors=self.config.federation.deny_orgs)

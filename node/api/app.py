@@ -18,7 +18,7 @@ from node.api.auth import peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
 from node.api.caching import add_cache_headers
 from node.api.cors import add_cors_headers, preflight_middleware
-from node.api.keys import FEDERATION, NODE
+from node.api.keys import FEDERATION, NODE, SYNC_INDEX
 from node.api.problems import problem_middleware
 from node.api.ratelimit import (
     LIMITER,
@@ -46,6 +46,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app[NODE] = node
     app[FEDERATION] = fed
+    app[SYNC_INDEX] = fed.index if fed is not None else None
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
     app[SEARCH_LIMITER] = RateLimiter(node.config.search_rate_limit, node.config.search_rate_burst)

@@ -139,10 +139,12 @@ async def post_records(request: web.Request) -> web.Response:
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
-    row = await request.app[NODE].store.get_record(rid)
-    if row is None:
+    store = request.app[NODE].store
+    row = await store.get_record(rid)
+    if row is None and not await store.retract_pending_on(rid):
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    if row.wire is None:
+    # the target of a held retract reads the same whether this node ever held it or not
+    if row is None or row.wire is None:
         raise ApiError(
             410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
         )

@@ -23,6 +23,10 @@ class StoreReads:
     async def get_record(self, record_id: bytes) -> Row | None:
         return await queries.get_record(self.reader, record_id)
 
+    async def retract_pending_on(self, record_id: bytes) -> bool:
+        """Whether a held retract names ``record_id`` (a record this node never held)."""
+        return await queries.retract_pending_on(self.reader, record_id)
+
     async def live_wires(self, ids: list[bytes]) -> list[bytes]:
         """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
         return await queries.live_wires(self.reader, ids)
