@@ -43,6 +43,8 @@ class Ingestor:
         self.clock = clock
         self.policy = policy
         self.listeners: list[NewRecordsListener] = []
+        # told (synchronously) every outcome with its source: metrics count refusals
+        self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
 
     async def submit(self, wires: Sequence[bytes], source: str | None = None) -> list[Outcome]:
         """Validate and store; new records are announced to listeners with their source."""
@@ -73,6 +75,8 @@ class Ingestor:
             for r, o in zip(accepted, (o for o in outcomes if o.accepted), strict=True)
             if o.stored
         ]
+        for observe in self.outcome_listeners:
+            observe(outcomes, source)
         if new:
             for listener in self.listeners:
                 result = listener(new, source)

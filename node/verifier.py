@@ -56,6 +56,7 @@ class Verifier:
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool = ProcessPoolExecutor(count) if count > 0 else None
         self._workers = count
+        self.queued = 0  # signatures waiting for or in verification (a metric)
 
     async def check(self, wires: list[bytes], now_ms: int) -> list[Checked]:
         parsed: list[Record | Rejected] = []
@@ -68,7 +69,11 @@ class Verifier:
             else:
                 parsed.append(record)
         jobs = [(r.signing_input, r.sigs) for r in parsed if isinstance(r, Record)]
-        failures = iter(await self._verify(jobs))
+        self.queued += len(jobs)
+        try:
+            failures = iter(await self._verify(jobs))
+        finally:
+            self.queued -= len(jobs)
         out: list[Checked] = []
         for item in parsed:
             if isinstance(item, Rejected):

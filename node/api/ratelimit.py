@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from node.api.client_address import client_address
 from node.api.keys import PEER
 from node.api.problems import ApiError
 
@@ -78,7 +79,7 @@ async def rate_limit_middleware(
     if limited is None or limited[1].rate <= 0:
         return await handler(request)
     name, limiter = limited
-    who = request.get(PEER) or (request.remote or "unknown")
+    who = request.get(PEER) or client_address(request)
     verdict = limiter.spend(who, time.monotonic())
     wait = math.ceil(verdict.wait)
     headers = {
