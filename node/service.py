@@ -10,7 +10,7 @@ from node import __version__
 from node.clock import Clock, SystemClock
 from node.config import FederationConfig, NodeConfig, NodeKeys
 from node.federation.directory import PeerDirectory
-from node.ingest import Ingestor, Outcome
+from node.ingest import Ingestor, Outcome, operator_policy
 from node.storage.store import Store
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
@@ -45,7 +45,7 @@ class Node:
         self.config = replace(self.config, federation=federation)
 
     def policy(self) -> Policy:
-        return Policy(denied_authors=self.config.federation.deny_orgs)
+        return operator_policy(self.config.federation)
 
     def identity(self) -> dict[str, object]:
         return {

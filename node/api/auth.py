@@ -6,7 +6,6 @@ A signature that is present must verify, though, and a denied peer gets 403 ``po
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -39,7 +38,7 @@ async def peer_auth_middleware(
                     url=url,
                     headers=request.headers.items(),
                     body=body,
-                    now=int(time.time()),
+                    now=node.clock.now_ms() // 1000,
                     max_age=fed.signature_max_age,
                     replay_cache=node.peers.replay_cache,
                 )

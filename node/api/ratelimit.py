@@ -9,7 +9,6 @@ advertised as a quota ``q=burst`` over a window ``w`` (the seconds a refill from
 from __future__ import annotations
 
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.api.client_address import client_address
-from node.api.keys import PEER
+from node.api.keys import NODE, PEER
 from node.api.problems import ApiError
 
 
@@ -80,7 +79,7 @@ async def rate_limit_middleware(
         return await handler(request)
     name, limiter = limited
     who = request.get(PEER) or client_address(request)
-    verdict = limiter.spend(who, time.monotonic())
+    verdict = limiter.spend(who, request.app[NODE].clock.monotonic())
     wait = math.ceil(verdict.wait)
     headers = {
         "RateLimit-Policy": limiter.policy(name),

@@ -20,7 +20,7 @@ from node.federation.antientropy import SyncReport
 from node.federation.manager import Federation
 from node.ingest import Outcome
 from node.service import Node
-from protocol.record import Record
+from protocol import Record
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
