@@ -22,7 +22,7 @@ from protocol.errors import (
     TimeError,
 )
 from protocol.itemset import Item, ItemSet, MemoryItemSet
-from protocol.jsonview import body_from_json, to_json
+from protocol.jsonview import body_from_json, from_json, to_json
 from protocol.kinds import CLAIMS
 from protocol.reconcile import Initiator, respond
 from protocol.record import Record, Signature, record_from_trusted
@@ -81,6 +81,7 @@ __all__ = [
     "Tombstone",
     "Views",
     "body_from_json",
+    "from_json",
     "check_after_signatures",
     "check_before_signatures",
     "check_credential",

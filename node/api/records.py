@@ -21,10 +21,10 @@ from protocol import (
     Record,
     SchemaError,
     SizeError,
+    from_json,
     record_from_trusted,
     to_json,
 )
-from protocol.jsonview import from_json
 
 MSGPACK = "application/msgpack"
 JSON = "application/json"
