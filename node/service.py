@@ -30,7 +30,8 @@ class Node:
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
-        self.peers = PeerDirectory()
+        limits = self.config.limits
+        self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
 
     @property
     def org_did(self) -> str:

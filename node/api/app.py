@@ -19,19 +19,20 @@ from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
 from node.api.caching import add_cache_headers
 from node.api.cors import add_cors_headers, preflight_middleware
 from node.api.keys import FEDERATION, NODE, SYNC_INDEX
+from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
 from node.api.problems import problem_middleware
 from node.api.ratelimit import (
-    LIMITER,
     SEARCH_LIMITER,
     RateLimiter,
     add_rate_headers,
-    rate_limit_middleware,
+    search_limit_middleware,
 )
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
 from node.ops import endpoints as ops_endpoints
 from node.service import Node
+from node.web import add_web
 
 
 def make_app(node: Node, fed: Federation | None = None) -> web.Application:
@@ -39,9 +40,10 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
         middlewares=[
             preflight_middleware,
             problem_middleware,
+            address_limit_middleware,
             body_middleware,
             peer_auth_middleware,
-            rate_limit_middleware,
+            search_limit_middleware,
         ],
         client_max_size=node.config.max_body_bytes,
     )
@@ -49,7 +51,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[FEDERATION] = fed
     app[SYNC_INDEX] = fed.index if fed is not None else None
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
-    app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
+    app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
     app[SEARCH_LIMITER] = RateLimiter(node.config.search_rate_limit, node.config.search_rate_burst)
     app.on_response_prepare.extend([add_cors_headers, add_cache_headers, add_rate_headers])
     for module in (
@@ -72,6 +74,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app.on_startup.append(_start_hub)
     app.on_shutdown.append(_stop_hub)
+    add_web(app)
     return app
 
 

@@ -1,9 +1,10 @@
-"""Token buckets per client (a peer's node key, or the remote address of unsigned clients),
-and the ``RateLimit-Policy`` / ``RateLimit`` fields of the IETF httpapi draft (revision 10).
+"""Token buckets per client, and the ``RateLimit-Policy`` / ``RateLimit`` fields of the IETF
+httpapi draft (revision 10) that tell a client where it stands.
 
-Two policies: ``post`` for every POST, ``search`` for full-text searches (``GET
-/v1/opportunities?q=``). A bucket of ``burst`` tokens refilled at ``rate`` per second is
-advertised as a quota ``q=burst`` over a window ``w`` (the seconds a refill from empty takes).
+A bucket of ``burst`` tokens refilled at ``rate`` per second is advertised as a quota
+``q=burst`` over a window ``w`` (the seconds a refill from empty takes). Policies: ``address``
+(every request, by client address: node/api/limits.py), ``peer`` (signed requests of a known
+peer) and ``search`` (full-text searches, ``GET /v1/opportunities?q=``, which cost more).
 """
 
 from __future__ import annotations
@@ -56,48 +57,63 @@ class RateLimiter:
         return f'"{name}";q={int(self.burst)};w={window}'
 
 
-LIMITER = web.AppKey("rate_limiter", RateLimiter)
+RATE_STATE = web.RequestKey("rate_state", dict)  # policy name -> (policy item, state item)
 SEARCH_LIMITER = web.AppKey("search_rate_limiter", RateLimiter)
-RATE_HEADERS = web.RequestKey("rate_headers", dict)
 
 
-def _limited(request: web.Request) -> tuple[str, RateLimiter] | None:
-    if request.method == "POST":
-        return "post", request.app[LIMITER]
-    if request.method == "GET" and request.path == "/v1/opportunities" and request.query.get("q"):
-        return "search", request.app[SEARCH_LIMITER]
-    return None
+def record_verdict(
+    request: web.Request, limiter: RateLimiter, name: str, verdict: Verdict
+) -> dict[str, str]:
+    """Note the request's standing under policy ``name``; the header fields so far."""
+    reset = math.ceil(verdict.wait) if verdict.wait > 0 else math.ceil(verdict.reset)
+    state: dict[str, tuple[str, str]] = request.get(RATE_STATE) or {}
+    state[name] = (limiter.policy(name), f'"{name}";r={verdict.remaining};t={reset}')
+    request[RATE_STATE] = state
+    return rate_headers(state)
+
+
+def rate_headers(state: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {
+        "RateLimit-Policy": ", ".join(policy for policy, _ in state.values()),
+        "RateLimit": ", ".join(current for _, current in state.values()),
+    }
+
+
+def limited(
+    request: web.Request, limiter: RateLimiter, name: str, who: str, now: float
+) -> ApiError | None:
+    """Spend a token of ``who`` under policy ``name``; the 429 to raise when none is left."""
+    verdict = limiter.spend(who, now)
+    headers = record_verdict(request, limiter, name, verdict)
+    if verdict.wait <= 0:
+        return None
+    return ApiError(
+        429,
+        "rate-limited",
+        f"too many requests from {who} under policy {name}; retry in {verdict.wait:.1f} s",
+        "rate limited",
+        retry_after=verdict.wait,
+        headers=headers,
+    )
 
 
 @web.middleware
-async def rate_limit_middleware(
+async def search_limit_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Spend a token of the request's policy; 429 with ``Retry-After`` when none is left."""
-    limited = _limited(request)
-    if limited is None or limited[1].rate <= 0:
-        return await handler(request)
-    name, limiter = limited
-    who = request.get(PEER) or client_address(request)
-    verdict = limiter.spend(who, request.app[NODE].clock.monotonic())
-    wait = math.ceil(verdict.wait)
-    headers = {
-        "RateLimit-Policy": limiter.policy(name),
-        "RateLimit": f'"{name}";r={verdict.remaining};t={wait or math.ceil(verdict.reset)}',
-    }
-    request[RATE_HEADERS] = headers
-    if verdict.wait > 0:
-        raise ApiError(
-            429,
-            "rate-limited",
-            f"too many requests from {who} under policy {name}; retry in {wait} s",
-            "rate limited",
-            headers={**headers, "Retry-After": str(wait)},
-        )
+    """Full-text searches spend a token of the ``search`` policy too."""
+    if request.method == "GET" and request.path == "/v1/opportunities" and request.query.get("q"):
+        who = request.get(PEER) or client_address(request)
+        limiter = request.app[SEARCH_LIMITER]
+        error = limited(request, limiter, "search", who, request.app[NODE].clock.monotonic())
+        if error is not None:
+            raise error
     return await handler(request)
 
 
 async def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: successful limited responses tell the client where it stands."""
-    for name, value in request.get(RATE_HEADERS, {}).items():
-        response.headers.setdefault(name, value)
+    """``on_response_prepare``: every rate-limited response says where the client stands."""
+    state = request.get(RATE_STATE)
+    if state:
+        for name, value in rate_headers(state).items():
+            response.headers.setdefault(name, value)
