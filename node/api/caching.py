@@ -9,7 +9,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 SHORT = "public, max-age=5"
 DESCRIPTIONS = "public, max-age=300"  # the node's identity and its API document
 DESCRIPTION_PATHS = frozenset({"/.well-known/rakuichi", "/v1/openapi.json"})
-NO_SHARED_CACHE = ("/admin", "/metrics", "/v1/peers")
+NO_SHARED_CACHE = ("/v1/peers",)
+API_PREFIXES = ("/v1/", "/.well-known/")
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -33,8 +34,10 @@ def not_modified(request: web.Request, etag: str) -> web.Response | None:
 
 
 async def add_cache_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: reads that set no caching of their own get a short max-age."""
+    """``on_response_prepare``: API reads that set no caching of their own get a short max-age."""
     if request.method not in ("GET", "HEAD") or "Cache-Control" in response.headers:
+        return
+    if not request.path.startswith(API_PREFIXES):  # the web board's pages set their own
         return
     if response.status != 200 or request.path.startswith(NO_SHARED_CACHE):
         response.headers["Cache-Control"] = "no-store" if response.status >= 500 else "no-cache"
