@@ -126,6 +126,9 @@ class Store(StoreReads):
         await self.reader.close()
         await self.writer.close()
 
+    async def follow_other_writers(self) -> None:
+        """One SQLite file has one node process writing it: nothing to follow."""
+
     async def add(
         self, records: Sequence[Record], received_ms: int, origin: str | None = None
     ) -> list[bool]:
