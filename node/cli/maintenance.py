@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from node.cli.common import CliError, run_async, say
-from node.config import CONFIG_FILE, DATABASE_FILE, PEERS_FILE, load_config
+from node.config import CONFIG_FILE, DATABASE_FILE, PEERS_FILE, NodeConfig, load_config
 from node.ops.backup import BackupError, backup_home, restore_home
 from node.ops.check import check_database
 from node.ops.configcheck import home_problems
@@ -43,10 +43,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_migrate)
 
 
+def _sqlite_only(config: NodeConfig, what: str) -> None:
+    if config.postgresql_dsn is not None:
+        raise CliError(
+            f"this node stores its records in PostgreSQL: {what} it with PostgreSQL's own tools"
+            " (pg_dump, amcheck); see docs/storage.md"
+        )
+
+
 def cmd_backup(args: argparse.Namespace) -> None:
-    load_config(args.home)
+    config = load_config(args.home)
+    _sqlite_only(config, "back up")
     try:
-        report = backup_home(args.home, args.out)
+        report = backup_home(args.home, args.out, config.database_path)
     except BackupError as exc:
         raise CliError(str(exc)) from None
     say(
@@ -70,6 +79,7 @@ def cmd_restore(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.home)
+    _sqlite_only(config, "check")
     problems = run_async(check_database(config.database_path, int(time.time() * 1000)))
     for problem in problems:
         print(f"rakuichi check: {problem}", file=sys.stderr, flush=True)
