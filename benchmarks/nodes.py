@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,6 +45,9 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
     overrides = {"rate_limit": 0.0, **overrides}
     data = read_toml(home / CONFIG_FILE)
     for key, value in overrides.items():
+        if key == "storage_url":
+            data.setdefault("storage", {})["url"] = value
+            continue
         data.setdefault("node" if key in NODE_FIELDS else "federation", {})[key] = value
     write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
     return home
@@ -68,8 +72,9 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_args: Sequence[str] = ()) -> None:
         self.home = home
+        self.extra_args = list(extra_args)
         host, port = load_config(home).host_port
         self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -100,6 +105,7 @@ class NodeProcess:
                     str(self.home),
                     "--log-level",
                     "WARNING",
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
