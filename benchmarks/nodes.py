@@ -38,7 +38,8 @@ def free_port() -> int:
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST rate limit is off unless given: benchmarks measure the node, not the limiter.
+    The POST rate limit is off unless given, and the per-address connection limit is raised:
+    benchmarks measure the node, not its guards.
     """
     home = parent / name
     init_home(home, name, f"127.0.0.1:{port or free_port()}")
@@ -49,6 +50,8 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
             data.setdefault("storage", {})["url"] = value
             continue
         data.setdefault("node" if key in NODE_FIELDS else "federation", {})[key] = value
+    # nor the connection guard: the ingest benchmark holds 64 connections, plus its client's
+    data.setdefault("limits", {}).setdefault("connections_per_address", 1024)
     write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
     return home
 
@@ -72,9 +75,12 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
         self.extra_args = list(extra_args)
+        self.env = env or {}
         host, port = load_config(home).host_port
         self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,7 +116,7 @@ class NodeProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=node_env(),
+                env={**node_env(), **self.env},
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )
