@@ -30,6 +30,22 @@ class RunningNode:
     node: Node
     federation: Federation | None
     runner: web.AppRunner
+    key_watch: asyncio.Task[None] | None = None
+
+
+KEY_WATCH_INTERVAL = 1.0  # seconds between looks at org.key and its key events
+
+
+async def _watch_keys(node: Node, passphrase: str | None) -> None:
+    """Follow ``rakuichi keys rotate`` while running: new events, new signing key, profile."""
+    while True:
+        await asyncio.sleep(KEY_WATCH_INTERVAL)
+        try:
+            await node.sync_keys(passphrase)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("key files not picked up")
 
 
 async def start_node(
@@ -47,7 +63,7 @@ async def start_node(
     try:
         if federate:
             fed = await Federation.start(node)
-        await node.publish_profile_if_changed()
+        await node.sync_keys(passphrase, force=True)
         runner = web.AppRunner(make_app(node, fed), access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         host, port = config.host_port
@@ -62,10 +78,15 @@ async def start_node(
             await fed.stop()
         await node.close()
         raise
-    return RunningNode(node, fed, runner)
+    watch = asyncio.create_task(_watch_keys(node, passphrase), name="key-watch")
+    return RunningNode(node, fed, runner, watch)
 
 
 async def stop_node(running: RunningNode) -> None:
+    if running.key_watch is not None:
+        running.key_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.key_watch
     await running.runner.cleanup()
     if running.federation is not None:
         await running.federation.stop()

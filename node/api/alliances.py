@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import params
+from node.api import identities, params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
@@ -71,6 +71,10 @@ async def get_draft(request: web.Request) -> web.Response:
 @routes.get("/v1/members/{did}")
 async def member(request: web.Request) -> web.Response:
     key = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], key)
+    if identity is not None:
+        views = await identities.views_of(request.app[NODE], identity)
+        return web.json_response(identities.member_document(views, identity))
     db = request.app[NODE].store.reader
     profile = await queries.current_of(db, kinds.MEMBER_PROFILE, key)
     alliances = await reputation_queries.member_alliances(db, key)

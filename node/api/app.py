@@ -9,6 +9,7 @@ from node.api import (
     credentials,
     directory,
     federation,
+    identities,
     openapi,
     records,
     reputation,
@@ -29,6 +30,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app[NODE] = node
     app[FEDERATION] = fed
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    for module in (directory, records, federation, alliances, reputation, credentials, openapi):
+    modules = (directory, records, federation, alliances, reputation, credentials, identities)
+    for module in (*modules, openapi):
         app.add_routes(module.routes)
     return app

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto import did_from_raw
-from node.cli import credentials
+from node.cli import credentials, keys
 from node.cli.alliance import (
     add_attestation_options,
     add_end_options,
@@ -86,6 +86,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--vc", type=Path, metavar="DIR", help="one JSON file per credential")
     p.set_defaults(func=cmd_export)
     credentials.add_member_parsers(what, _wallet, wallet_did)
+    keys.add_member_parsers(what, _wallet)
     p = what.add_parser("present", help="check a bundle, then hand its records to a node")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--node", required=True)
