@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
-from node.config import ORG_KEY_FILE, NodeConfig, NodeKeys, load_keys
+from node.config import NODE_KEY_FILE, ORG_KEY_FILE, NodeConfig, NodeKeys, load_keys
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome
 from node.keyring import events_path, read_events
@@ -46,7 +46,7 @@ class Node:
     def _key_file_times(self) -> tuple[float, ...]:
         org_key = self.config.home / ORG_KEY_FILE
         times = []
-        for path in (org_key, events_path(org_key)):
+        for path in (org_key, events_path(org_key), self.config.home / NODE_KEY_FILE):
             try:
                 times.append(path.stat().st_mtime)
             except OSError:

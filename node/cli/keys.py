@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crypto import KeyFileError, did_from_raw, load_signing_key
+from crypto import KeyFileError, SigningKey, did_from_raw, load_signing_key, save_signing_key
 from node.cli.common import CliError, client, parse_date_ms, read_passphrase_file, run_async, say
 from node.cli.wallet import given_passphrase
-from node.config import ORG_KEY_FILE, passphrase_from_env
+from node.config import CONFIG_FILE, NODE_KEY_FILE, ORG_KEY_FILE, passphrase_from_env
 from node.keyring import KeyringError, export_next, incept, read_events, rotate, state
+from node.tomlfile import dumps, read_toml, write_atomically
 from node.transport import RemoteRefusal, TransportError
 from protocol.record import Record
 
@@ -34,6 +35,34 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         p.add_argument("--passphrase-file", help="or set RAKUICHI_PASSPHRASE")
         _options(p, name)
         p.set_defaults(func=lambda args, f=func: f(_org_key(args), _home_pass(args), args))
+
+    p = what.add_parser(
+        "rotate-node", help="give the node a new transport key (peers follow its profile)"
+    )
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--passphrase-file", help="or set RAKUICHI_PASSPHRASE")
+    p.set_defaults(func=cmd_rotate_node)
+
+
+def cmd_rotate_node(args: argparse.Namespace) -> None:
+    """A new ``node.key``; the running node signs with it within a second and publishes its
+    profile listing it. Peers accept the old key for ``node_key_grace`` more, then refuse it."""
+    passphrase = _home_pass(args)
+    path = args.home / NODE_KEY_FILE
+    try:
+        old = load_signing_key(path, passphrase)
+        new = SigningKey.generate()
+        fresh = path.with_name(path.name + ".new")
+        fresh.unlink(missing_ok=True)
+        save_signing_key(fresh, new, passphrase)
+        config = read_toml(args.home / CONFIG_FILE)
+        config.setdefault("identity", {})["node"] = new.public_key.did
+        fresh.replace(path)
+        write_atomically(args.home / CONFIG_FILE, dumps(config, "Rakuichi node configuration."))
+    except KeyFileError as exc:
+        raise CliError(str(exc)) from None
+    say(f"node key {old.public_key.did} retired")
+    say(f"  new node key  {new.public_key.did} (the running node publishes it in its profile)")
 
 
 def add_member_parsers(

@@ -19,9 +19,10 @@ from node.federation.peerstate import LEARNED, SEED, PeerStateStore
 from node.federation.sender import PeerSender
 from node.federation.syncindex import SyncIndex
 from node.service import Node
+from node.storage import identities
 from node.tomlfile import ConfigError
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
-from protocol import Record, Rejected, kinds
+from protocol import Record, Rejected, kinds, parse
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
@@ -64,6 +65,7 @@ class Federation:
             asyncio.create_task(self.index.load(node.store.reader), name="index"),
             asyncio.create_task(self._watch(), name="watch"),
             asyncio.create_task(self._anti_entropy_loop(), name="anti-entropy"),
+            asyncio.create_task(self._load_node_keys(), name="node-keys"),
         ]
         return self
 
@@ -190,6 +192,8 @@ class Federation:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
+            for client in self.clients.values():  # the node key may have been rotated
+                client.signer = self.node.keys.node
             try:
                 await self._reload()
             except Exception:
@@ -216,13 +220,54 @@ class Federation:
                 task.add_done_callback(self._learning.discard)
 
     def _note_nodes(self, profile: Record) -> None:
-        """Remember which node keys answer at which URLs for an organisation (its profile)."""
+        """Remember which node keys answer at which URLs for an organisation (its profile),
+        then follow a node key rotation (``_follow_node_keys``)."""
         for entry in profile.body.get("nodes", []):
             try:
                 url = normalise_url(entry["url"])
             except ConfigError:
                 continue
             self.node.peers.learn(did_from_raw(entry["key"]), url, did_from_raw(profile.author))
+        task = asyncio.get_running_loop().create_task(self._follow_logged([profile]))
+        self._learning.add(task)
+        task.add_done_callback(self._learning.discard)
+
+    async def _follow_node_keys(self, profiles: list[Record]) -> None:
+        """A profile names its organisation's node keys (signed by the organisation): keys
+        its newest profile dropped are retired (refused after ``node_key_grace``), and a
+        peer URL whose key changed is followed without operator action (unless pinned)."""
+        keys = await identities.histories(self.node.store.reader)
+        for profile in profiles:
+            org = did_from_raw(keys.resolve(profile.author))
+            nodes = {}
+            for entry in profile.body.get("nodes", []):
+                with contextlib.suppress(ConfigError):
+                    nodes[normalise_url(entry["url"])] = did_from_raw(entry["key"])
+            self.node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
+            newest = self.node.peers.node_keys.get(org)
+            if newest is None or newest[0] != profile.created:
+                continue
+            for url, node_key in nodes.items():
+                self.node.peers.learn(node_key, url, org)
+                row = await self.state.get(url)
+                pinned = any(p.url == url and p.node_key for p in self.seeds)
+                if row is not None and row.node_key not in (None, node_key) and not pinned:
+                    await self.state.set_identity(url, node_key, org)
+                    log.info("peer %s now signs with node key %s", url, node_key)
+
+    async def _follow_logged(self, profiles: list[Record]) -> None:
+        try:
+            await self._follow_node_keys(profiles)
+        except Exception:
+            log.exception("following node keys failed")
+
+    async def _load_node_keys(self) -> None:
+        """At start: what the held profiles say about node keys, oldest first."""
+        rows = await self.node.store.reader.execute_fetchall(
+            "SELECT wire FROM records WHERE kind = ? AND wire IS NOT NULL ORDER BY created",
+            (kinds.ORG_PROFILE,),
+        )
+        await self._follow_logged([parse(row[0]) for row in rows])
 
     def contacted(self, node_key: str) -> None:
         """A peer just reached us with a signed request: it is up, so stop backing off."""
