@@ -140,7 +140,9 @@ def verify_proof(secured: dict[str, Any], proof_purpose: str = ASSERTION) -> Pub
     if options.get("proofPurpose") != proof_purpose:
         raise InvalidProof(f"proofPurpose is {options.get('proofPurpose')!r}, not {proof_purpose}")
     key = key_of_method(options.get("verificationMethod"))
-    value: Any = proof.get("proofValue")  # checked by decode_base58btc
+    value = proof.get("proofValue")
+    if not isinstance(value, str):
+        raise InvalidProof("the proof has no proofValue string")
     try:
         signature = decode_base58btc(value)
     except CryptoError as exc:

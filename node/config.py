@@ -9,6 +9,7 @@ from typing import Any
 
 from crypto import KeyFileError, SigningKey, load_signing_key, raw_from_did
 from crypto.errors import InvalidDid
+from node.limits import Limits, load_limits
 from node.tomlfile import ConfigError, read_toml
 
 CONFIG_FILE = "config.toml"
@@ -58,6 +59,7 @@ class NodeConfig:
     rate_limit: float = 2000.0
     rate_burst: float = 10000.0
     federation: FederationConfig = field(default_factory=FederationConfig)
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -172,6 +174,7 @@ def load_config(home: Path) -> NodeConfig:
         rate_limit=_typed(node, "rate_limit", float, 2000.0, where),
         rate_burst=_typed(node, "rate_burst", float, 10000.0, where),
         federation=federation,
+        limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
     )
     if not config.name:
         raise ConfigError(f"{where}.name is required")

@@ -16,6 +16,7 @@ from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
+from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.service import Node, open_node
 
 log = logging.getLogger("rakuichi.node")
@@ -64,11 +65,18 @@ async def start_node(
         if federate:
             fed = await Federation.start(node)
         await node.sync_keys(passphrase, force=True)
-        runner = web.AppRunner(make_app(node, fed), access_log=None, shutdown_timeout=5.0)
+        raise_open_files_limit()
+        runner = web.AppRunner(
+            make_app(node, fed),
+            access_log=None,
+            shutdown_timeout=5.0,
+            keepalive_timeout=config.limits.idle_timeout,
+            lingering_time=1.0,  # unread rest of a refused body: drained this long, then closed
+        )
         await runner.setup()
         host, port = config.host_port
         try:
-            await web.TCPSite(runner, host, port, reuse_address=True).start()
+            await GuardedSite(runner, host, port, ConnectionGuard(config.limits)).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
     except BaseException:

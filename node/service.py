@@ -12,7 +12,6 @@ from node.config import NODE_KEY_FILE, ORG_KEY_FILE, NodeConfig, NodeKeys, load_
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome
 from node.keyring import events_path, read_events
-from node.storage import queries
 from node.storage.store import Store
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
@@ -109,9 +108,7 @@ class Node:
 
     async def publish_profile_if_changed(self) -> Record | None:
         """Publish this organisation's ``org.profile`` unless the current one says the same."""
-        current = await queries.current_of(
-            self.store.reader, kinds.ORG_PROFILE, self.keys.org.public_key.raw
-        )
+        current = await self.store.current_of(kinds.ORG_PROFILE, self.keys.org.public_key.raw)
         wanted = self.profile_body()
         if current is not None and current.wire is not None:
             held = parse(current.wire).body

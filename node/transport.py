@@ -296,6 +296,14 @@ class NodeClient:
         """``GET /v1/members/{did}``: profile, alliances, organisations of alumni."""
         return await self._json(f"/v1/members/{did}")
 
+    async def member_drafts(self, did: str) -> list[dict[str, Any]]:
+        """``GET /v1/members/{did}/drafts`` (sign with the member's key: ``signer``)."""
+        answer = await self._json(f"/v1/members/{did}/drafts")
+        drafts = answer.get("drafts") if isinstance(answer, dict) else None
+        if not isinstance(drafts, list):
+            raise TransportError(f"{self.base_url}: the drafts answer has no drafts list")
+        return [d for d in drafts if isinstance(d, dict)]
+
     async def org(self, did: str) -> dict[str, Any]:
         """``GET /v1/orgs/{did}``: profile, counts and opportunities (404 if unknown)."""
         return await self._json(f"/v1/orgs/{did}")

@@ -57,7 +57,7 @@ def wire_multibase(wire: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(wire).decode().rstrip("=")
 
 
-def wire_from_multibase(text: str) -> bytes:
+def wire_from_multibase(text: object) -> bytes:
     if not isinstance(text, str) or not text.startswith("u"):
         raise ValueError("recordWire is not multibase base64url (prefix 'u')")
     body = text[1:]

@@ -6,11 +6,10 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api import identities, params
-from node.api.keys import NODE
+from node.api.keys import NODE, PEER
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK, row_json
-from node.storage import queries, reputation_queries
 from protocol import Draft, Rejected, check_time, kinds, to_json
 
 routes = web.RouteTableDef()
@@ -47,9 +46,7 @@ async def post_draft(request: web.Request) -> web.Response:
             "a draft here must be an alliance authored and signed by this node's organisation",
             "draft refused",
         )
-    await reputation_queries.put_draft(
-        node.store, draft.id, draft.body["member"], draft.wire, node.clock.now_ms()
-    )
+    await node.store.put_draft(draft.id, draft.body["member"], draft.wire, node.clock.now_ms())
     return web.json_response(_draft_json(draft, node.config.public_url), status=201)
 
 
@@ -57,15 +54,40 @@ async def post_draft(request: web.Request) -> web.Response:
 async def get_draft(request: web.Request) -> web.Response:
     draft_id = params.record_id(request.match_info["id"])
     node = request.app[NODE]
-    wire = await reputation_queries.get_draft(node.store.reader, draft_id)
+    wire = await node.store.get_draft(draft_id)
     if wire is None:
         raise ApiError(404, "not-found", f"no draft {draft_id.hex()} here", "unknown draft")
     if MSGPACK in request.headers.get("Accept", ""):
         return web.Response(body=wire, content_type=MSGPACK)
     draft = Draft.from_wire(wire)
     answer = _draft_json(draft, node.config.public_url)
-    answer["signed"] = await queries.get_record(node.store.reader, draft_id) is not None
+    answer["signed"] = await node.store.get_record(draft_id) is not None
     return web.json_response(answer)
+
+
+@routes.get("/v1/members/{did}/drafts")
+async def member_drafts(request: web.Request) -> web.Response:
+    """The drafts waiting for a member's signature, to that member alone: the request must be
+    signed (RFC 9421, as between nodes) with the member's own key."""
+    key = params.did_text(request.match_info["did"], "did")
+    signer = request.get(PEER)
+    if signer is None:
+        raise ApiError(
+            401,
+            "signature",
+            "sign this request with the member's key (RFC 9421): only the member lists their "
+            "drafts",
+            "signature required",
+        )
+    if signer != did_from_raw(key):
+        raise ApiError(
+            403, "policy", f"signed by {signer}: only the member lists their drafts", "forbidden"
+        )
+    node = request.app[NODE]
+    wires = await node.store.drafts_for(key)
+    return web.json_response(
+        {"drafts": [_draft_json(Draft.from_wire(w), node.config.public_url) for w in wires]}
+    )
 
 
 @routes.get("/v1/members/{did}")
@@ -75,9 +97,9 @@ async def member(request: web.Request) -> web.Response:
     if identity is not None:
         views = await identities.views_of(request.app[NODE], identity)
         return web.json_response(identities.member_document(views, identity))
-    db = request.app[NODE].store.reader
-    profile = await queries.current_of(db, kinds.MEMBER_PROFILE, key)
-    alliances = await reputation_queries.member_alliances(db, key)
+    store = request.app[NODE].store
+    profile = await store.current_of(kinds.MEMBER_PROFILE, key)
+    alliances = await store.member_alliances(key)
     return web.json_response(
         {
             "member": request.match_info["did"],
@@ -120,6 +142,14 @@ add_operations(
                 "summary": "a draft: JSON with the signatures still missing, or its wire bytes",
                 "parameters": _ID,
                 "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM},
+            }
+        },
+        "/v1/members/{did}/drafts": {
+            "get": {
+                "summary": "the alliance drafts waiting for this member's signature; the "
+                "request must be signed (RFC 9421) with the member's key",
+                "parameters": _DID,
+                "responses": {"200": _JSON, "400": PROBLEM, "401": PROBLEM, "403": PROBLEM},
             }
         },
         "/v1/members/{did}": {

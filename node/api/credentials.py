@@ -10,7 +10,6 @@ from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import stored_record
-from node.storage import queries
 from protocol import CONTEXT_PATH, context_document, context_url, issue_credential, kinds
 
 CREDENTIAL_TYPE = "application/vc+ld+json"
@@ -22,7 +21,7 @@ routes = web.RouteTableDef()
 async def credential(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
     node = request.app[NODE]
-    row = await queries.get_record(node.store.reader, rid)
+    row = await node.store.get_record(rid)
     if row is None:
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
     if row.wire is None:

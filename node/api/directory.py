@@ -45,18 +45,18 @@ async def opportunities(request: web.Request) -> web.Response:
         except ValueError:
             raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
-    rows = await queries.list_opportunities(request.app[NODE].store.reader, where, before, limit)
+    rows = await request.app[NODE].store.list_opportunities(where, before, limit)
     following = params.encode_cursor(rows[-1].created, rows[-1].id) if len(rows) == limit else None
     return web.json_response({"opportunities": [row_json(r) for r in rows], "next": following})
 
 
 async def _org_summary(request: web.Request, row: queries.Row) -> dict[str, Any]:
-    db = request.app[NODE].store.reader
+    store = request.app[NODE].store
     view = row_json(row)
     return {
         "org": did_from_raw(row.author),
         "profile": view,
-        "counts": await queries.counts_by_kind(db, row.author),
+        "counts": await store.counts_by_kind(row.author),
     }
 
 
@@ -72,7 +72,7 @@ async def orgs(request: web.Request) -> web.Response:
         except ValueError:
             raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
-    rows = await queries.list_org_profiles(request.app[NODE].store.reader, after, limit)
+    rows = await request.app[NODE].store.list_org_profiles(after, limit)
     following = params.encode_cursor(rows[-1].author) if len(rows) == limit else None
     return web.json_response(
         {"orgs": [await _org_summary(request, r) for r in rows], "next": following}
@@ -90,8 +90,8 @@ async def org(request: web.Request) -> web.Response:
         if document is None:
             raise ApiError(404, "not-found", "this organisation has no profile here", "unknown")
         return web.json_response(document)
-    db = request.app[NODE].store.reader
-    row = await queries.current_of(db, kinds.ORG_PROFILE, author)
+    store = request.app[NODE].store
+    row = await store.current_of(kinds.ORG_PROFILE, author)
     if row is None:
         raise ApiError(
             404,
@@ -100,8 +100,8 @@ async def org(request: web.Request) -> web.Response:
             "unknown organisation",
         )
     summary = await _org_summary(request, row)
-    opps = await queries.list_opportunities(
-        db, queries.OpportunityFilter(org=author), None, queries.MAX_LIMIT
+    opps = await store.list_opportunities(
+        queries.OpportunityFilter(org=author), None, queries.MAX_LIMIT
     )
     summary["opportunities"] = [row_json(r) for r in opps]
     return web.json_response(summary)
@@ -114,7 +114,7 @@ async def alumni(request: web.Request) -> web.Response:
     if identity is not None:
         views = await identities.views_of(request.app[NODE], identity)
         return web.json_response(identities.alumni_document(views, identity))
-    rows = await queries.alumni_of(request.app[NODE].store.reader, author)
+    rows = await request.app[NODE].store.alumni_of(author)
     return web.json_response(
         {
             "org": request.match_info["did"],

@@ -10,7 +10,6 @@ from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.manager import Federation
-from node.storage import queries
 from protocol import Rejected, respond
 
 MAX_FETCH = 1024
@@ -76,7 +75,7 @@ async def fetch(request: web.Request) -> web.Response:
         raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
     if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
         raise ApiError(400, "encoding", "expected an array of 32-byte ids")
-    wires = await queries.live_wires(request.app[NODE].store.reader, ids)
+    wires = await request.app[NODE].store.live_wires(ids)
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 
 

@@ -33,13 +33,13 @@ routes = web.RouteTableDef()
 
 async def established(node: Node, key: bytes) -> bytes | None:
     """The identity with key events that ``key`` names, or None for a plain key."""
-    keys = await identities.histories(node.store.reader)
+    keys = await identities.histories(node.store)
     identity = keys.resolve(key)
     return identity if identity in keys.histories else None
 
 
 async def views_of(node: Node, *wanted: bytes) -> IdentityViews:
-    return await identities.identity_views(node.store.reader, wanted, node.clock.now_ms())
+    return await identities.identity_views(node.store, wanted, node.clock.now_ms())
 
 
 def _original_json(views: IdentityViews, record: Record) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _history_json(keys: KeyHistories, identity: bytes) -> dict[str, Any] | None:
 async def get_keys(request: web.Request) -> web.Response:
     """The key history of the identity a did names (a plain key has a one-key history)."""
     key = params.did_text(request.match_info["did"], "did")
-    keys = await identities.histories(request.app[NODE].store.reader)
+    keys = await identities.histories(request.app[NODE].store)
     identity = keys.resolve(key)
     history = _history_json(keys, identity)
     return web.json_response(

@@ -95,7 +95,7 @@ async def post_records(request: web.Request) -> web.Response:
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
-    row = await queries.get_record(request.app[NODE].store.reader, rid)
+    row = await request.app[NODE].store.get_record(rid)
     if row is None:
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
     if row.wire is None:
@@ -122,6 +122,6 @@ async def list_records(request: web.Request) -> web.Response:
     except ValueError:
         raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
-    rows = await queries.list_records(request.app[NODE].store.reader, where, after, limit)
+    rows = await request.app[NODE].store.list_records(where, after, limit)
     following = params.encode_cursor(rows[-1].seq) if len(rows) == limit else None
     return web.json_response({"records": [row_json(r) for r in rows], "next": following})

@@ -8,7 +8,6 @@ from node.api import identities, params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
-from node.storage import reputation_queries
 from protocol import CLAIMS, GROUNDED, UNGROUNDED, BundleError, verify_bundle, write_bundle
 
 routes = web.RouteTableDef()
@@ -23,7 +22,7 @@ async def get_reputation(request: web.Request) -> web.Response:
     if identity is not None:
         views = await identities.views_of(node, identity)
         return web.json_response(identities.reputation_document(views, identity))
-    result = await reputation_queries.reputation_of(node.store.reader, subject, node.clock.now_ms())
+    result = await node.store.reputation_of(subject, node.clock.now_ms())
     return web.json_response(result.to_json())
 
 
@@ -43,9 +42,7 @@ async def get_bundle(request: web.Request) -> web.Response:
     issuers = {params.did_text(i, "issuer") for i in request.query.getall("issuer", [])}
     skills = set(request.query.getall("skill", []))
     node = request.app[NODE]
-    live, _ = await reputation_queries.attestation_rows(
-        node.store.reader, subject, node.clock.now_ms()
-    )
+    live, _ = await node.store.attestations_about(subject, node.clock.now_ms())
     chosen = [
         s.record
         for s in live.values()
@@ -54,7 +51,7 @@ async def get_bundle(request: web.Request) -> web.Response:
         and (not issuers or s.record.author in issuers)
         and (not skills or s.record.body.get("skill") in skills)
     ]
-    records = await reputation_queries.bundle_records(node.store.reader, subject, chosen)
+    records = await node.store.bundle_records(subject, chosen)
     return web.Response(body=write_bundle(subject, records), content_type="application/json")
 
 

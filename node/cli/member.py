@@ -10,7 +10,6 @@ member's reputation and ``present`` hands one (checked locally first) to any nod
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from node.cli.alliance import (
     add_end_options,
     attestation_body,
     check_party,
-    describe_alliance,
     end_body,
     now_ms,
     parse_did,
@@ -30,11 +28,11 @@ from node.cli.alliance import (
     read_and_verify,
 )
 from node.cli.common import CliError, client, run_async, say
+from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
-from node.transport import NodeClient, RemoteRefusal, TransportError
-from protocol import BundleError, Draft, Record, Rejected, kinds, parse, read_bundle, sign_record
+from node.transport import RemoteRefusal, TransportError
+from protocol import BundleError, Rejected, kinds, parse, read_bundle, sign_record
 
-DRAFT_URL = re.compile(r"(?P<base>https?://[^?#]+?)/v1/drafts/(?P<id>[0-9a-f]{64})/?")
 BATCH = 5000  # the most records a node takes in one POST
 
 
@@ -56,7 +54,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("url", metavar="URL-OF-DRAFT")
     _wallet(p)
     p.add_argument("--yes", action="store_true", help="sign without asking")
+    p.add_argument(
+        "--terms", type=Path, help="the terms document you were given: refuse unless it matches"
+    )
     p.set_defaults(func=cmd_sign)
+    p = what.add_parser("drafts", help="the alliance drafts waiting for your signature at a node")
+    _wallet(p, node=True)
+    p.set_defaults(func=cmd_drafts)
 
     p = what.add_parser("attest", help="attest an organisation (or anyone) you worked with")
     _wallet(p, node=True)
@@ -119,115 +123,14 @@ def cmd_whoami(args: argparse.Namespace) -> None:
     say(wallet_did(args))
 
 
-async def _post(url: str, record: Record) -> str:
-    try:
-        async with client(url) as node:
-            result = await node.post_record(record.wire)
-    except TransportError as exc:
-        raise CliError(f"cannot reach the node: {exc}") from None
-    except RemoteRefusal as exc:
-        raise CliError(f"the node refused the record: {exc}") from None
-    return ("stored" if result["stored"] else "already held") + f" at {url.rstrip('/')}"
-
-
 def _publish(args: argparse.Namespace, kind: str, body: dict[str, Any]) -> None:
     key = load_wallet(args)
     try:
         record = sign_record(key, kind, now_ms(), body)
     except Rejected as exc:
         raise CliError(f"not a valid {kind}: {exc.detail}") from None
-    state = run_async(_post(args.node, record))
+    state = run_async(post_record(args.node, record))
     say(f"published {kind} {record.id.hex()} ({state})")
-
-
-# -- co-signing an alliance -----------------------------------------------------------------
-
-
-def cmd_sign(args: argparse.Namespace) -> None:
-    match = DRAFT_URL.fullmatch(args.url.strip())
-    if match is None:
-        raise CliError(f"not the URL of a draft (.../v1/drafts/<64 hex>): {args.url!r:.200}")
-    base, draft_id = match.group("base"), bytes.fromhex(match.group("id"))
-    key = load_wallet(args)
-    draft, org_name, opportunity = run_async(_read_draft(base, draft_id))
-    me = key.public_key.raw
-    if draft.body["member"] != me:
-        raise CliError(
-            f"this alliance is for {did_from_raw(draft.body['member'])}, not for "
-            f"this wallet's {did_from_raw(me)}: not signing"
-        )
-    org = did_from_raw(draft.author)
-    say(f"Alliance {draft.id.hex()}")
-    say(f"  organisation  {org_name + ' (' + org + ')' if org_name else org}")
-    say(f"  member        {did_from_raw(me)} (this wallet)")
-    for line in describe_alliance(draft.body):
-        say(line)
-    if opportunity:
-        say(f"  (opportunity: {opportunity})")
-    if not args.yes and not _confirm("Sign this alliance? [y/N] "):
-        raise CliError("not signed: nothing was sent")
-    try:
-        record = draft.sign(key).finish()
-    except Rejected as exc:
-        raise CliError(f"cannot sign: {exc}") from None
-    state = run_async(_post(base, record))
-    say(f"signed alliance {record.id.hex()} ({state})")
-
-
-def _confirm(question: str) -> bool:
-    try:
-        answer = input(question)
-    except EOFError:
-        answer = ""
-    if not sys.stdin.isatty():
-        print(flush=True)  # the answer was not echoed: end the question's line
-    return answer.strip().lower() in ("y", "yes")
-
-
-async def _read_draft(base: str, draft_id: bytes) -> tuple[Draft, str, str]:
-    """The draft (its organisation's signature checked), the org's name, the opportunity."""
-    try:
-        async with client(base) as node:
-            wire = await node.get_draft_wire(draft_id)
-            draft = _check_draft(wire, draft_id)
-            return draft, await _org_name(node, draft.author), await _title(node, draft)
-    except TransportError as exc:
-        raise CliError(f"cannot reach the node: {exc}") from None
-    except RemoteRefusal as exc:
-        raise CliError(f"cannot get draft {draft_id.hex()}: {exc}") from None
-
-
-def _check_draft(wire: bytes, draft_id: bytes) -> Draft:
-    try:
-        draft = Draft.from_wire(wire)
-    except Rejected as exc:
-        raise CliError(f"the draft does not check, not signing: {exc}") from None
-    if draft.id != draft_id:
-        raise CliError(f"the node served draft {draft.id.hex()}, not {draft_id.hex()}")
-    if draft.kind != kinds.ALLIANCE:
-        raise CliError(f"the draft is a {draft.kind}, not an alliance")
-    if draft.author in draft.missing_signers:
-        raise CliError("the organisation has not signed this draft: not signing")
-    return draft
-
-
-async def _org_name(node: NodeClient, org: bytes) -> str:
-    try:
-        answer = await node.org(did_from_raw(org))
-        return str(answer["profile"]["body"]["name"])
-    except (RemoteRefusal, TransportError, KeyError, TypeError):
-        return ""
-
-
-async def _title(node: NodeClient, draft: Draft) -> str:
-    opportunity = draft.body.get("opportunity")
-    if opportunity is None:
-        return ""
-    try:
-        view = await node.get_record_json(opportunity)
-        return f"{view['body']['title']} ({view['body']['status']})"
-    except (RemoteRefusal, TransportError, KeyError, TypeError):
-        return "not known to this node"
 
 
 # -- the member's own records ---------------------------------------------------------------
@@ -357,7 +260,7 @@ async def _opportunities(url: str, did: str, alumni: bool) -> list[str]:
                 return [f"{did} is an alumnus of no organisation known to {url.rstrip('/')}"]
             lines: list[str] = []
             for org in orgs:
-                name = await _org_name(node, parse_did(org, "org"))
+                name = await org_name(node, parse_did(org, "org"))
                 page = await node.opportunities(
                     audience="alumni", org=org, status="open", limit="500"
                 )

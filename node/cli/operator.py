@@ -10,7 +10,6 @@ from node.cli.common import CliError, read_passphrase_file, run_async, say
 from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
 from node.ops.logsetup import add_logging_options, configure_logging
-from node.storage import queries
 from node.storage.store import Store
 from node.tomlfile import ConfigError, read_toml
 
@@ -107,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 async def _counts(home: Path) -> dict[str, int]:
     store = await Store.open(load_config(home).database_path)
     try:
-        return await queries.counts_by_kind(store.reader)
+        return await store.counts_by_kind()
     finally:
         await store.close()
 

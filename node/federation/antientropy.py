@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.federation.peerstate import MAX_BATCH_BYTES
 from node.ingest import Ingestor
-from node.storage.queries import live_wires
+from node.storage.peers import MAX_BATCH_BYTES
 from node.storage.store import Store
 from node.transport import NodeClient
 from protocol import Initiator, ItemSet
@@ -58,7 +57,7 @@ async def anti_entropy(
                 report.fetched += 1
     owed = sorted(report.need)[:MAX_TRANSFER]
     for start in range(0, len(owed), SEND_BATCH):
-        wires = await live_wires(store.reader, owed[start : start + SEND_BATCH])
+        wires = await store.live_wires(owed[start : start + SEND_BATCH])
         for batch in byte_batches(wires, MAX_BATCH_BYTES):
             results = await client.post_records(batch)
             report.sent += sum(1 for r in results if r.get("stored"))

@@ -15,11 +15,11 @@ from node.config import load_config
 from node.federation.antientropy import SyncReport, anti_entropy
 from node.federation.directory import raw_or_none
 from node.federation.peersfile import SeedPeer, normalise_url, read_peers
-from node.federation.peerstate import LEARNED, SEED, PeerStateStore
 from node.federation.sender import PeerSender
 from node.federation.syncindex import SyncIndex
 from node.service import Node
 from node.storage import identities
+from node.storage.peers import LEARNED, SEED, PeerTable
 from node.tomlfile import ConfigError
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
 from protocol import Record, Rejected, kinds, parse
@@ -30,7 +30,7 @@ SESSION_TIMEOUTS = 12  # an anti-entropy session may last this many request time
 
 
 class Federation:
-    def __init__(self, node: Node, state: PeerStateStore, session: aiohttp.ClientSession) -> None:
+    def __init__(self, node: Node, state: PeerTable, session: aiohttp.ClientSession) -> None:
         self.node = node
         self.state = state
         self.session = session
@@ -54,7 +54,7 @@ class Federation:
             timeout=timeouts(fed.request_timeout, fed.connect_timeout),
             connector=aiohttp.TCPConnector(limit_per_host=2),
         )
-        state = await PeerStateStore.open(node.config.database_path)
+        state = await PeerTable.open(node.config.database_path)
         self = cls(node, state, session)
         for url, row in (await state.all()).items():  # who signs as whom, for deny_urls
             if row.node_key:
@@ -62,7 +62,7 @@ class Federation:
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
         self._tasks = [
-            asyncio.create_task(self.index.load(node.store.reader), name="index"),
+            asyncio.create_task(self.index.load(node.store), name="index"),
             asyncio.create_task(self._watch(), name="watch"),
             asyncio.create_task(self._anti_entropy_loop(), name="anti-entropy"),
             asyncio.create_task(self._load_node_keys(), name="node-keys"),
@@ -201,7 +201,7 @@ class Federation:
 
     # ----- events
     def _on_commit(self, records: list[Record]) -> None:
-        self.index.on_commit(records, self.node.store.reader)
+        self.index.on_commit(records, self.node.store)
         for sender in self.senders.values():
             sender.poke()
         for record in records:
@@ -236,7 +236,7 @@ class Federation:
         """A profile names its organisation's node keys (signed by the organisation): keys
         its newest profile dropped are retired (refused after ``node_key_grace``), and a
         peer URL whose key changed is followed without operator action (unless pinned)."""
-        keys = await identities.histories(self.node.store.reader)
+        keys = await identities.histories(self.node.store)
         for profile in profiles:
             org = did_from_raw(keys.resolve(profile.author))
             nodes = {}
@@ -263,11 +263,8 @@ class Federation:
 
     async def _load_node_keys(self) -> None:
         """At start: what the held profiles say about node keys, oldest first."""
-        rows = await self.node.store.reader.execute_fetchall(
-            "SELECT wire FROM records WHERE kind = ? AND wire IS NOT NULL ORDER BY created",
-            (kinds.ORG_PROFILE,),
-        )
-        await self._follow_logged([parse(row[0]) for row in rows])
+        wires = await self.node.store.live_of_kinds([kinds.ORG_PROFILE])
+        await self._follow_logged([parse(wire) for wire in wires])
 
     def contacted(self, node_key: str) -> None:
         """A peer just reached us with a signed request: it is up, so stop backing off."""

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 from node.clock import Clock
 from node.federation.backoff import backoff_delay
-from node.federation.peerstate import PeerStateStore
+from node.storage.interface import PeerStore
 from node.transport import NodeClient, RemoteRefusal, TransportError
 
 log = logging.getLogger("rakuichi.federation")
@@ -31,7 +31,7 @@ class PeerSender:
         self,
         url: str,
         client: NodeClient,
-        state: PeerStateStore,
+        state: PeerStore,
         clock: Clock,
         push_interval: float,
         max_backoff: float,

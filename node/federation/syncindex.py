@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-
-import aiosqlite
+from typing import Protocol
 
 from protocol import MemoryItemSet, Record, kinds
 
 log = logging.getLogger("rakuichi.federation")
 LOAD_CHUNK = 50_000
+
+
+class SyncKeys(Protocol):
+    """What the index reads from the store (``node.storage.store.Store`` provides it)."""
+
+    async def live_keys(self, after: tuple[int, bytes], limit: int) -> list[tuple[int, bytes]]: ...
+
+    async def erased_among(self, ids: list[bytes]) -> list[tuple[int, bytes]]: ...
 
 
 class SyncIndex:
@@ -26,7 +33,7 @@ class SyncIndex:
         self._early: list[tuple[int, bytes]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def on_commit(self, records: list[Record], db: aiosqlite.Connection | None = None) -> None:
+    def on_commit(self, records: list[Record], store: SyncKeys | None = None) -> None:
         """Store listener: add what each commit made new (buffered while loading), then take
         out whatever that commit erased (a retract's target, or a target that came late)."""
         if self.ready.is_set():
@@ -36,8 +43,8 @@ class SyncIndex:
             self._early.extend((r.created, r.id) for r in records)
         maybe_erased = [r.id for r in records if r.kind not in kinds.NOT_RETRACTABLE]
         maybe_erased += [r.body["target"] for r in records if r.kind == kinds.RETRACT]
-        if db is not None and maybe_erased:
-            task = asyncio.get_running_loop().create_task(self._drop_erased(db, maybe_erased))
+        if store is not None and maybe_erased:
+            task = asyncio.get_running_loop().create_task(self._drop_erased(store, maybe_erased))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -46,34 +53,22 @@ class SyncIndex:
         """Removals still running (cancelled when the federation stops)."""
         return list(self._tasks)
 
-    async def _drop_erased(self, db: aiosqlite.Connection, ids: list[bytes]) -> None:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = await db.execute_fetchall(
-                f"SELECT created, id FROM records WHERE wire IS NULL"
-                f" AND id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            await self.ready.wait()
-            for created, rid in rows:
-                self.items.remove(created, rid)
+    async def _drop_erased(self, store: SyncKeys, ids: list[bytes]) -> None:
+        erased = await store.erased_among(ids)
+        await self.ready.wait()
+        for created, rid in erased:
+            self.items.remove(created, rid)
 
-    async def load(self, db: aiosqlite.Connection) -> None:
+    async def load(self, store: SyncKeys) -> None:
         """Read every held (created, id) in key order, in chunks, without blocking the loop."""
         loaded: list[tuple[int, bytes]] = []
         after: tuple[int, bytes] = (-1, b"")
         while True:
-            rows = list(
-                await db.execute_fetchall(
-                    "SELECT created, id FROM records WHERE (created, id) > (?, ?)"
-                    " AND wire IS NOT NULL ORDER BY created, id LIMIT ?",
-                    (*after, LOAD_CHUNK),
-                )
-            )
-            loaded.extend((r[0], r[1]) for r in rows)
-            if len(rows) < LOAD_CHUNK:
+            keys = await store.live_keys(after, LOAD_CHUNK)
+            loaded.extend(keys)
+            if len(keys) < LOAD_CHUNK:
                 break
-            after = (rows[-1][0], rows[-1][1])
+            after = keys[-1]
             await asyncio.sleep(0)
         self.items = MemoryItemSet(loaded)
         for created, rid in self._early:

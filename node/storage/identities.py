@@ -9,10 +9,11 @@ of that subset by identity. Each step is an indexed lookup bounded by the identi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import aiosqlite
 
+from node.storage.interface import RecordStore
 from protocol.identityviews import IdentityViews, derive_identities
 from protocol.keyevents import KEY_INCEPTION, KEY_ROTATION
 from protocol.keyhistory import KeyHistories, key_histories
@@ -20,18 +21,51 @@ from protocol.record import Record
 from protocol.validate import parse
 
 CHUNK = 500
+COLUMNS = frozenset({"author", "subject", "ref", "id"})  # indexed columns of ``records``
 
 
-async def key_events(db: aiosqlite.Connection) -> list[Record]:
+# ----- SQL (the store's reads call these on its reader connection)
+
+
+async def live_of_kinds(db: aiosqlite.Connection, kinds: Sequence[str]) -> list[bytes]:
+    """Wire bytes of every live record of ``kinds``, oldest ``created`` first."""
     rows = await db.execute_fetchall(
-        "SELECT wire FROM records WHERE kind IN (?, ?) AND wire IS NOT NULL",
-        (KEY_INCEPTION, KEY_ROTATION),
+        f"SELECT wire FROM records WHERE kind IN ({','.join('?' * len(kinds))})"
+        " AND wire IS NOT NULL ORDER BY created, id",
+        list(kinds),
     )
-    return [parse(row[0]) for row in rows]
+    return [row[0] for row in rows]
 
 
-async def histories(db: aiosqlite.Connection) -> KeyHistories:
-    return key_histories(await key_events(db))
+async def live_where_in(
+    db: aiosqlite.Connection, column: str, values: Sequence[bytes]
+) -> list[bytes]:
+    """Wire bytes of the live records whose ``column`` (author, subject, ref, id) is among
+    ``values``."""
+    if column not in COLUMNS:
+        raise ValueError(f"not an indexed column: {column}")
+    ordered = sorted(set(values))
+    out: list[bytes] = []
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = await db.execute_fetchall(
+            f"SELECT wire FROM records WHERE {column} IN ({','.join('?' * len(chunk))})"
+            " AND wire IS NOT NULL",
+            chunk,
+        )
+        out.extend(row[0] for row in rows)
+    return out
+
+
+# ----- over the store interface
+
+
+async def key_events(store: RecordStore) -> list[Record]:
+    return [parse(w) for w in await store.live_of_kinds([KEY_INCEPTION, KEY_ROTATION])]
+
+
+async def histories(store: RecordStore) -> KeyHistories:
+    return key_histories(await key_events(store))
 
 
 def keys_of(keys: KeyHistories, identity: bytes) -> set[bytes]:
@@ -44,45 +78,34 @@ def keys_of(keys: KeyHistories, identity: bytes) -> set[bytes]:
 
 
 async def _where_in(
-    db: aiosqlite.Connection, column: str, values: Iterable[bytes]
+    store: RecordStore, column: str, values: Iterable[bytes]
 ) -> dict[bytes, Record]:
-    ordered = sorted(set(values))
-    out: dict[bytes, Record] = {}
-    for start in range(0, len(ordered), CHUNK):
-        chunk = ordered[start : start + CHUNK]
-        rows = await db.execute_fetchall(
-            f"SELECT wire FROM records WHERE {column} IN ({','.join('?' * len(chunk))})"
-            " AND wire IS NOT NULL",
-            chunk,
-        )
-        for (wire,) in rows:
-            record = parse(wire)
-            out[record.id] = record
-    return out
+    records = (parse(w) for w in await store.live_where_in(column, list(values)))
+    return {r.id: r for r in records}
 
 
 async def identity_records(
-    db: aiosqlite.Connection, keys: KeyHistories, identities: Iterable[bytes]
+    store: RecordStore, keys: KeyHistories, identities: Iterable[bytes]
 ) -> list[Record]:
     """The records the views of ``identities`` depend on (see the module docstring)."""
     wanted: set[bytes] = set()
     for identity in identities:
         wanted |= keys_of(keys, identity)
-    held = await _where_in(db, "author", wanted)
-    held.update(await _where_in(db, "subject", wanted))
+    held = await _where_in(store, "author", wanted)
+    held.update(await _where_in(store, "subject", wanted))
     for _ in range(2):  # referred to, and referring (ends, attestations, retracts, replies)
         refs = {r.body.get(f) for r in held.values() for f in ("alliance", "target")}
         missing = {ref for ref in refs if isinstance(ref, bytes) and ref not in held}
-        held.update(await _where_in(db, "id", missing))
-        held.update(await _where_in(db, "ref", list(held)))
+        held.update(await _where_in(store, "id", missing))
+        held.update(await _where_in(store, "ref", list(held)))
     return list(held.values())
 
 
 async def identity_views(
-    db: aiosqlite.Connection, identities: Iterable[bytes], now_ms: int
+    store: RecordStore, identities: Iterable[bytes], now_ms: int
 ) -> IdentityViews:
     """The views by identity of the records ``identities`` depend on, with every key event."""
-    events = await key_events(db)
+    events = await key_events(store)
     keys = key_histories(events)
-    records = await identity_records(db, keys, identities)
+    records = await identity_records(store, keys, identities)
     return derive_identities([*records, *events], now_ms)

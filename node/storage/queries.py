@@ -49,6 +49,32 @@ async def live_wires(db: aiosqlite.Connection, ids: list[bytes]) -> list[bytes]:
     return out
 
 
+async def live_keys(
+    db: aiosqlite.Connection, after: tuple[int, bytes], limit: int
+) -> list[tuple[int, bytes]]:
+    """``(created, id)`` of live records past ``after`` in that order, at most ``limit``."""
+    rows = await db.execute_fetchall(
+        "SELECT created, id FROM records WHERE (created, id) > (?, ?)"
+        " AND wire IS NOT NULL ORDER BY created, id LIMIT ?",
+        (*after, limit),
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+async def erased_among(db: aiosqlite.Connection, ids: list[bytes]) -> list[tuple[int, bytes]]:
+    """``(created, id)`` of the records among ``ids`` held as tombstones (retracted)."""
+    out: list[tuple[int, bytes]] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = await db.execute_fetchall(
+            f"SELECT created, id FROM records WHERE wire IS NULL"
+            f" AND id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        )
+        out.extend((r[0], r[1]) for r in rows)
+    return out
+
+
 @dataclass(frozen=True)
 class RecordFilter:
     kind: str | None = None

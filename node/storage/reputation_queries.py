@@ -7,7 +7,6 @@ from typing import Any
 import aiosqlite
 
 from node.storage.queries import live_wires
-from node.storage.store import Store
 from protocol import (
     AttestationState,
     Record,
@@ -20,20 +19,19 @@ from protocol import (
 )
 
 
-async def put_draft(
-    store: Store, draft_id: bytes, member: bytes, wire: bytes, created: int
-) -> bool:
-    return bool(
-        await store.write(
-            "INSERT OR REPLACE INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)",
-            (draft_id, member, wire, created),
-        )
-    )
-
-
 async def get_draft(db: aiosqlite.Connection, draft_id: bytes) -> bytes | None:
     rows = list(await db.execute_fetchall("SELECT wire FROM drafts WHERE id = ?", (draft_id,)))
     return rows[0][0] if rows else None
+
+
+async def drafts_for(db: aiosqlite.Connection, member: bytes) -> list[bytes]:
+    """Wire bytes of the drafts waiting for ``member``: not yet signed into a held record."""
+    rows = await db.execute_fetchall(
+        "SELECT d.wire FROM drafts d WHERE d.member = ? "
+        "AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = d.id) ORDER BY d.created, d.id",
+        (member,),
+    )
+    return [row[0] for row in rows]
 
 
 async def attestation_rows(

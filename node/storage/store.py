@@ -19,6 +19,7 @@ from pathlib import Path
 import aiosqlite
 
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
+from node.storage.reads import StoreReads
 from node.storage.schema import MIGRATIONS
 from protocol import Record
 
@@ -68,8 +69,8 @@ async def migrate(db: aiosqlite.Connection) -> int:
     return len(MIGRATIONS)
 
 
-class Store:
-    """Records and their derived views in one SQLite file."""
+class Store(StoreReads):
+    """Records and their derived views in one SQLite file (the reads are in ``StoreReads``)."""
 
     def __init__(
         self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection
@@ -200,6 +201,15 @@ class Store:
                 with contextlib.suppress(Exception):
                     await db.execute("ROLLBACK")
                 raise
+
+    async def put_draft(self, draft_id: bytes, member: bytes, wire: bytes, created: int) -> bool:
+        """Keep an alliance draft for its member to co-sign (a newer one replaces it)."""
+        return bool(
+            await self.write(
+                "INSERT OR REPLACE INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)",
+                (draft_id, member, wire, created),
+            )
+        )
 
     async def write(self, sql: str, params: tuple[object, ...]) -> int:
         """One statement in its own committed transaction, never inside a record batch."""

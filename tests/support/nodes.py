@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from node.clock import Clock
 from node.config import CONFIG_FILE, FederationConfig, NodeConfig, load_config
 from node.home import init_home
+from node.limits import Limits
 from node.runner import start_node, stop_node
 from node.service import Node
 from node.tomlfile import dumps, read_toml, write_atomically
@@ -42,8 +43,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-_NODE_FIELDS = {f.name for f in dataclasses.fields(NodeConfig)} - {"home", "federation"}
+_NODE_FIELDS = {f.name for f in dataclasses.fields(NodeConfig)} - {"home", "federation", "limits"}
 _FEDERATION_FIELDS = {f.name for f in dataclasses.fields(FederationConfig)}
+_LIMITS_FIELDS = {f.name for f in dataclasses.fields(Limits)}
 
 
 def make_home(
@@ -60,7 +62,7 @@ def make_home(
 
     Keyword arguments override ``config.toml`` values: fields of ``[node]`` (``url``,
     ``about``, ``max_body_bytes``...) or of ``[federation]`` (``deny_orgs`` as did:key
-    strings, ``push_interval``...), by name.
+    strings, ``push_interval``...) or of ``[limits]`` (``header_timeout``...), by name.
     """
     home = tmp_path / name
     port = free_port() if port is None else port
@@ -72,6 +74,8 @@ def make_home(
                 data.setdefault("node", {})[key] = value
             elif key in _FEDERATION_FIELDS:
                 data.setdefault("federation", {})[key] = value
+            elif key in _LIMITS_FIELDS:
+                data.setdefault("limits", {})[key] = value
             else:
                 raise TypeError(f"make_home: no config field {key!r}")
         write_atomically(home / CONFIG_FILE, dumps(data, "test node"))

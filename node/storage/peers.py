@@ -1,7 +1,8 @@
-"""Each peer's persisted state: identity, push cursor, successes and failures.
+"""Each peer's persisted state (identity, push cursor, successes and failures) and its outbox.
 
-A connection of its own, so that peer bookkeeping never lands inside the record writer's
-transactions.
+``PeerTable`` is the storage interface the federation uses for its peers: the SQLite engine
+here, on a connection of its own so that peer bookkeeping never lands inside the record
+writer's transactions.
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ class PeerState:
     added: int
 
 
-class PeerStateStore:
+class PeerTable:
+    """The ``peers`` table and each peer's outbox (records past its cursor, not echoed)."""
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
     @classmethod
-    async def open(cls, path: Path) -> PeerStateStore:
+    async def open(cls, path: Path) -> PeerTable:
         db = await aiosqlite.connect(str(path), isolation_level=None)
         await db.execute("PRAGMA busy_timeout = 10000")
         await db.execute("PRAGMA synchronous = FULL")

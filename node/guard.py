@@ -1,0 +1,157 @@
+"""Connections one client cannot hoard: a protocol-level guard in front of aiohttp's handler.
+
+aiohttp closes a connection that stays idle past its keep-alive timeout, but gives a request's
+headers no deadline of their own and no cap on how many connections one address holds. This
+guard wraps each connection's protocol:
+
+* at most ``connections_per_address`` concurrent connections per remote address (more are
+  closed at once, before any byte is read);
+* the first request's line and headers must be complete ``header_timeout`` seconds after the
+  accept (later requests on a kept-alive connection are bounded by aiohttp's keep-alive
+  timeout, set to ``idle_timeout``);
+* at start, the soft limit on open files is raised to the hard limit.
+
+Bodies (minimum rate, size, bytes in flight) are watched in ``node.api.bodies``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections.abc import Callable
+
+from aiohttp import web
+
+from node.limits import Limits
+
+log = logging.getLogger("rakuichi.guard")
+_HEAD_END = b"\r\n\r\n"
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft ``RLIMIT_NOFILE`` to the hard limit; returns (soft, hard) after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit from %d to %d: %s", soft, target, exc)
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+class ConnectionGuard:
+    """Counts connections per address and what it closed (reported at ``/metrics`` if any)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.per_address: dict[str, int] = {}
+        self.refused = 0  # connections over the per-address cap
+        self.header_timeouts = 0  # connections closed for slow or missing headers
+
+    def admit(self, address: str) -> bool:
+        count = self.per_address.get(address, 0)
+        if count >= self.limits.connections_per_address > 0:
+            self.refused += 1
+            return False
+        self.per_address[address] = count + 1
+        return True
+
+    def release(self, address: str) -> None:
+        count = self.per_address.get(address, 0) - 1
+        if count > 0:
+            self.per_address[address] = count
+        else:
+            self.per_address.pop(address, None)
+
+    def factory(self, inner: Callable[[], asyncio.Protocol]) -> Callable[[], asyncio.Protocol]:
+        return lambda: GuardedProtocol(inner(), self)
+
+
+class GuardedProtocol(asyncio.Protocol):
+    """Passes every event to aiohttp's protocol, after the guard's checks."""
+
+    def __init__(self, inner: asyncio.Protocol, guard: ConnectionGuard) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.address: str | None = None
+        self.transport: asyncio.Transport | None = None
+        self._head_tail = b""
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        if not self.guard.admit(address):
+            transport.abort()
+            return
+        self.address, self.transport = address, transport
+        timeout = self.guard.limits.header_timeout
+        if timeout > 0:
+            self._deadline = asyncio.get_running_loop().call_later(timeout, self._headers_late)
+        self.inner.connection_made(transport)
+
+    def _headers_late(self) -> None:
+        self._deadline = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.guard.header_timeouts += 1
+            self.transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self.address is None:
+            return
+        if self._deadline is not None:
+            seen = self._head_tail + data[:65536]
+            if _HEAD_END in seen:
+                self._deadline.cancel()
+                self._deadline = None
+            self._head_tail = seen[-3:]
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self.address is None:
+            return None
+        return self.inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.address is None:
+            return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self.guard.release(self.address)
+        self.address = None
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class GuardedSite(web.BaseSite):
+    """``web.TCPSite`` whose connections go through a ``ConnectionGuard``."""
+
+    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard):
+        super().__init__(runner)
+        self._host, self._port, self.guard = host, port, guard
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self.guard.factory(server),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=True,
+        )

@@ -1,0 +1,96 @@
+"""The store's reads: what the node asks of its records, each one an indexed lookup.
+
+``Store`` inherits these; they run on its reader connection and never wait behind the writer.
+The SQL is in ``queries``, ``reputation_queries`` and ``viewdump``; callers outside
+node/storage/ use these methods and never see a connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+
+from node.storage import identities, queries, reputation_queries, viewdump
+from node.storage.queries import OpportunityFilter, RecordFilter, Row
+from protocol import AttestationState, Record, Reputation, Tombstone, Views
+
+
+class StoreReads:
+    reader: aiosqlite.Connection
+
+    async def get_record(self, record_id: bytes) -> Row | None:
+        return await queries.get_record(self.reader, record_id)
+
+    async def live_wires(self, ids: list[bytes]) -> list[bytes]:
+        """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
+        return await queries.live_wires(self.reader, ids)
+
+    async def live_keys(self, after: tuple[int, bytes], limit: int) -> list[tuple[int, bytes]]:
+        """``(created, id)`` of live records past ``after`` in that order, at most ``limit``."""
+        return await queries.live_keys(self.reader, after, limit)
+
+    async def erased_among(self, ids: list[bytes]) -> list[tuple[int, bytes]]:
+        """``(created, id)`` of the records among ``ids`` held as tombstones."""
+        return await queries.erased_among(self.reader, ids)
+
+    async def list_records(self, where: RecordFilter, after_seq: int, limit: int) -> list[Row]:
+        return await queries.list_records(self.reader, where, after_seq, limit)
+
+    async def list_opportunities(
+        self, where: OpportunityFilter, before: tuple[int, bytes] | None, limit: int
+    ) -> list[Row]:
+        return await queries.list_opportunities(self.reader, where, before, limit)
+
+    async def current_of(self, kind: str, author: bytes) -> Row | None:
+        """The current record of a replaceable kind without a slot (a profile)."""
+        return await queries.current_of(self.reader, kind, author)
+
+    async def list_org_profiles(self, after: bytes | None, limit: int) -> list[Row]:
+        return await queries.list_org_profiles(self.reader, after, limit)
+
+    async def counts_by_kind(self, author: bytes | None = None) -> dict[str, int]:
+        return await queries.counts_by_kind(self.reader, author)
+
+    async def alumni_of(self, org: bytes) -> list[tuple[bytes, bytes, bytes]]:
+        return await queries.alumni_of(self.reader, org)
+
+    async def is_alumnus(self, org: bytes, member: bytes) -> bool:
+        return await queries.is_alumnus(self.reader, org, member)
+
+    async def get_draft(self, draft_id: bytes) -> bytes | None:
+        return await reputation_queries.get_draft(self.reader, draft_id)
+
+    async def drafts_for(self, member: bytes) -> list[bytes]:
+        """Wire bytes of the drafts waiting for ``member``: not yet signed into a held record."""
+        return await reputation_queries.drafts_for(self.reader, member)
+
+    async def attestations_about(
+        self, subject: bytes, now_ms: int
+    ) -> tuple[dict[bytes, AttestationState], dict[bytes, Tombstone]]:
+        """Live attestations about ``subject`` with their state, and retracted ones."""
+        return await reputation_queries.attestation_rows(self.reader, subject, now_ms)
+
+    async def reputation_of(self, subject: bytes, now_ms: int) -> Reputation:
+        return await reputation_queries.reputation_of(self.reader, subject, now_ms)
+
+    async def bundle_records(self, subject: bytes, chosen: list[Record]) -> list[Record]:
+        """What checking ``chosen`` attestations offline needs, beside them."""
+        return await reputation_queries.bundle_records(self.reader, subject, chosen)
+
+    async def member_alliances(self, member: bytes) -> list[dict[str, Any]]:
+        return await reputation_queries.member_alliances(self.reader, member)
+
+    async def dump_views(self, now_ms: int) -> Views:
+        """Every derived view as stored (equal to ``protocol.derive`` over the records held)."""
+        return await viewdump.dump_views(self.reader, now_ms)
+
+    async def live_of_kinds(self, kinds: Sequence[str]) -> list[bytes]:
+        """Wire bytes of every live record of ``kinds`` (key events, profiles), oldest first."""
+        return await identities.live_of_kinds(self.reader, kinds)
+
+    async def live_where_in(self, column: str, values: Sequence[bytes]) -> list[bytes]:
+        """Wire bytes of the live records whose indexed ``column`` (author, subject, ref, id)
+        is among ``values``: what views by identity gather (revision 3 proposal)."""
+        return await identities.live_where_in(self.reader, column, values)
