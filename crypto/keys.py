@@ -111,12 +111,28 @@ def verify_raw(raw_key: bytes, signature: bytes, message: bytes) -> None:
     Raises ``InvalidKey`` for a key outside section 1 and ``InvalidSignature`` otherwise.
     """
     check_public_key(raw_key)
-    if len(signature) != 64:
-        raise InvalidSignature("an Ed25519 signature is 64 bytes")
+    check_signature_shape(signature)
     try:
         Ed25519PublicKey.from_public_bytes(bytes(raw_key)).verify(bytes(signature), message)
     except (_LibInvalidSignature, ValueError):
         raise InvalidSignature("signature does not verify") from None
+
+
+_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+
+
+def check_signature_shape(signature: bytes) -> None:
+    """The library-independent part of section 3: 64 bytes, R not small-order, S below L.
+
+    OpenSSL's cofactorless check accepts an R of small order (the identity, say) when S fits;
+    libsodium refuses it. Refusing it here gives every library the same verdict.
+    """
+    if len(signature) != 64:
+        raise InvalidSignature("an Ed25519 signature is 64 bytes")
+    if bytes(signature[:32]) in SMALL_ORDER_POINTS:
+        raise InvalidSignature("R is a small-order point")
+    if int.from_bytes(signature[32:], "little") >= _L:
+        raise InvalidSignature("S is not below the group order L")
 
 
 class SigningKey:

@@ -58,6 +58,11 @@ class NodeConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     rate_limit: float = 2000.0
     rate_burst: float = 10000.0
+    search_rate_limit: float = 20.0  # full-text searches per second per client
+    search_rate_burst: float = 60.0
+    stream_heartbeat: float = 15.0  # seconds between heartbeat comments on /v1/stream
+    stream_buffer_bytes: int = 4 * 1024 * 1024  # unwritten events a subscriber may hold
+    stream_max_subscribers: int = 5000
     federation: FederationConfig = field(default_factory=FederationConfig)
     limits: Limits = field(default_factory=Limits)
 
@@ -173,9 +178,16 @@ def load_config(home: Path) -> NodeConfig:
         max_body_bytes=_typed(node, "max_body_bytes", int, 8 * 1024 * 1024, where),
         rate_limit=_typed(node, "rate_limit", float, 2000.0, where),
         rate_burst=_typed(node, "rate_burst", float, 10000.0, where),
+        search_rate_limit=_typed(node, "search_rate_limit", float, 20.0, where),
+        search_rate_burst=_typed(node, "search_rate_burst", float, 60.0, where),
+        stream_heartbeat=_typed(node, "stream_heartbeat", float, 15.0, where),
+        stream_buffer_bytes=_typed(node, "stream_buffer_bytes", int, 4 * 1024 * 1024, where),
+        stream_max_subscribers=_typed(node, "stream_max_subscribers", int, 5000, where),
         federation=federation,
         limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
     )
+    if config.stream_heartbeat <= 0 or config.stream_buffer_bytes <= 0:
+        raise ConfigError(f"{where}.stream_heartbeat and stream_buffer_bytes must be positive")
     if not config.name:
         raise ConfigError(f"{where}.name is required")
     try:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
-from node.config import NODE_KEY_FILE, ORG_KEY_FILE, NodeConfig, NodeKeys, load_keys
+from node.config import (
+    NODE_KEY_FILE,
+    ORG_KEY_FILE,
+    FederationConfig,
+    NodeConfig,
+    NodeKeys,
+    load_keys,
+)
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome
 from node.keyring import events_path, read_events
@@ -77,6 +84,10 @@ class Node:
     @property
     def node_did(self) -> str:
         return self.keys.node.public_key.did
+
+    def use_federation_config(self, federation: FederationConfig) -> None:
+        """Put reloaded ``[federation]`` settings in force (the rest of the config stays)."""
+        self.config = replace(self.config, federation=federation)
 
     def policy(self) -> Policy:
         return Policy(denied_authors=self.config.federation.deny_orgs)

@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from crypto.verifiers import SignatureVerifier, by_name, fastest
 from protocol.errors import Rejected, SignatureError
 from protocol.record import Record, Signature
 from protocol.validate import check_signer_set, check_time, parse, verify_each
@@ -23,12 +24,13 @@ INLINE_BELOW = 24
 Job = tuple[bytes, tuple[Signature, ...]]  # (signing input, signatures)
 
 
-def _verify_jobs(jobs: list[Job]) -> list[str | None]:
+def _verify_jobs(jobs: list[Job], verifier_name: str) -> list[str | None]:
     """Runs in a worker: None for each job whose signatures verify, else the failure."""
+    verifier = by_name(verifier_name)
     out: list[str | None] = []
     for message, sigs in jobs:
         try:
-            verify_each(message, sigs)
+            verify_each(message, sigs, verifier)
         except Rejected as exc:
             out.append(exc.detail)
         else:
@@ -45,7 +47,12 @@ class Checked:
 
 
 class Verifier:
-    def __init__(self, workers: int | None = None) -> None:
+    """Checks batches of wire records; signatures by ``signatures`` (default: the fastest)."""
+
+    def __init__(
+        self, workers: int | None = None, signatures: SignatureVerifier | None = None
+    ) -> None:
+        self.signatures = signatures or fastest()
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool = ProcessPoolExecutor(count) if count > 0 else None
         self._workers = count
@@ -80,13 +87,16 @@ class Verifier:
 
     async def _verify(self, jobs: list[Job]) -> list[str | None]:
         if self._pool is None or len(jobs) < INLINE_BELOW:
-            return _verify_jobs(jobs)
+            return _verify_jobs(jobs, self.signatures.name)
         loop = asyncio.get_running_loop()
         parts = max(1, min(self._workers * 2, len(jobs) // INLINE_BELOW))
         size = -(-len(jobs) // parts)
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         results = await asyncio.gather(
-            *(loop.run_in_executor(self._pool, _verify_jobs, chunk) for chunk in chunks)
+            *(
+                loop.run_in_executor(self._pool, _verify_jobs, chunk, self.signatures.name)
+                for chunk in chunks
+            )
         )
         return [failure for part in results for failure in part]
 

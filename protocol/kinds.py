@@ -1,4 +1,12 @@
-"""The known record kinds of v1 (PROTOCOL-v1 section 5): body schemas and required signers."""
+"""The known record kinds of v1 (PROTOCOL-v1 section 5, revision 2): one table, ``KINDS``.
+
+Each kind's entry says everything the rest of the code derives from it: the body schema and
+its extra rules, the co-signers, the replaceable slot (``slot``), the one body field that refers
+to another record (``ref``: the storage index column and the views' pending references), the
+body field naming the other party (``subject``: the storage index column), and whether its
+author may retract it. Storage (node/storage/facts.py) and the sync index read these; the
+views (protocol/views.py) and their SQL twins (node/storage/schema.py) hold the meaning.
+"""
 
 from __future__ import annotations
 
@@ -30,12 +38,15 @@ ALLIANCE = "alliance"
 ALLIANCE_END = "alliance.end"
 ATTESTATION = "attestation"
 RETRACT = "retract"
+REPLY = "reply"
 
 TOURS = ("rotational", "transformational", "foundational")
 OPPORTUNITY_STATUSES = ("open", "filled", "closed")
 AUDIENCES = ("public", "alumni")
 OUTCOMES = ("completed", "ended-early")
 CLAIMS = ("tour.completed", "skill", "rating", "recommendation")
+RELATIONS = ("member", "customer", "supplier", "shareholder", "partner")
+DEFAULT_RELATION = "member"  # an alliance without ``relation``
 
 F = Field
 
@@ -44,14 +55,28 @@ def _opt(check: Check) -> Field:
     return Field(check, optional=True)
 
 
+def _no_slot(body: dict[str, Any]) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class KindSpec:
-    """What a known kind requires: its body fields, extra rules and co-signers."""
+    """A known kind: its body fields, extra rules, co-signers, and how storage indexes it.
+
+    ``slot`` gives the replaceable slot of a body (None: not replaceable; the current version
+    is kept per (kind, author, slot)); ``ref`` names the body field holding the id of the record
+    it refers to (which it waits for while that is not held); ``subject`` names the body field
+    holding the other party's key; ``retractable`` says whether its author may retract it.
+    """
 
     name: str
     fields: Mapping[str, Field]
     rules: tuple[Callable[[bytes, dict[str, Any]], None], ...] = ()
     cosigners: Callable[[dict[str, Any]], tuple[bytes, ...]] = lambda body: ()
+    slot: Callable[[dict[str, Any]], str | None] = _no_slot
+    ref: str | None = None
+    subject: str | None = None
+    retractable: bool = True
     check: Check = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,7 +103,13 @@ def _attestation_requirements(author: bytes, body: dict[str, Any]) -> None:
         raise SchemaError("body.score is required when claim is rating")
 
 
-_node = mapping({"url": F(text(2000)), "key": F(key)})
+def _web_url(name: str, value: Any) -> None:
+    text(2000)(name, value)
+    if not value.startswith(("http://", "https://")):
+        raise SchemaError(f"{name} must start with http:// or https://, not {value[:40]!r}")
+
+
+_node = mapping({"url": F(_web_url), "key": F(key)})
 
 KINDS: dict[str, KindSpec] = {
     spec.name: spec
@@ -91,6 +122,7 @@ KINDS: dict[str, KindSpec] = {
                 "domain": _opt(text(253)),
                 "nodes": _opt(array(_node, 16)),
             },
+            slot=lambda body: "",
         ),
         KindSpec(
             MEMBER_PROFILE,
@@ -99,6 +131,7 @@ KINDS: dict[str, KindSpec] = {
                 "about": _opt(text(4000)),
                 "skills": _opt(array(text(64), 50)),
             },
+            slot=lambda body: "",
         ),
         KindSpec(
             OPPORTUNITY,
@@ -116,11 +149,13 @@ KINDS: dict[str, KindSpec] = {
                 "compensation": _opt(text(200)),
                 "audience": _opt(one_of(*AUDIENCES)),
             },
+            slot=lambda body: str(body["slug"]),
         ),
         KindSpec(
             ALLIANCE,
             {
                 "member": F(key),
+                "relation": _opt(one_of(*RELATIONS)),
                 "tour": F(one_of(*TOURS)),
                 "mission": F(text(4000)),
                 "starts": F(milliseconds),
@@ -133,6 +168,8 @@ KINDS: dict[str, KindSpec] = {
             },
             rules=(_differs_from_author("member"),),
             cosigners=lambda body: (body["member"],),
+            subject="member",
+            retractable=False,
         ),
         KindSpec(
             ALLIANCE_END,
@@ -141,6 +178,7 @@ KINDS: dict[str, KindSpec] = {
                 "outcome": F(one_of(*OUTCOMES)),
                 "note": _opt(text(2000)),
             },
+            ref="alliance",
         ),
         KindSpec(
             ATTESTATION,
@@ -155,13 +193,46 @@ KINDS: dict[str, KindSpec] = {
                 "expires": _opt(milliseconds),
             },
             rules=(_differs_from_author("subject"), _attestation_requirements),
+            ref="alliance",
+            subject="subject",
         ),
-        KindSpec(RETRACT, {"target": F(record_id), "reason": _opt(text(500))}),
+        KindSpec(
+            RETRACT,
+            {"target": F(record_id), "reason": _opt(text(500))},
+            ref="target",
+            retractable=False,
+        ),
+        KindSpec(
+            REPLY,
+            {"target": F(record_id), "text": F(text(4000))},
+            slot=lambda body: bytes(body["target"]).hex(),
+            ref="target",
+        ),
     )
 }
 
-REPLACEABLE = frozenset({ORG_PROFILE, MEMBER_PROFILE, OPPORTUNITY})
-NOT_RETRACTABLE = frozenset({ALLIANCE, RETRACT})  # alliances are ended; retracts are final
+REPLACEABLE = frozenset(name for name, spec in KINDS.items() if spec.slot is not _no_slot)
+# alliances are ended; retracts are final; unknown kinds are single-signer and retractable
+NOT_RETRACTABLE = frozenset(name for name, spec in KINDS.items() if not spec.retractable)
+REFERENCES: dict[str, str] = {name: spec.ref for name, spec in KINDS.items() if spec.ref}
+
+
+def slot_of(kind: str, body: dict[str, Any]) -> str | None:
+    """The replaceable slot of a record (None for kinds that are not replaceable)."""
+    spec = KINDS.get(kind)
+    return None if spec is None else spec.slot(body)
+
+
+def ref_of(kind: str, body: dict[str, Any]) -> bytes | None:
+    """The id a record refers to (and waits for), if its kind has such a field and it is set."""
+    spec = KINDS.get(kind)
+    return None if spec is None or spec.ref is None else body.get(spec.ref)
+
+
+def subject_of(kind: str, body: dict[str, Any]) -> bytes | None:
+    """The other party's key named in a record's body, for kinds that name one."""
+    spec = KINDS.get(kind)
+    return None if spec is None or spec.subject is None else body[spec.subject]
 
 
 def required_signers(kind: str, author: bytes, body: dict[str, Any]) -> frozenset[bytes]:

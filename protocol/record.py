@@ -113,8 +113,8 @@ def record_from_value(value: Any, wire: bytes) -> Record:
         raise SchemaError(f"kind must match ^[a-z][a-z0-9.-]{{0,63}}$, not {kind!r:.80}")
     if not isinstance(author, bytes) or len(author) != 32:
         raise SchemaError("author must be a 32-byte public key")
-    if not isinstance(created, int) or isinstance(created, bool):
-        raise SchemaError("created must be an integer (milliseconds)")
+    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+        raise SchemaError("created must be a non-negative integer (milliseconds)")
     if not isinstance(body, dict):
         raise SchemaError("body must be a map")
     spec = KINDS.get(kind)

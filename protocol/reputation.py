@@ -5,7 +5,8 @@ Rules:
 - Every attestation ABOUT the subject (``body.subject``) is listed with its state:
   ``grounded``, ``ungrounded``, ``expired`` (precedence over the other two) from
   ``Views.attestations``, and ``retracted`` from ``Views.tombstones`` (id, issuer and created
-  only: no content). The list is ordered by (created, id).
+  only: no content). The list is ordered by (created, id). A live entry carries the subject's
+  current reply (``Views.replies``), shown as ``reply: {id, text, created}``.
 - ``ungrounded`` repeats the ungrounded (live, not expired) ones as their own section; they
   are never counted.
 - The ``summary`` counts only grounded attestations (so neither expired, nor retracted, nor
@@ -43,6 +44,7 @@ class AttestationEntry:
     created: int
     state: str  # grounded | ungrounded | expired | retracted
     record: Record | None
+    reply: Record | None = None  # the subject's current reply (revision 2)
 
     @property
     def claim(self) -> str | None:
@@ -61,6 +63,12 @@ class AttestationEntry:
         }
         if self.record is not None:
             view["record"] = record_to_json(self.record)
+        if self.reply is not None:
+            view["reply"] = {
+                "id": self.reply.id.hex(),
+                "text": self.reply.body["text"],
+                "created": self.reply.created,
+            }
         return view
 
 
@@ -135,7 +143,14 @@ def reputation(views: Views, subject: bytes) -> Reputation:
         record = state.record
         if record.body["subject"] == subject:
             entries.append(
-                AttestationEntry(record.id, record.author, record.created, state.state, record)
+                AttestationEntry(
+                    record.id,
+                    record.author,
+                    record.created,
+                    state.state,
+                    record,
+                    views.replies.get(record.id),
+                )
             )
     for tomb in views.tombstones.values():
         if tomb.kind == ATTESTATION and tomb.subject == subject:

@@ -24,22 +24,33 @@ Rules:
   newest version makes the previous one current again; retracting all of them removes the
   entry. Opportunities are listed whatever their ``status``.
 - **Alliances** are never erased. An alliance's end is, among the ``alliance.end`` records not
-  retracted that name it and whose author is one of its two parties (the alliance's author,
-  the org, and ``body.member``), the one with the smallest ``created``, then the smaller id.
-  An end by anyone else has no effect, ever. An end naming an id not held is pending on it.
-  An end naming a held record that is not an alliance has no effect. An alliance is in force
-  while it has no end; its planned ``ends`` date does not end it.
-- **Alumni**: for every ended alliance whose ``body.alumni`` is true, ``body.member`` is an
-  alumnus of the alliance's author (the org). Orgs without alumni are absent.
+  retracted that name it, whose author is one of its two parties (the alliance's author,
+  the org, and ``body.member``) and whose ``created`` is not before the alliance's, the one
+  with the smallest ``created``, then the smaller id. An end by anyone else, or dated before
+  its alliance, has no effect, ever. Its ``relation`` (omitted: ``member``) says who the other
+  party is to the organisation: member, customer, supplier, shareholder or partner. An end
+  naming an id not held is pending on it. An end naming a held record that is not an alliance
+  has no effect. An alliance is in force while it has no end; its planned ``ends`` date does
+  not end it.
+- **Alumni**: for every ended alliance (any outcome) whose ``body.alumni`` is true,
+  ``body.member`` is an alumnus of the alliance's author (the org). Orgs without alumni are
+  absent.
 - **Attestations** (not retracted) are listed by id. One is grounded when its body names an
   ``alliance``, a record with that id is held and is an alliance, and {alliance author,
-  alliance member} == {attestation author, ``subject``}. It is expired when ``expires`` is
+  alliance member} == {attestation author, ``subject``}, and, for a ``tour.completed`` claim,
+  that alliance's end has outcome ``completed``. It is expired when ``expires`` is
   present and ``expires <= now_ms``. State: ``expired`` if expired, else ``grounded`` or
   ``ungrounded``. An attestation naming an alliance id not held is pending on it (and is
   ungrounded until it arrives).
+- **reply** (revision 2): the current reply per (author, target) is the newest not retracted
+  (greatest ``created``, then greater id). It takes effect, and is listed in ``replies`` under
+  its target's id, when the target is a live attestation whose ``subject`` is the reply's
+  author, or a live ``alliance.end`` by a party of a held alliance whose other party is the
+  reply's author. A reply to anything else has no effect, ever.
 - **Pending** maps a referenced id that is not held to the ids of the records (not erased)
-  waiting on it; only ``retract.target``, ``alliance.end.alliance`` and
-  ``attestation.alliance`` are references that wait (``alliance.opportunity`` does not).
+  waiting on it; the references that wait are the ``ref`` fields of ``protocol.kinds``:
+  ``retract.target``, ``reply.target``, ``alliance.end.alliance`` and ``attestation.alliance``
+  (``alliance.opportunity`` does not).
 - **Unknown kinds** are kept and never interpreted: their ids (not retracted) are listed in
   ``unknown``.
 """
@@ -57,10 +68,12 @@ from protocol.kinds import (
     ALLIANCE,
     ALLIANCE_END,
     ATTESTATION,
+    DEFAULT_RELATION,
     KINDS,
     MEMBER_PROFILE,
     OPPORTUNITY,
     ORG_PROFILE,
+    REPLY,
     RETRACT,
     required_signers,
 )
@@ -121,6 +134,10 @@ class AllianceState:
         return member
 
     @property
+    def relation(self) -> str:
+        return str(self.record.body.get("relation", DEFAULT_RELATION))
+
+    @property
     def org(self) -> bytes:
         return self.record.author
 
@@ -129,6 +146,7 @@ class AllianceState:
             "id": self.record.id.hex(),
             "org": did_from_raw(self.org),
             "member": did_from_raw(self.member),
+            "relation": self.relation,
             "in_force": self.in_force,
             "outcome": self.outcome,
             "record": record_to_json(self.record),
@@ -171,6 +189,7 @@ class Views:
     tombstones: dict[bytes, Tombstone]
     pending: dict[bytes, frozenset[bytes]]
     unknown: frozenset[bytes]
+    replies: dict[bytes, Record]  # target id -> its current reply (revision 2)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: keys as did:key, ids as hex, every collection in a fixed order."""
@@ -197,6 +216,7 @@ class Views:
                 for i, waiting in sorted(self.pending.items())
             },
             "unknown": [i.hex() for i in sorted(self.unknown)],
+            "replies": {t.hex(): record_to_json(r) for t, r in sorted(self.replies.items())},
         }
 
 
@@ -214,14 +234,32 @@ def alliance_parties(alliance: Record) -> frozenset[bytes]:
     return frozenset((alliance.author, alliance.body["member"]))
 
 
-def is_grounded(attestation: Record, held: dict[bytes, Record]) -> bool:
-    """Whether ``attestation`` names a held alliance between exactly its author and subject."""
-    alliance = held.get(attestation.body.get("alliance", b""))
+def is_grounded(attestation: Record, alliances: dict[bytes, AllianceState]) -> bool:
+    """Whether ``attestation`` names a held alliance between exactly its author and subject;
+    a ``tour.completed`` claim also needs that alliance ended with outcome ``completed``."""
+    state = alliances.get(attestation.body.get("alliance", b""))
     return (
-        alliance is not None
-        and alliance.kind == ALLIANCE
-        and alliance_parties(alliance) == {attestation.author, attestation.body["subject"]}
+        state is not None
+        and alliance_parties(state.record) == {attestation.author, attestation.body["subject"]}
+        and (attestation.body["claim"] != "tour.completed" or state.outcome == "completed")
     )
+
+
+def reply_applies(reply: Record, target: Record, held: dict[bytes, Record]) -> bool:
+    """Whether ``reply`` answers ``target`` (both live): the subject of an attestation, or the
+    other party of an alliance whose end (by a party) the target is."""
+    if target.kind == ATTESTATION:
+        return bool(target.body["subject"] == reply.author)
+    if target.kind == ALLIANCE_END:
+        alliance = held.get(target.body["alliance"])
+        return (
+            alliance is not None
+            and alliance.kind == ALLIANCE
+            and target.author in alliance_parties(alliance)
+            and reply.author in alliance_parties(alliance)
+            and reply.author != target.author
+        )
+    return False
 
 
 def is_expired(attestation: Record, now_ms: int) -> bool:
@@ -260,7 +298,8 @@ def derive(records: Iterable[Record], now_ms: int) -> Views:
     opportunities: dict[tuple[bytes, str], Record] = {}
     alliances: dict[bytes, Record] = {}
     ends: dict[bytes, Record] = {}
-    attestations: dict[bytes, AttestationState] = {}
+    attesting: list[Record] = []
+    replying: dict[tuple[bytes, bytes], Record] = {}
     unknown: set[bytes] = set()
 
     for record in held.values():
@@ -286,19 +325,33 @@ def derive(records: Iterable[Record], now_ms: int) -> Views:
             elif (
                 alliance.kind == ALLIANCE
                 and record.author in alliance_parties(alliance)
+                and record.created >= alliance.created
                 and _earlier(record, ends.get(alliance.id))
             ):
                 ends[alliance.id] = record
         elif kind == ATTESTATION:
             if "alliance" in body and body["alliance"] not in held:
                 pending[body["alliance"]].add(record.id)
-            attestations[record.id] = AttestationState(
-                record, is_grounded(record, held), is_expired(record, now_ms)
-            )
+            attesting.append(record)
+        elif kind == REPLY:
+            if body["target"] not in held:
+                pending[body["target"]].add(record.id)
+            slot = (record.author, body["target"])
+            if _newer(record, replying.get(slot)):
+                replying[slot] = record
         elif kind not in KINDS:
             unknown.add(record.id)
 
     states = {aid: AllianceState(a, ends.get(aid)) for aid, a in alliances.items()}
+    attestations = {
+        r.id: AttestationState(r, is_grounded(r, states), is_expired(r, now_ms)) for r in attesting
+    }
+    replies: dict[bytes, Record] = {}
+    for (_, target_id), reply in replying.items():
+        target = held.get(target_id)
+        live = target is not None and target_id not in tombstones
+        if live and target is not None and reply_applies(reply, target, held):
+            replies[target_id] = reply
     alumni: defaultdict[bytes, set[bytes]] = defaultdict(set)
     for state in states.values():
         if not state.in_force and state.record.body["alumni"] is True:
@@ -314,4 +367,5 @@ def derive(records: Iterable[Record], now_ms: int) -> Views:
         tombstones=tombstones,
         pending={ref: frozenset(waiting) for ref, waiting in pending.items()},
         unknown=frozenset(unknown),
+        replies=replies,
     )

@@ -13,12 +13,15 @@ from node.api import (
     openapi,
     records,
     reputation,
+    stream,
 )
 from node.api.auth import LIMITER, peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
-from node.api.keys import FEDERATION, NODE
+from node.api.keys import FEDERATION, NODE, SYNC_INDEX
 from node.api.problems import problem_middleware
 from node.api.ratelimit import RateLimiter
+from node.api.stream import STREAM_HUB
+from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
 from node.service import Node
 
@@ -30,9 +33,35 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app[NODE] = node
     app[FEDERATION] = fed
+    app[SYNC_INDEX] = fed.index if fed is not None else None
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
-    modules = (directory, records, federation, alliances, reputation, credentials, identities)
-    for module in (*modules, openapi):
+    for module in (
+        directory,
+        records,
+        federation,
+        alliances,
+        reputation,
+        credentials,
+        identities,
+        stream,
+        openapi,
+    ):
         app.add_routes(module.routes)
+    app[STREAM_HUB] = StreamHub(
+        node.store,
+        heartbeat=node.config.stream_heartbeat,
+        buffer_bytes=node.config.stream_buffer_bytes,
+        max_subscribers=node.config.stream_max_subscribers,
+    )
+    app.on_startup.append(_start_hub)
+    app.on_shutdown.append(_stop_hub)
     return app
+
+
+async def _start_hub(app: web.Application) -> None:
+    await app[STREAM_HUB].start()
+
+
+async def _stop_hub(app: web.Application) -> None:
+    await app[STREAM_HUB].stop()

@@ -5,22 +5,15 @@ from __future__ import annotations
 import msgpack
 from aiohttp import web
 
-from node.api.keys import FEDERATION, NODE, PEER
+from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
-from node.federation.manager import Federation
-from protocol import Rejected, respond
+from node.federation.syncindex import IndexLoading
+from protocol import Rejected
 
 MAX_FETCH = 1024
 routes = web.RouteTableDef()
-
-
-def _federation(request: web.Request) -> Federation:
-    fed = request.app[FEDERATION]
-    if fed is None:
-        raise ApiError(503, "unavailable", "federation is not running on this node")
-    return fed
 
 
 def _require_allowed_peer(request: web.Request) -> None:
@@ -45,12 +38,14 @@ def _msgpack_body(request: web.Request) -> None:
 async def sync(request: web.Request) -> web.Response:
     _require_allowed_peer(request)
     _msgpack_body(request)
-    fed = _federation(request)
-    if not fed.index.ready.is_set():
-        raise ApiError(503, "unavailable", "sync index still loading; try again shortly")
+    index = request.app[SYNC_INDEX]
+    if index is None:
+        raise ApiError(503, "unavailable", "federation is not running on this node")
     body = await request.read()
     try:
-        reply = respond(fed.index.items, body)
+        reply = index.answer(body)
+    except IndexLoading as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
     except Rejected as exc:  # ReconcileError, or the message's own size/encoding
         status = 413 if exc.klass == "size" else 422
         raise ApiError(status, exc.klass, exc.detail, "bad sync message") from None

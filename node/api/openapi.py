@@ -96,6 +96,25 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/v1/stream": {
+        "get": {
+            "summary": "every record taken in, live, as Server-Sent Events (id: arrival cursor)",
+            "parameters": [
+                _q("kind", "record kind (repeatable: any of them)"),
+                _q("author", "did:key of the author (repeatable)"),
+                _q("subject", "did:key of the subject (repeatable)"),
+                _q("since", "resume after this event id (Last-Event-ID wins)"),
+            ],
+            "responses": {
+                "200": {
+                    "description": "an endless event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": PROBLEM,
+                "503": PROBLEM,
+            },
+        }
+    },
     "/v1/opportunities": {
         "get": {
             "summary": "current opportunities, newest first, with full-text search",

@@ -95,10 +95,12 @@ async def post_records(request: web.Request) -> web.Response:
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
-    row = await request.app[NODE].store.get_record(rid)
-    if row is None:
+    store = request.app[NODE].store
+    row = await store.get_record(rid)
+    if row is None and not await store.retract_pending_on(rid):
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    if row.wire is None:
+    # the target of a held retract reads the same whether this node ever held it or not
+    if row is None or row.wire is None:
         raise ApiError(
             410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
         )
@@ -123,5 +125,6 @@ async def list_records(request: web.Request) -> web.Response:
         raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
     rows = await request.app[NODE].store.list_records(where, after, limit)
-    following = params.encode_cursor(rows[-1].seq) if len(rows) == limit else None
+    # the last page answers a cursor too: a poller resumes from it and sees only new arrivals
+    following = params.encode_cursor(rows[-1].seq if rows else after)
     return web.json_response({"records": [row_json(r) for r in rows], "next": following})

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from node.ingest import Ingestor
+from node.storage.interface import RecordStore
 from node.storage.peers import MAX_BATCH_BYTES
-from node.storage.store import Store
 from node.transport import NodeClient
 from protocol import Initiator, ItemSet
 
@@ -42,7 +42,7 @@ async def reconcile(client: NodeClient, items: ItemSet) -> SyncReport:
 
 
 async def anti_entropy(
-    client: NodeClient, items: ItemSet, store: Store, ingestor: Ingestor, peer_key: str | None
+    client: NodeClient, items: ItemSet, store: RecordStore, ingestor: Ingestor, peer_key: str | None
 ) -> SyncReport:
     report = await reconcile(client, items)
     wanted = sorted(report.have)[:MAX_TRANSFER]

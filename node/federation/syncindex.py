@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Protocol
 
-from protocol import MemoryItemSet, Record, kinds
+from protocol import MemoryItemSet, Record, kinds, respond
 
 log = logging.getLogger("rakuichi.federation")
 LOAD_CHUNK = 50_000
@@ -24,6 +24,10 @@ class SyncKeys(Protocol):
     async def live_keys(self, after: tuple[int, bytes], limit: int) -> list[tuple[int, bytes]]: ...
 
     async def erased_among(self, ids: list[bytes]) -> list[tuple[int, bytes]]: ...
+
+
+class IndexLoading(Exception):
+    """The index is still being read from the store: a sync request must come back later."""
 
 
 class SyncIndex:
@@ -47,6 +51,16 @@ class SyncIndex:
             task = asyncio.get_running_loop().create_task(self._drop_erased(store, maybe_erased))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def answer(self, message: bytes) -> bytes:
+        """This node's reply to one reconciliation message (docs/sync.md).
+
+        Raises ``IndexLoading`` until the index is loaded, and ``protocol.Rejected`` for a
+        message that is not one.
+        """
+        if not self.ready.is_set():
+            raise IndexLoading("sync index still loading; try again shortly")
+        return respond(self.items, message)
 
     @property
     def pending_tasks(self) -> list[asyncio.Task[None]]:

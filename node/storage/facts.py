@@ -38,22 +38,17 @@ class RecordRow:
 
 
 def record_row(record: Record) -> RecordRow:
-    body = record.body
-    subject = ref = slot = None
-    if record.kind == kinds.ALLIANCE:
-        subject = body["member"]
-    elif record.kind == kinds.ATTESTATION:
-        subject, ref = body["subject"], body.get("alliance")
-    elif record.kind == kinds.ALLIANCE_END:
-        ref = body["alliance"]
-    elif record.kind == kinds.RETRACT:
-        ref = body["target"]
-    elif record.kind in (kinds.ORG_PROFILE, kinds.MEMBER_PROFILE):
-        slot = ""
-    elif record.kind == kinds.OPPORTUNITY:
-        slot = body["slug"]
+    """Index columns from the kind's table entry (``protocol.kinds.KINDS``)."""
+    kind, body = record.kind, record.body
     return RecordRow(
-        record.id, record.kind, record.author, record.created, subject, ref, slot, record.wire
+        record.id,
+        kind,
+        record.author,
+        record.created,
+        kinds.subject_of(kind, body),
+        kinds.ref_of(kind, body),
+        kinds.slot_of(kind, body),
+        record.wire,
     )
 
 
@@ -64,7 +59,8 @@ FACT_INSERTS: dict[str, str] = {
         " remote, audience, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ),
     "alliance_facts": (
-        "INSERT OR IGNORE INTO alliance_facts (id, tour, alumni, starts) VALUES (?, ?, ?, ?)"
+        "INSERT OR IGNORE INTO alliance_facts (id, tour, alumni, starts, relation)"
+        " VALUES (?, ?, ?, ?, ?)"
     ),
     "end_facts": "INSERT OR IGNORE INTO end_facts (id, outcome) VALUES (?, ?)",
     "attestation_facts": (
@@ -89,7 +85,14 @@ def facts_of(record: Record) -> tuple[str, tuple[Any, ...]] | None:
             body.get("location", ""),
         )
     if record.kind == kinds.ALLIANCE:
-        return "alliance_facts", (record.id, body["tour"], int(body["alumni"]), body["starts"])
+        relation = body.get("relation", kinds.DEFAULT_RELATION)
+        return "alliance_facts", (
+            record.id,
+            body["tour"],
+            int(body["alumni"]),
+            body["starts"],
+            relation,
+        )
     if record.kind == kinds.ALLIANCE_END:
         return "end_facts", (record.id, body["outcome"])
     if record.kind == kinds.ATTESTATION:

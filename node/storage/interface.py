@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from node.storage.peers import PeerState
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
+from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol import AttestationState, Record, Reputation, Tombstone, Views
 
 
@@ -38,10 +39,21 @@ class RecordStore(Protocol):
 
     # ----- reads
     async def get_record(self, record_id: bytes) -> Row | None: ...
+    async def retract_pending_on(self, record_id: bytes) -> bool: ...
     async def live_wires(self, ids: list[bytes]) -> list[bytes]: ...
     async def live_keys(self, after: tuple[int, bytes], limit: int) -> list[tuple[int, bytes]]: ...
     async def erased_among(self, ids: list[bytes]) -> list[tuple[int, bytes]]: ...
     async def list_records(self, where: RecordFilter, after_seq: int, limit: int) -> list[Row]: ...
+    async def last_seq(self) -> int:
+        """The arrival cursor of the last record committed (0 when none)."""
+        ...
+
+    async def stream_rows(
+        self, after: int, upto: int | None, where: StreamFilter, limit: int
+    ) -> list[StreamRow]:
+        """Records with ``after < seq <= upto`` matching ``where``, in arrival order."""
+        ...
+
     async def list_opportunities(
         self, where: OpportunityFilter, before: tuple[int, bytes] | None, limit: int
     ) -> list[Row]: ...

@@ -35,6 +35,15 @@ async def get_record(db: aiosqlite.Connection, record_id: bytes) -> Row | None:
     return Row(*rows[0]) if rows else None
 
 
+async def retract_pending_on(db: aiosqlite.Connection, record_id: bytes) -> bool:
+    """Whether a held retract names ``record_id`` (a record this node never held)."""
+    rows = await db.execute_fetchall(
+        "SELECT 1 FROM records WHERE ref = ? AND kind = 'retract' AND wire IS NOT NULL LIMIT 1",
+        (record_id,),
+    )
+    return bool(rows)
+
+
 async def live_wires(db: aiosqlite.Connection, ids: list[bytes]) -> list[bytes]:
     """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
     out: list[bytes] = []
@@ -87,9 +96,10 @@ class RecordFilter:
 async def list_records(
     db: aiosqlite.Connection, where: RecordFilter, after_seq: int, limit: int
 ) -> list[Row]:
-    """Records in arrival order after ``after_seq``: new arrivals only ever append, so a
-    cursor over ``seq`` neither skips nor repeats while records keep coming in."""
-    clauses = ["seq > ?"]
+    """Live records in arrival order after ``after_seq``: new arrivals only ever append, so a
+    cursor over ``seq`` neither skips nor repeats while records keep coming in. Tombstones are
+    not records (revision 2): they are left out, so every node lists the same set."""
+    clauses = ["seq > ?", "wire IS NOT NULL"]
     params: list[Any] = [after_seq]
     for column, value in (
         ("kind", where.kind),

@@ -12,8 +12,9 @@ from typing import Any
 
 import aiosqlite
 
-from node.storage import identities, queries, reputation_queries, viewdump
+from node.storage import identities, queries, reputation_queries, stream_queries, viewdump
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
+from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol import AttestationState, Record, Reputation, Tombstone, Views
 
 
@@ -22,6 +23,10 @@ class StoreReads:
 
     async def get_record(self, record_id: bytes) -> Row | None:
         return await queries.get_record(self.reader, record_id)
+
+    async def retract_pending_on(self, record_id: bytes) -> bool:
+        """Whether a held retract names ``record_id`` (a record this node never held)."""
+        return await queries.retract_pending_on(self.reader, record_id)
 
     async def live_wires(self, ids: list[bytes]) -> list[bytes]:
         """Wire bytes of the records held among ``ids`` (unknown and retracted ones left out)."""
@@ -37,6 +42,14 @@ class StoreReads:
 
     async def list_records(self, where: RecordFilter, after_seq: int, limit: int) -> list[Row]:
         return await queries.list_records(self.reader, where, after_seq, limit)
+
+    async def last_seq(self) -> int:
+        return await stream_queries.last_seq(self.reader)
+
+    async def stream_rows(
+        self, after: int, upto: int | None, where: StreamFilter, limit: int
+    ) -> list[StreamRow]:
+        return await stream_queries.rows_between(self.reader, after, upto, where, limit)
 
     async def list_opportunities(
         self, where: OpportunityFilter, before: tuple[int, bytes] | None, limit: int

@@ -7,6 +7,7 @@ from typing import Any
 import aiosqlite
 
 from node.storage.queries import live_wires
+from node.storage.replies import replies_to
 from protocol import (
     AttestationState,
     Record,
@@ -63,7 +64,9 @@ async def attestation_rows(
 
 
 def partial_views(
-    attestations: dict[bytes, AttestationState], tombstones: dict[bytes, Tombstone]
+    attestations: dict[bytes, AttestationState],
+    tombstones: dict[bytes, Tombstone],
+    replies: dict[bytes, Record] | None = None,
 ) -> Views:
     return Views(
         org_profiles={},
@@ -75,12 +78,14 @@ def partial_views(
         tombstones=tombstones,
         pending={},
         unknown=frozenset(),
+        replies=replies or {},
     )
 
 
 async def reputation_of(db: aiosqlite.Connection, subject: bytes, now_ms: int) -> Reputation:
     live, tombs = await attestation_rows(db, subject, now_ms)
-    return reputation_from_views(partial_views(live, tombs), subject)
+    replies = await replies_to(db, sorted(live))
+    return reputation_from_views(partial_views(live, tombs, replies), subject)
 
 
 async def bundle_records(
@@ -110,6 +115,8 @@ async def bundle_records(
         (subject,),
     )
     needed.update(r[0] for r in rows)
+    replies = await replies_to(db, sorted({r.id for r in chosen} | needed))
+    needed.update(r.id for r in replies.values())
     return chosen + [parse(w) for w in await live_wires(db, sorted(needed))]
 
 

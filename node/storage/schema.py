@@ -9,7 +9,9 @@ function of the set of records and not of their arrival order (PROTOCOL-v1 secti
 
 from __future__ import annotations
 
-NOT_RETRACTABLE = "('alliance', 'retract')"
+from protocol import kinds
+
+NOT_RETRACTABLE = "(" + ", ".join(f"'{k}'" for k in sorted(kinds.NOT_RETRACTABLE)) + ")"
 
 
 def _recompute_current(row: str) -> str:
@@ -188,4 +190,80 @@ CREATE TABLE drafts (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+
+def _recompute_end_v4(alliance_id: str) -> str:
+    """As ``_recompute_end``, with revision 2's rule: an end dated before its alliance has no
+    effect (``created`` below the alliance's)."""
+    return f"""
+    UPDATE alliances SET end_id = (
+      SELECT e.id FROM records e
+      WHERE e.kind = 'alliance.end' AND e.ref = alliances.id AND e.retracted = 0
+        AND (e.author = alliances.org OR e.author = alliances.member)
+        AND e.created >= alliances.created
+      ORDER BY e.created, e.id LIMIT 1)
+    WHERE id = {alliance_id};"""
+
+
+def _grounded(att: str) -> str:
+    """SQL: whether the attestation row ``att`` (of ``attestations``) is grounded (revision 2):
+    its alliance is held with exactly its two parties, and a ``tour.completed`` claim needs that
+    alliance's end with outcome ``completed``."""
+    return f"""EXISTS (SELECT 1 FROM alliances a WHERE a.id = {att}.alliance
+      AND ((a.org = {att}.issuer AND a.member = {att}.subject)
+        OR (a.member = {att}.issuer AND a.org = {att}.subject))
+      AND ({att}.claim != 'tour.completed' OR EXISTS (
+        SELECT 1 FROM end_facts f WHERE f.id = a.end_id AND f.outcome = 'completed')))"""
+
+
+# Revision 2: alliance relations; ends dated before their alliance have no effect; tour.completed
+# is grounded only once its alliance ended completed (so grounding follows the alliance's end);
+# replies are a replaceable kind (slot = the target's id in hex), kept in ``current``.
+V4 = f"""
+ALTER TABLE alliance_facts ADD COLUMN relation TEXT NOT NULL DEFAULT 'member';
+ALTER TABLE alliances ADD COLUMN relation TEXT NOT NULL DEFAULT 'member';
+UPDATE alliances SET relation = 'member';
+CREATE INDEX current_reply ON current (slot) WHERE kind = 'reply';
+
+DROP TRIGGER alliance_arrives;
+CREATE TRIGGER alliance_arrives AFTER INSERT ON records WHEN NEW.kind = 'alliance' BEGIN
+  INSERT OR IGNORE INTO alliances (id, org, member, tour, alumni, starts, created, relation)
+    SELECT NEW.id, NEW.author, NEW.subject, f.tour, f.alumni, f.starts, NEW.created, f.relation
+    FROM alliance_facts f WHERE f.id = NEW.id;
+  {_recompute_end_v4("NEW.id")}
+END;
+CREATE TRIGGER alliance_end_set AFTER UPDATE OF end_id ON alliances BEGIN
+  UPDATE attestations SET grounded = {_grounded("attestations")} WHERE alliance = NEW.id;
+END;
+
+DROP TRIGGER end_arrives;
+CREATE TRIGGER end_arrives AFTER INSERT ON records WHEN NEW.kind = 'alliance.end' BEGIN
+  {_recompute_end_v4("NEW.ref")}
+END;
+
+DROP TRIGGER attestation_arrives;
+CREATE TRIGGER attestation_arrives AFTER INSERT ON records WHEN NEW.kind = 'attestation' BEGIN
+  INSERT OR REPLACE INTO attestations
+    (id, issuer, subject, claim, skill, level, score, expires, alliance, grounded, created)
+    SELECT r.id, r.author, r.subject, f.claim, f.skill, f.level, f.score, f.expires, r.ref,
+      0, r.created
+    FROM records r JOIN attestation_facts f ON f.id = r.id
+    WHERE r.seq = NEW.seq AND r.retracted = 0;
+  UPDATE attestations SET grounded = {_grounded("attestations")} WHERE id = NEW.id;
+END;
+
+DROP TRIGGER record_retracted;
+CREATE TRIGGER record_retracted AFTER UPDATE OF retracted ON records
+WHEN NEW.retracted = 1 AND OLD.retracted = 0 BEGIN
+  {_recompute_current("OLD")}
+  DELETE FROM attestations WHERE id = OLD.id;
+  {_recompute_end_v4("CASE WHEN OLD.kind = 'alliance.end' THEN OLD.ref END")}
+  DELETE FROM attestation_facts WHERE id = OLD.id;
+  DELETE FROM end_facts WHERE id = OLD.id;
+  DELETE FROM opportunity_facts WHERE id = OLD.id;
+END;
+
+-- a database written before revision 2: its ends and groundings under the new rules
+{_recompute_end_v4("alliances.id")}
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)

@@ -13,9 +13,10 @@ from collections import defaultdict
 
 import aiosqlite
 
+from node.storage.replies import all_replies
 from protocol import AllianceState, AttestationState, Record, Tombstone, Views, kinds, parse
 
-_WAITING_KINDS = (kinds.RETRACT, kinds.ALLIANCE_END, kinds.ATTESTATION)
+_WAITING_KINDS = tuple(sorted(kinds.REFERENCES))
 
 
 def _record(wire: bytes | None, what: str) -> Record:
@@ -40,6 +41,8 @@ async def dump_views(db: aiosqlite.Connection, now_ms: int) -> Views:
             member_profiles[author] = record
         elif kind == kinds.OPPORTUNITY:
             opportunities[(author, slot)] = record
+        elif kind == kinds.REPLY:
+            continue  # in effect or not: decided below, with its target
         else:
             raise ValueError(f"current holds a {kind}, which is not replaceable")
 
@@ -103,4 +106,5 @@ async def dump_views(db: aiosqlite.Connection, now_ms: int) -> Views:
         tombstones=tombstones,
         pending={ref: frozenset(waiting) for ref, waiting in pending.items()},
         unknown=unknown,
+        replies=await all_replies(db),
     )

@@ -30,6 +30,7 @@ from tests.support import (
     member_profile,
     opportunity,
     org_profile,
+    reply,
     retract,
     unknown_kind,
 )
@@ -40,6 +41,7 @@ LATE = T0 + 10_000  # AT5 expired
 NOWS = (EARLY, LATE)
 MISSING_ALLIANCE = b"\xaa" * 32
 MISSING_TARGET = b"\xbb" * 32
+MISSING_REPLY_TARGET = b"\xcc" * 32
 
 C = Cast.seeded("store-views")
 A, B, M, N, X = C.org, C.org_b, C.member, C.member_b, C.outsider
@@ -78,6 +80,22 @@ AT9 = attestation(A, N, T0 + 19, grounded_in=AL2)
 AT10 = attestation(M, B, T0 + 19, grounded_in=AL1)  # alliance of M with A, not B
 AT11 = attestation(B, N, T0 + 20, grounded_in=O3)  # names a record that gets retracted
 E9 = alliance_end(X, O3, T0 + 9)  # the same
+# revision 2: relations, ends dated before their alliance, tour.completed grounding, replies
+AL4 = alliance(A, B, T0 + 2, alumni=True, relation="supplier")  # two organisations
+E10 = alliance_end(B, AL4, T0 + 1)  # dated before its alliance: no effect, ever
+E11 = alliance_end(A, AL4, T0 + 12, "ended-early")  # alumni after any end
+AT12 = attestation(B, M, T0 + 26, grounded_in=AL3)  # tour.completed, AL3 ended completed
+AT13 = attestation(B, A, T0 + 27, grounded_in=AL4)  # tour.completed, AL4 ended early
+RP1 = reply(A, AT2, T0 + 41, "Thank you.")  # A is AT2's subject
+RP2 = reply(A, AT2, T0 + 42, "Thank you, again.")  # newer: current until retracted
+RP3 = reply(X, AT2, T0 + 43)  # not the subject: no effect
+RP4 = reply(M, AT5, T0 + 44)  # M answers a skill attestation that expires later
+RP5 = reply(B, E11, T0 + 45, "We agreed to stop.")  # the other party of the end
+RP6 = reply(A, E11, T0 + 46)  # the end's own author: no effect
+RP7 = reply(M, MISSING_REPLY_TARGET, T0 + 47)  # pending for ever
+RP8 = reply(N, AT6, T0 + 48)  # its target is pending, then erased
+RP9 = reply(M, AT1, T0 + 49)  # its target gets retracted: no effect
+RP10 = reply(M, E9, T0 + 50)  # an end naming a record that is not an alliance
 U1 = unknown_kind(A, T0 + 2, "x.custom-note")
 U2 = unknown_kind(X, T0 + 3, "org.badge", level=2)
 RETRACTS = [
@@ -98,6 +116,8 @@ RETRACTS = [
     retract(A, E1, T0 + 37),  # an end by someone else: no effect
     retract(X, U2, T0 + 38),
     retract(A, U2, T0 + 39),  # an unknown kind by someone else: no effect
+    retract(A, RP2, T0 + 51),  # the newest reply: the older one is current again
+    retract(M, RP4, T0 + 52),  # RP4's only version
 ]
 R_OF_R = retract(A, RETRACTS[0], T0 + 40)  # a retract of a retract: no effect
 
@@ -138,6 +158,21 @@ POOL: list[Record] = [
     AT11,
     U1,
     U2,
+    AL4,
+    E10,
+    E11,
+    AT12,
+    AT13,
+    RP1,
+    RP2,
+    RP3,
+    RP4,
+    RP5,
+    RP6,
+    RP7,
+    RP8,
+    RP9,
+    RP10,
     *RETRACTS,
     R_OF_R,
 ]
@@ -148,7 +183,14 @@ def test_pool_is_valid_and_exercises_every_rule() -> None:
         assert validate(record.wire, LATE).id == record.id
     assert len({r.id for r in POOL}) == len(POOL)
     views = derive(POOL, EARLY)
-    assert views.pending == {MISSING_TARGET: frozenset({RETRACTS[5].id})}
+    assert views.pending == {
+        MISSING_TARGET: frozenset({RETRACTS[5].id}),
+        MISSING_REPLY_TARGET: frozenset({RP7.id}),
+    }
+    assert views.replies == {AT2.id: RP1, E11.id: RP5}
+    assert derive([r for r in POOL if r is not RETRACTS[-2]], EARLY).replies[AT2.id] == RP2
+    assert views.alliances[AL4.id].end == E11 and views.alliances[AL4.id].relation == "supplier"
+    assert derive([AL4, E10], EARLY).alliances[AL4.id].in_force
     assert views.opportunities[(O1.author, "dev")] == max(O1, O2, key=lambda r: r.id)
     assert (O4.author, "ops") not in views.opportunities
     assert views.org_profiles[P2.author] == P2
@@ -157,7 +199,7 @@ def test_pool_is_valid_and_exercises_every_rule() -> None:
     assert views.alliances[AL2.id].in_force
     assert views.alliances[AL3.id].end == E8
     assert views.alumni == {
-        A.public_key.raw: frozenset({M.public_key.raw}),
+        A.public_key.raw: frozenset({M.public_key.raw, B.public_key.raw}),
         B.public_key.raw: frozenset({M.public_key.raw}),
     }
     states = {aid: s.state for aid, s in views.attestations.items()}
@@ -167,9 +209,11 @@ def test_pool_is_valid_and_exercises_every_rule() -> None:
         AT5.id: GROUNDED,
         AT7.id: UNGROUNDED,
         AT8.id: EXPIRED,
-        AT9.id: GROUNDED,
+        AT9.id: UNGROUNDED,  # tour.completed: AL2's completed end was retracted
         AT10.id: UNGROUNDED,
         AT11.id: UNGROUNDED,
+        AT12.id: GROUNDED,  # tour.completed: AL3 ended completed
+        AT13.id: UNGROUNDED,  # tour.completed: AL4 ended early
     }
     assert derive(POOL, LATE).attestations[AT5.id].state == EXPIRED
     assert set(views.tombstones) == {
@@ -185,6 +229,8 @@ def test_pool_is_valid_and_exercises_every_rule() -> None:
         AT1.id,
         E5.id,
         U2.id,
+        RP2.id,
+        RP4.id,
     }
     assert views.unknown == frozenset()
     without = derive([r for r in POOL if r not in (AL1, P1)], EARLY)

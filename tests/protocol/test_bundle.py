@@ -30,6 +30,7 @@ CAST = Cast.seeded("bundle")
 PACT = alliance(CAST.org, CAST.member, T0)  # org <-> member
 PACT_B = alliance(CAST.org_b, CAST.member, T0 + 1, alumni=False)  # org_b <-> member
 ENDED = alliance_end(CAST.org, PACT, T0 + 2)
+ENDED_B = alliance_end(CAST.member, PACT_B, T0 + 3)  # tour.completed needs its completed end
 PROFILES = [
     org_profile(CAST.org, T0, "Aurora Labs"),
     org_profile(CAST.org_b, T0, "Birchwood"),
@@ -40,7 +41,7 @@ SKILL_B = attestation(CAST.org_b, CAST.member, T0 + 11, "skill", PACT_B, skill="
 RATING = attestation(CAST.org, CAST.member, T0 + 12, "rating", PACT, score=5)
 DONE = attestation(CAST.org_b, CAST.member, T0 + 13, "tour.completed", PACT_B)
 ATTESTATIONS = [SKILL_A, SKILL_B, RATING, DONE]
-SUPPORT = [PACT, PACT_B, ENDED, *PROFILES]
+SUPPORT = [PACT, PACT_B, ENDED, ENDED_B, *PROFILES]
 
 
 def bundle(records: list[Record], subject: bytes | None = None) -> bytes:

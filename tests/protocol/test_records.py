@@ -27,6 +27,8 @@ from protocol.kinds import (
     OPPORTUNITY_STATUSES,
     ORG_PROFILE,
     OUTCOMES,
+    RELATIONS,
+    REPLY,
     RETRACT,
     TOURS,
 )
@@ -353,7 +355,12 @@ def known_records(draw: st.DrawFn, kind: str) -> tuple[str, SigningKey, dict[str
     other = counterpart.public_key.raw
     cosigners: tuple[SigningKey, ...] = ()
     if kind == ORG_PROFILE:
-        node = st.fixed_dictionaries({"url": _text(2000), "key": party_keys})
+        url = st.builds(
+            lambda scheme, rest: scheme + rest,
+            st.sampled_from(["http://", "https://"]),
+            _text(1990),
+        )
+        node = st.fixed_dictionaries({"url": url, "key": party_keys})
         body = draw(
             st.fixed_dictionaries(
                 {"name": _text(200)},
@@ -412,6 +419,7 @@ def known_records(draw: st.DrawFn, kind: str) -> tuple[str, SigningKey, dict[str
                     "org_commits": st.lists(_text(500), max_size=32),
                     "member_commits": st.lists(_text(500), max_size=32),
                     "terms": ids,
+                    "relation": st.sampled_from(RELATIONS),
                 },
             )
         )
@@ -439,6 +447,8 @@ def known_records(draw: st.DrawFn, kind: str) -> tuple[str, SigningKey, dict[str
         body = draw(st.fixed_dictionaries(required, optional=optional))
     elif kind == RETRACT:
         body = draw(st.fixed_dictionaries({"target": ids}, optional={"reason": _text(500)}))
+    elif kind == REPLY:
+        body = draw(st.fixed_dictionaries({"target": ids, "text": _text(4000)}))
     else:  # pragma: no cover - a kind added to KINDS without a strategy here
         raise AssertionError(f"no strategy for kind {kind}")
     return kind, author, body, cosigners
@@ -453,6 +463,7 @@ def test_every_known_kind_has_a_generator() -> None:
         ALLIANCE_END,
         ATTESTATION,
         RETRACT,
+        REPLY,
     }
     assert covered == set(KINDS)
 

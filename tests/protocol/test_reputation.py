@@ -53,6 +53,8 @@ def retract(k: SigningKey, target: Record, t: int) -> Record:
 
 PACT = alliance(ORG, MEM)  # ORG <-> MEM
 PACT2 = alliance(ORG2, MEM)  # ORG2 <-> MEM
+# tour.completed is grounded only once its alliance ended with outcome completed
+COMPLETED = sign_record(MEM, "alliance.end", T0 + 1, {"alliance": PACT.id, "outcome": "completed"})
 
 
 def rep_of(records: list[Record], subject: SigningKey = MEM, now: int = NOW) -> Reputation:
@@ -65,9 +67,9 @@ def test_lists_every_attestation_about_the_subject_with_its_state() -> None:
     expired = attest(ORG2, MEM, T0 + 3, alliance=PACT2.id, expires=NOW)
     gone = attest(ORG, MEM, T0 + 4, "recommendation", alliance=PACT.id, text="great")
     about_org = attest(MEM, ORG, T0 + 5, alliance=PACT.id)
-    rep = rep_of(
-        [PACT, PACT2, grounded, ungrounded, expired, gone, retract(ORG, gone, T0 + 6), about_org]
-    )
+    undo = retract(ORG, gone, T0 + 6)
+    held = [PACT, PACT2, grounded, ungrounded, expired, gone, undo, about_org, COMPLETED]
+    rep = rep_of(held)
     assert [(e.id, e.state) for e in rep.attestations] == [
         (grounded.id, "grounded"),
         (ungrounded.id, "ungrounded"),
@@ -126,7 +128,7 @@ def test_skills_are_summarised_per_skill_with_levels() -> None:
     go2 = attest(ORG2, MEM, T0, "skill", alliance=PACT2.id, skill="go", level=5)
     rust = attest(ORG, MEM, T0, "skill", alliance=PACT.id, skill="rust")
     tour = attest(ORG, MEM, T0, alliance=PACT.id)
-    summary = rep_of([PACT, PACT2, go1, go2, rust, tour]).summary
+    summary = rep_of([PACT, PACT2, go1, go2, rust, tour, COMPLETED]).summary
     assert set(summary) == {("skill", "go"), ("skill", "rust"), ("tour.completed", None)}
     go = summary[("skill", "go")]
     assert (go.count, go.issuers, go.level_max, go.level_sum, go.level_count) == (2, 2, 5, 7, 2)

@@ -6,10 +6,12 @@ import time
 
 import pytest
 
+from crypto import CryptoError
+from crypto.verifiers import AVAILABLE, SignatureVerifier, fastest
 from protocol.encoding import decode
 from protocol.errors import REJECTION_CLASSES, PolicyError, Rejected
 from protocol.record import Record
-from protocol.validate import Policy, validate
+from protocol.validate import Policy, parse, validate
 
 
 def _classes(stated: str) -> set[str]:
@@ -113,3 +115,36 @@ def test_vector_ids_are_distinct_and_lowercase_hex(vectors: dict) -> None:
         assert len(rid) == 64
         assert rid == rid.lower()
         bytes.fromhex(rid)
+
+
+@pytest.mark.parametrize("verifier", AVAILABLE, ids=lambda v: v.name)
+def test_every_vector_is_decided_alike_by_each_verifier(
+    verifier: SignatureVerifier, vectors: dict, vector_now_ms: int
+) -> None:
+    """Revision 2: with the small-order R rule, OpenSSL and libsodium give one verdict."""
+    for vector in vectors["protocol"]["valid"]:
+        wire = bytes.fromhex(vector["record_hex"])
+        assert validate(wire, vector_now_ms, verifier=verifier).id.hex() == vector["id"]
+    for vector in vectors["protocol"]["invalid"]:
+        with pytest.raises(Rejected) as info:
+            validate(bytes.fromhex(vector["record_hex"]), vector_now_ms, verifier=verifier)
+        assert info.value.klass in _classes(vector["class"]), (vector["name"], str(info.value))
+
+
+def test_both_verifiers_are_shipped() -> None:
+    """PyNaCl is a dependency: the node verifies with libsodium, the faster of the two."""
+    assert [v.name for v in AVAILABLE] == ["pynacl", "cryptography"]
+    assert fastest().name == "pynacl"
+
+
+def test_openssl_alone_accepts_the_small_order_r_vector(vectors: dict) -> None:
+    """The rule is needed: without the R check, OpenSSL's cofactorless equation accepts it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    (vector,) = [v for v in vectors["protocol"]["invalid"] if "small-order R" in v["name"]]
+    record = parse(bytes.fromhex(vector["record_hex"]))
+    ((signer, signature),) = record.sigs
+    Ed25519PublicKey.from_public_bytes(signer).verify(signature, record.signing_input)
+    for verifier in AVAILABLE:
+        with pytest.raises(CryptoError, match="small-order"):
+            verifier.verify(signer, signature, record.signing_input)

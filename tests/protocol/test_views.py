@@ -17,6 +17,7 @@ from protocol.kinds import (
     MEMBER_PROFILE,
     OPPORTUNITY,
     ORG_PROFILE,
+    REPLY,
     RETRACT,
 )
 from protocol.record import Record
@@ -111,7 +112,7 @@ def only_tombstoned(views: Views, rid: bytes) -> None:
 
 def test_empty_set() -> None:
     views = derive([], NOW)
-    assert views == Views({}, {}, {}, {}, {}, {}, {}, {}, frozenset())
+    assert views == Views({}, {}, {}, {}, {}, {}, {}, {}, frozenset(), {})
 
 
 def test_retract_after_target_erases_it() -> None:
@@ -304,7 +305,8 @@ def test_grounded_ungrounded_expired() -> None:
         "expires later": (attest(ORG, MEM, T0 + 6, alliance=pact.id, expires=NOW + 1), "grounded"),
         "expired ungrounded": (attest(OTHER, MEM, T0 + 7, expires=NOW - 1), "expired"),
     }
-    views = derive([pact, other_pact, profile, *(r for r, _ in cases.values())], NOW)
+    done = end(MEM, pact, T0 + 1)  # tour.completed needs its alliance ended completed
+    views = derive([pact, done, other_pact, profile, *(r for r, _ in cases.values())], NOW)
     for name, (record, state) in cases.items():
         assert views.attestations[record.id].state == state, name
     assert views.pending == {}
@@ -314,7 +316,7 @@ def test_grounded_ungrounded_expired() -> None:
 
 def test_attestation_before_its_alliance_is_pending_and_ungrounded() -> None:
     pact = alliance(ORG, MEM, T0)
-    note = attest(MEM, ORG, T0 + 1, alliance=pact.id)
+    note = attest(MEM, ORG, T0 + 1, "recommendation", alliance=pact.id)
     before = derive([note], NOW)
     assert before.pending == {pact.id: frozenset({note.id})}
     assert before.attestations[note.id].state == "ungrounded"
@@ -543,3 +545,100 @@ def check_invariants(views: Views, records: list[Record]) -> None:
     for state in views.attestations.values():
         if state.grounded:
             assert state.record.body["alliance"] in views.alliances
+
+
+# --- revision 2: grounding, ends before their alliance, relations, replies -------------------
+
+
+def reply(k: SigningKey, target: Record | bytes, t: int, text: str = "My answer.") -> Record:
+    tid = target.id if isinstance(target, Record) else target
+    return sign_record(k, REPLY, t, {"target": tid, "text": text})
+
+
+def test_tour_completed_counts_only_once_its_alliance_ended_completed() -> None:
+    pact = alliance(ORG, MEM, T0)
+    tour = attest(ORG, MEM, T0 + 1, alliance=pact.id)
+    assert derive([pact, tour], NOW).attestations[tour.id].state == "ungrounded"
+    early = end(MEM, pact, T0 + 2, "ended-early")
+    assert derive([pact, tour, early], NOW).attestations[tour.id].state == "ungrounded"
+    done = end(ORG, pact, T0 + 2, "completed")
+    assert derive([pact, tour, done], NOW).attestations[tour.id].state == "grounded"
+    # the winning end decides: the earliest (then the smaller id)
+    first = min(early, done, key=lambda r: r.id)
+    expected = "grounded" if first is done else "ungrounded"
+    assert derive([pact, tour, early, done], NOW).attestations[tour.id].state == expected
+    # retracting the completed end takes the grounding back
+    assert (
+        derive([pact, tour, done, retract(ORG, done, T0 + 3)], NOW).attestations[tour.id].state
+        == "ungrounded"
+    )
+
+
+def test_end_dated_before_its_alliance_has_no_effect() -> None:
+    pact = alliance(ORG, MEM, T0 + 10)
+    before = end(MEM, pact, T0 + 9)
+    views = derive([pact, before], NOW)
+    assert views.alliances[pact.id].in_force and views.alumni == {}
+    at = end(MEM, pact, T0 + 10)  # the same millisecond counts
+    views = derive([pact, before, at], NOW)
+    assert views.alliances[pact.id].end == at
+
+
+def test_alumni_after_any_end() -> None:
+    pact = alliance(ORG, MEM, T0)
+    views = derive([pact, end(ORG, pact, T0 + 1, "ended-early")], NOW)
+    assert views.alumni == {raw(ORG): frozenset({raw(MEM)})}
+
+
+def test_alliance_relation_defaults_to_member() -> None:
+    body = {
+        "member": raw(ORG2),
+        "relation": "supplier",
+        "tour": "rotational",
+        "mission": "Supply",
+        "starts": T0,
+        "alumni": False,
+    }
+    supplier = Draft.new(ALLIANCE, raw(ORG), T0, body).sign(ORG).sign(ORG2).finish()
+    plain = alliance(ORG, MEM, T0)
+    views = derive([supplier, plain], NOW)
+    assert views.alliances[supplier.id].relation == "supplier"
+    assert views.alliances[plain.id].relation == "member"
+    assert views.to_json()["alliances"][supplier.id.hex()]["relation"] == "supplier"
+
+
+def test_reply_by_the_subject_is_shown_beside_the_attestation() -> None:
+    pact = alliance(ORG, MEM, T0)
+    note = attest(ORG, MEM, T0 + 1, "recommendation", alliance=pact.id, text="late")
+    answer = reply(MEM, note, T0 + 2, "I was late once, for a good reason.")
+    newer = reply(MEM, note, T0 + 3, "Thank you.")
+    by_other = reply(OTHER, note, T0 + 4)  # not the subject: no effect
+    by_issuer = reply(ORG, note, T0 + 5)  # the issuer is not the subject either
+    views = derive([pact, note, answer, newer, by_other, by_issuer], NOW)
+    assert views.replies == {note.id: newer}
+    # retracting the newest brings the older one back
+    views = derive([pact, note, answer, newer, retract(MEM, newer, T0 + 6)], NOW)
+    assert views.replies == {note.id: answer}
+    # a reply to a retracted attestation shows nowhere
+    views = derive([pact, note, answer, retract(ORG, note, T0 + 6)], NOW)
+    assert views.replies == {}
+
+
+def test_reply_to_an_end_only_by_the_other_party() -> None:
+    pact = alliance(ORG, MEM, T0)
+    closed = end(ORG, pact, T0 + 1, "ended-early")
+    answer = reply(MEM, closed, T0 + 2, "We agreed to part early.")
+    own = reply(ORG, closed, T0 + 3)  # the end's own author: no effect
+    assert derive([pact, closed, answer, own], NOW).replies == {closed.id: answer}
+    # a reply to anything else (a profile) has no effect
+    profile = org_profile(ORG, T0)
+    assert derive([profile, reply(MEM, profile, T0 + 1)], NOW).replies == {}
+
+
+def test_reply_before_its_target_waits_and_then_takes_effect() -> None:
+    note = attest(ORG, MEM, T0 + 1, "recommendation")
+    answer = reply(MEM, note, T0 + 2)
+    before = derive([answer], NOW)
+    assert before.pending == {note.id: frozenset({answer.id})} and before.replies == {}
+    after = derive([answer, note], NOW)
+    assert after.pending == {} and after.replies == {note.id: answer}

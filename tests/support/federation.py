@@ -129,7 +129,7 @@ class Api:
             for row in page["records"]:
                 found[row["id"]] = bool(row.get("retracted"))
             cursor = page["next"]
-            if cursor is None:
+            if not page["records"]:  # the last page answers a cursor too
                 return found
         raise AssertionError(f"{url}: /v1/records pages never end")
 

@@ -115,6 +115,12 @@ def retract(key: SigningKey, target: Target, created: int, **extra: Any) -> Reco
     return sign_record(key, kinds.RETRACT, created, {"target": _id(target), **extra})
 
 
+def reply(key: SigningKey, target: Target, created: int, text: str = "Thank you.") -> Record:
+    """The right of reply: an answer to an attestation about ``key`` or to an end of an
+    alliance that the other party closed."""
+    return sign_record(key, kinds.REPLY, created, {"target": _id(target), "text": text})
+
+
 def unknown_kind(key: SigningKey, created: int, kind: str = "x.custom-note", **body: Any) -> Record:
     assert kind not in kinds.KINDS
     return sign_record(key, kind, created, body or {"note": "kept, never interpreted"})
@@ -154,6 +160,7 @@ def one_of_every_kind(cast: Cast, t0: int) -> list[Record]:
     opp = opportunity(cast.org, t0 + 1, skills=["direction", "ux"], remote=True, weeks=24)
     agreed = alliance(cast.org, cast.member, t0 + 2, opportunity=opp.id)
     mistaken = attestation(cast.org, cast.member, t0 + 4, "skill", agreed, skill="ux", level=2)
+    rating = attestation(cast.member, cast.org, t0 + 5, "rating", agreed, score=5)
     return [
         org_profile(cast.org, t0, "Director Bank"),
         member_profile(cast.member, t0, "Aiko", skills=["ux"]),
@@ -162,7 +169,8 @@ def one_of_every_kind(cast: Cast, t0: int) -> list[Record]:
         alliance_end(cast.member, agreed, t0 + 3),
         attestation(cast.org, cast.member, t0 + 4, "tour.completed", agreed),
         mistaken,
-        attestation(cast.member, cast.org, t0 + 5, "rating", agreed, score=5),
+        rating,
         retract(cast.org, mistaken, t0 + 6, reason="issued in error"),
+        reply(cast.org, rating, t0 + 6, "Thank you; we keep the weekly demos."),
         unknown_kind(cast.org_b, t0 + 7),
     ]

@@ -1,0 +1,115 @@
+"""``GET /v1/stream``: every record the node takes in, live, as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from node.api import params
+from node.api.keys import NODE
+from node.api.problems import ApiError
+from node.api.streamhub import HEARTBEAT, StreamHub, Subscriber, event_frame
+from node.storage.stream_queries import StreamFilter
+
+STREAM_HUB = web.AppKey("stream_hub", StreamHub)
+BACKLOG_PAGE = 500
+OVERFLOW_GRACE = 30.0  # seconds an overflowed subscriber has to take its final event
+routes = web.RouteTableDef()
+
+
+def stream_filter(request: web.Request) -> StreamFilter:
+    return StreamFilter(
+        kinds=frozenset(request.query.getall("kind", [])),
+        authors=frozenset(params.did_text(v, "author") for v in request.query.getall("author", [])),
+        subjects=frozenset(
+            params.did_text(v, "subject") for v in request.query.getall("subject", [])
+        ),
+    )
+
+
+def resume_cursor(request: web.Request) -> int | None:
+    """Where the subscriber stands: ``Last-Event-ID`` (an EventSource reconnecting), else
+    ``?since``, else None (live only, from now)."""
+    for name, value in (
+        ("Last-Event-ID", request.headers.get("Last-Event-ID")),
+        ("since", request.query.get("since")),
+    ):
+        if value is not None and value.strip():
+            if not value.strip().isdigit() or int(value) > 2**63 - 1:
+                raise params.bad_request(
+                    f"{name} must be a cursor this node issued (a decimal event id), not {value!r}"
+                )
+            return int(value)
+    return None
+
+
+def overflow_frame(sub: Subscriber) -> bytes:
+    data = {
+        "class": "overflow",
+        "detail": "this subscriber fell too far behind; resume from the cursor",
+        "resume": str(sub.delivered),
+    }
+    return f"id: {sub.delivered}\nevent: overflow\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def _backlog(request: web.Request, response: web.StreamResponse, sub: Subscriber) -> None:
+    """Write the records in ``(cursor, start]`` from the store, a page at a time."""
+    store = request.app[NODE].store
+    while not sub.overflowed and not sub.closing:
+        rows = await store.stream_rows(sub.delivered, sub.start, sub.where, BACKLOG_PAGE)
+        if rows:
+            await response.write(b"".join(event_frame(r) for r in rows))
+            sub.delivered = rows[-1].row.seq
+        if len(rows) < BACKLOG_PAGE:
+            return
+
+
+@routes.get("/v1/stream")
+async def stream(request: web.Request) -> web.StreamResponse:
+    hub = request.app[STREAM_HUB]
+    where = stream_filter(request)
+    cursor = resume_cursor(request)
+    if cursor is None:  # the store's cursor, not the hub's: it may not have read the last commit
+        cursor = await request.app[NODE].store.last_seq()
+    if hub.full:
+        raise ApiError(503, "busy", "this node serves as many streams as it can; retry later")
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    response.force_close()  # a stream ends its connection: nothing follows it
+    sub = hub.subscribe(where, cursor)
+    loop = asyncio.get_running_loop()
+
+    def abort_if_stuck() -> None:  # the final event could not be written: give up on the peer
+        if sub in hub.subscribers and request.transport is not None:
+            request.transport.abort()
+
+    sub.on_overflow = lambda: loop.call_later(OVERFLOW_GRACE, abort_if_stuck)
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 2000\n: stream from " + str(cursor).encode() + b"\n\n")
+        await _backlog(request, response, sub)
+        while not sub.closing:
+            if sub.pending:
+                await response.write(sub.take())
+                continue
+            if sub.overflowed:
+                await response.write(overflow_frame(sub))
+                break
+            if sub.heartbeat:
+                sub.heartbeat = False
+                await response.write(HEARTBEAT)
+                continue
+            await sub.wake.wait()
+            sub.wake.clear()
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        hub.unsubscribe(sub)
+    return response

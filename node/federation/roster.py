@@ -1,0 +1,145 @@
+"""The peer table: which peers this node knows, which it talks to, and who they are.
+
+Seeds come from peers.toml; learned peers from organisation profiles and peers' peer lists.
+Each peer's row (identity, cursor, failures) is in the storage's ``PeerStore``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from crypto import did_from_raw
+from node.clock import Clock
+from node.config import FederationConfig
+from node.federation.clients import ClientPool
+from node.federation.directory import PeerDirectory, raw_or_none
+from node.federation.peersfile import SeedPeer, normalise_url
+from node.storage.interface import PeerStore
+from node.storage.peers import LEARNED, SEED
+from node.tomlfile import ConfigError
+from node.transport import RemoteRefusal, TransportError
+from protocol import Record
+
+log = logging.getLogger("rakuichi.federation")
+MAX_LISTED = 64  # peers taken from one peer's list
+
+
+class PeerRoster:
+    def __init__(
+        self,
+        state: PeerStore,
+        clients: ClientPool,
+        directory: PeerDirectory,
+        clock: Clock,
+        settings: Callable[[], FederationConfig],
+        own_url: str,
+        on_new_peer: Callable[[str], None],
+    ) -> None:
+        self.state = state
+        self.clients = clients
+        self.directory = directory
+        self.clock = clock
+        self.settings = settings
+        self.own_url = own_url
+        self.on_new_peer = on_new_peer
+        self.seeds: list[SeedPeer] = []
+
+    async def remember_identities(self) -> None:
+        """Who signs as whom, from the rows kept across restarts (for ``deny_urls``)."""
+        for url, row in (await self.state.all()).items():
+            if row.node_key:
+                self.directory.learn(row.node_key, url, row.org)
+
+    def denied(self, url: str, node_key: str | None, org: str | None) -> bool:
+        fed = self.settings()
+        if url in fed.deny_urls:
+            return True
+        return any(did is not None and raw_or_none(did) in fed.deny_orgs for did in (node_key, org))
+
+    async def active(self) -> list[str]:
+        """Seeds first, then learned peers (unless allow-only), up to ``max_peers``."""
+        fed = self.settings()
+        rows = await self.state.all()
+        chosen = [p.url for p in self.seeds]
+        if not fed.allow_only and fed.learn_peers:
+            chosen += [url for url, row in rows.items() if row.source == LEARNED]
+        active: list[str] = []
+        for url in chosen:
+            row = rows.get(url)
+            if url == self.own_url or url in active:
+                continue
+            if row is not None and self.denied(url, row.node_key, row.org):
+                continue
+            active.append(url)
+        return active[: fed.max_peers]
+
+    async def add(self, url: str, source: str) -> bool:
+        """Remember a peer; a new one starts at the current end of the outbox and is synced."""
+        new = await self.state.ensure(url, source, await self.state.max_seq(), self.clock.now_ms())
+        if new:
+            self.on_new_peer(url)
+        return new
+
+    async def use_seeds(self, seeds: list[SeedPeer], deny_urls: frozenset[str]) -> None:
+        """Take the seeds of peers.toml; a seed no longer listed is forgotten."""
+        self.seeds = seeds
+        self.directory.seed_keys = {p.node_key for p in seeds if p.node_key}
+        for seed in seeds:
+            await self.add(seed.url, SEED)
+        listed = {p.url for p in seeds}
+        for url, row in (await self.state.all()).items():
+            # a denied peer's row is kept: its node key is how its requests are recognised
+            if row.source == SEED and url not in listed and url not in deny_urls:
+                await self.state.forget(url)
+
+    async def identify(self, url: str) -> str:
+        """The peer's node key: learnt once from its well-known document (and checked)."""
+        row = await self.state.get(url)
+        if row is not None and row.node_key:
+            return row.node_key
+        answer = await self.clients.client(url).identity()
+        node_key, org = answer.get("node"), answer.get("org")
+        if not isinstance(node_key, str) or not isinstance(org, str):
+            raise TransportError(f"{url}: well-known document lacks node/org")
+        pinned = next((p.node_key for p in self.seeds if p.url == url and p.node_key), None)
+        if pinned and pinned != node_key:
+            raise TransportError(f"{url}: node key {node_key} is not the pinned {pinned}")
+        if self.denied(url, node_key, org):
+            raise TransportError(f"{url}: denied by this node's policy")
+        await self.state.set_identity(url, node_key, org)
+        self.directory.learn(node_key, url, org)
+        return node_key
+
+    def note_nodes(self, profile: Record) -> None:
+        """Remember which node keys answer at which URLs for an organisation (its profile)."""
+        for entry in profile.body.get("nodes", []):
+            try:
+                url = normalise_url(entry["url"])
+            except ConfigError:
+                continue
+            self.directory.learn(did_from_raw(entry["key"]), url, did_from_raw(profile.author))
+
+    async def learn(self, urls: list[str]) -> None:
+        """Add the peers named in a profile or a peer's list (bounded by ``max_peers``)."""
+        fed = self.settings()
+        for url in urls:
+            try:
+                url = normalise_url(url)
+            except ConfigError:
+                continue
+            if url == self.own_url or url in fed.deny_urls:
+                continue
+            if len(await self.state.all()) >= fed.max_peers * 4:
+                return
+            if await self.state.get(url) is None:
+                await self.add(url, LEARNED)
+                log.info("learned peer %s", url)
+
+    async def learn_from(self, url: str) -> None:
+        """Learn the peers that ``url`` lists."""
+        try:
+            listed = await self.clients.client(url).peers()
+        except (TransportError, RemoteRefusal):
+            return
+        await self.learn([p["url"] for p in listed[:MAX_LISTED] if isinstance(p.get("url"), str)])
