@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,8 @@ class NodeConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     rate_limit: float = 2000.0
     rate_burst: float = 10000.0
+    admin_token: str = ""  # bearer token for /metrics from other hosts (empty: loopback only)
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
     search_rate_limit: float = 20.0  # full-text searches per second per client
     search_rate_burst: float = 60.0
     stream_heartbeat: float = 15.0  # seconds between heartbeat comments on /v1/stream
@@ -115,6 +118,17 @@ def range_problems(config: NodeConfig) -> list[str]:
             bound = f">= {lowest:g}" if inclusive else f"> {lowest:g}"
             problems.append(f"{config.config_path}: [{table}].{key} must be {bound}, not {value!r}")
     return problems
+
+
+def _networks(values: list[str], where: str) -> tuple[str, ...]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{where}.trusted_proxies: {value!r} is not an IP address or network"
+            ) from None
+    return tuple(values)
 
 
 def _dids(values: Any, where: str) -> frozenset[bytes]:
@@ -178,6 +192,8 @@ def load_config(home: Path) -> NodeConfig:
         max_body_bytes=_typed(node, "max_body_bytes", int, 8 * 1024 * 1024, where),
         rate_limit=_typed(node, "rate_limit", float, 2000.0, where),
         rate_burst=_typed(node, "rate_burst", float, 10000.0, where),
+        admin_token=_typed(node, "admin_token", str, "", where),
+        trusted_proxies=_networks(_strings(node, "trusted_proxies", where), where),
         search_rate_limit=_typed(node, "search_rate_limit", float, 20.0, where),
         search_rate_burst=_typed(node, "search_rate_burst", float, 60.0, where),
         stream_heartbeat=_typed(node, "stream_heartbeat", float, 15.0, where),

@@ -1,4 +1,7 @@
-"""Taking records in: validate (section 4), apply the operator's policy, store, announce."""
+"""Taking records in: validate (section 4, the operator's policy last), then store.
+
+What is new is announced by the store to its commit listeners (``RecordStore.on_commit``).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from node.clock import Clock
-from node.storage.store import Store
+from node.config import FederationConfig
+from node.storage.interface import RecordStore
 from node.verifier import Verifier
 from protocol import Policy, Record, Rejected
 
+# told the records a submission made new, with their source (metrics count them by peer)
 NewRecordsListener = Callable[[list[Record], str | None], Awaitable[None] | None]
 
 
@@ -32,46 +37,47 @@ class Outcome:
         return {"id": self.id.hex(), "stored": self.stored}
 
 
+def operator_policy(federation: FederationConfig) -> Policy:
+    """The records this node's operator refuses (``[federation] deny_orgs``)."""
+    return Policy(denied_authors=federation.deny_orgs)
+
+
 class Ingestor:
-    """The one way records enter a node, whoever sends them."""
+    """The one way records enter a node, whoever sends them: the HTTP API, a peer, the CLI."""
 
     def __init__(
-        self, store: Store, verifier: Verifier, clock: Clock, policy: Callable[[], Policy]
+        self, store: RecordStore, verifier: Verifier, clock: Clock, policy: Callable[[], Policy]
     ) -> None:
         self.store = store
         self.verifier = verifier
         self.clock = clock
         self.policy = policy
         self.listeners: list[NewRecordsListener] = []
+        # told (synchronously) every outcome with its source: metrics count refusals
+        self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
 
     async def submit(self, wires: Sequence[bytes], source: str | None = None) -> list[Outcome]:
-        """Validate and store; new records are announced to listeners with their source."""
+        """Validate (all of section 4, the operator's policy included) and store.
+
+        ``source`` is the peer the records came from (None: submitted here). What is new goes
+        to the store's commit listeners (federation, stream) and to ``listeners`` (metrics).
+        """
         now = self.clock.now_ms()
-        checked = await self.verifier.check(list(wires), now)
-        policy = self.policy()
-        outcomes: list[Outcome] = []
-        accepted: list[Record] = []
-        for item in checked:
-            if item.record is None:
-                outcomes.append(Outcome(refusal=item.refusal))
-                continue
-            try:
-                policy.check(item.record)
-            except Rejected as exc:
-                outcomes.append(Outcome(refusal=exc))
-                continue
-            accepted.append(item.record)
-            outcomes.append(Outcome(id=item.record.id))
+        checked = await self.verifier.check(list(wires), now, self.policy())
+        accepted = [item.record for item in checked if item.record is not None]
         flags = iter(await self.store.add(accepted, now, source))
-        new: list[Record] = []
-        for i, outcome in enumerate(outcomes):
-            if outcome.accepted:
-                stored = next(flags)
-                outcomes[i] = Outcome(id=outcome.id, stored=stored)
+        outcomes = [
+            Outcome(refusal=item.refusal)
+            if item.record is None
+            else Outcome(id=item.record.id, stored=next(flags))
+            for item in checked
+        ]
+        for observe in self.outcome_listeners:
+            observe(outcomes, source)
         new = [
-            r
-            for r, o in zip(accepted, (o for o in outcomes if o.accepted), strict=True)
-            if o.stored
+            item.record
+            for item, outcome in zip(checked, outcomes, strict=True)
+            if item.record is not None and outcome.stored
         ]
         if new:
             for listener in self.listeners:

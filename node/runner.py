@@ -17,6 +17,7 @@ from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
+from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
 
 log = logging.getLogger("rakuichi.node")
@@ -79,6 +80,7 @@ async def start_node(
             await GuardedSite(runner, host, port, ConnectionGuard(config.limits)).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
+        mark_listening(runner.app)
     except BaseException:
         if runner is not None:
             await runner.cleanup()

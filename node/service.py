@@ -17,8 +17,9 @@ from node.config import (
     load_keys,
 )
 from node.federation.directory import PeerDirectory
-from node.ingest import Ingestor, Outcome
+from node.ingest import Ingestor, Outcome, operator_policy
 from node.keyring import events_path, read_events
+from node.storage.identities import HistoryCache
 from node.storage.store import Store
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
@@ -37,12 +38,15 @@ class Node:
     peers: PeerDirectory = field(init=False)
 
     org_identity: bytes = field(init=False)
+    key_histories: HistoryCache = field(init=False)
     _key_files: tuple[float, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
         self.peers = PeerDirectory()
         self.org_identity = self.keys.org.public_key.raw
+        self.key_histories = HistoryCache(self.store)
+        self.store.on_commit.append(self.key_histories.on_commit)
 
     @property
     def org_did(self) -> str:
@@ -90,7 +94,7 @@ class Node:
         self.config = replace(self.config, federation=federation)
 
     def policy(self) -> Policy:
-        return Policy(denied_authors=self.config.federation.deny_orgs)
+        return operator_policy(self.config.federation)
 
     def identity(self) -> dict[str, object]:
         return {

@@ -1,8 +1,9 @@
 """Validation of batches of records, with signature verification off the event loop.
 
-Steps 1-3 of PROTOCOL-v1 section 4 (size, encoding, schema) and the signer-set half of step 4
-run here, in the node's process: they are cheap, and they give the ``Record`` values the store
-needs. Only the signature checks (the costly half of step 4) go to worker processes, as
+The stages of ``protocol.validate`` in their order: the first (size, encoding, schema, signer
+set) and the last (time, policy) run here, in the node's process: they are cheap, and they give
+the ``Record`` values the store needs. Only the signature checks (the costly middle stage) go
+to worker processes, as
 (signing input, signatures) pairs, so that verification uses every core while the event loop
 keeps serving. Small batches are verified inline: a worker round trip costs more than the work.
 """
@@ -15,9 +16,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from crypto.verifiers import SignatureVerifier, by_name, fastest
-from protocol.errors import Rejected, SignatureError
-from protocol.record import Record, Signature
-from protocol.validate import check_signer_set, check_time, parse, verify_each
+from protocol import (
+    ALLOW_ALL,
+    Policy,
+    Record,
+    Rejected,
+    Signature,
+    SignatureError,
+    check_after_signatures,
+    check_before_signatures,
+    verify_each,
+)
 
 INLINE_BELOW = 24
 
@@ -40,7 +49,7 @@ def _verify_jobs(jobs: list[Job], verifier_name: str) -> list[str | None]:
 
 @dataclass(frozen=True)
 class Checked:
-    """The outcome of steps 1-5 for one wire form: a record, or the refusal."""
+    """The outcome of validation (all of section 4) for one wire form: a record, or the refusal."""
 
     record: Record | None
     refusal: Rejected | None
@@ -56,19 +65,26 @@ class Verifier:
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool = ProcessPoolExecutor(count) if count > 0 else None
         self._workers = count
+        self.queued = 0  # signatures waiting for or in verification (a metric)
 
-    async def check(self, wires: list[bytes], now_ms: int) -> list[Checked]:
+    async def check(
+        self, wires: list[bytes], now_ms: int, policy: Policy = ALLOW_ALL
+    ) -> list[Checked]:
+        """``protocol.validate``'s three stages for each of ``wires``, the middle one in workers."""
         parsed: list[Record | Rejected] = []
         for wire in wires:
             try:
-                record = parse(wire)
-                check_signer_set(record)
+                record = check_before_signatures(wire)
             except Rejected as exc:
                 parsed.append(exc)
             else:
                 parsed.append(record)
         jobs = [(r.signing_input, r.sigs) for r in parsed if isinstance(r, Record)]
-        failures = iter(await self._verify(jobs))
+        self.queued += len(jobs)
+        try:
+            failures = iter(await self._verify(jobs))
+        finally:
+            self.queued -= len(jobs)
         out: list[Checked] = []
         for item in parsed:
             if isinstance(item, Rejected):
@@ -78,7 +94,7 @@ class Verifier:
             try:
                 if failure is not None:
                     raise SignatureError(failure)
-                check_time(item, now_ms)
+                check_after_signatures(item, now_ms, policy)
             except Rejected as exc:
                 out.append(Checked(None, exc))
             else:

@@ -28,7 +28,16 @@ from protocol.reconcile import Initiator, respond
 from protocol.record import Record, Signature, record_from_trusted
 from protocol.reputation import Reputation
 from protocol.reputation import reputation as reputation_from_views
-from protocol.validate import ALLOW_ALL, Policy, check_signer_set, check_time, parse, verify_each
+from protocol.validate import (
+    ALLOW_ALL,
+    Policy,
+    check_after_signatures,
+    check_before_signatures,
+    check_signer_set,
+    check_time,
+    parse,
+    verify_each,
+)
 from protocol.validate import validate as validate_record
 from protocol.views import (
     GROUNDED,
@@ -72,6 +81,8 @@ __all__ = [
     "Tombstone",
     "Views",
     "body_from_json",
+    "check_after_signatures",
+    "check_before_signatures",
     "check_credential",
     "check_signer_set",
     "check_time",

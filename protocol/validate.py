@@ -1,4 +1,13 @@
-"""The one validation entry point: PROTOCOL-v1 section 4, in order, first failure wins."""
+"""Validation: PROTOCOL-v1 section 4, in order, first failure wins.
+
+The order is written once, here, in three stages that every caller uses:
+
+1. ``check_before_signatures``: size, canonical encoding, schema, and the signer set (cheap);
+2. ``verify_each``: every signature verifies (the costly step; a node runs it in workers);
+3. ``check_after_signatures``: time, then the operator's policy.
+
+``validate`` runs the three in a row, for one record.
+"""
 
 from __future__ import annotations
 
@@ -45,8 +54,20 @@ def validate(
     verdict). Raises a ``protocol.errors.Rejected`` subclass whose ``klass`` is the failed step:
     ``size``, ``encoding``, ``schema``, ``signature``, ``time`` or ``policy``.
     """
+    record = check_before_signatures(data)
+    verify_each(record.signing_input, record.sigs, verifier)
+    return check_after_signatures(record, now_ms, policy)
+
+
+def check_before_signatures(data: bytes) -> Record:
+    """Stage 1 (steps 1-4, without verifying): size, encoding, schema, signer set."""
     record = parse(data)
-    verify_signatures(record, verifier)
+    check_signer_set(record)
+    return record
+
+
+def check_after_signatures(record: Record, now_ms: int, policy: Policy = ALLOW_ALL) -> Record:
+    """Stage 3 (steps 5-6), for a record whose signatures verified: time, then policy."""
     check_time(record, now_ms)
     policy.check(record)
     return record

@@ -1,4 +1,5 @@
-"""Layering: ``crypto`` and ``protocol`` are pure — no I/O stack, no node, no clock."""
+"""Layering: crypto <- protocol <- node, no import cycles; crypto and protocol are pure (no I/O
+stack, no node, no clock); node uses protocol through its public face."""
 
 from __future__ import annotations
 
@@ -195,3 +196,104 @@ def test_importing_crypto_loads_nothing_of_protocol() -> None:
     loaded = _run_imports(modules)
     assert set(modules) <= loaded
     assert not {name for name in loaded if name.split(".")[0] in FORBIDDEN | {"protocol"}}
+
+
+def _module_graph(packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module -> the modules of ``packages`` it imports when it is imported (module level, not
+    under ``if TYPE_CHECKING``, not inside functions)."""
+    known = {_module_name(p) for package in packages for p in _sources(package)}
+    graph: dict[str, set[str]] = {}
+    for package in packages:
+        for path in _sources(package):
+            name = _module_name(path)
+            base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+            edges: set[str] = set()
+            for stmt in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(stmt, ast.Import):
+                    targets = [a.name for a in stmt.names]
+                elif isinstance(stmt, ast.ImportFrom):
+                    module = stmt.module or ""
+                    if stmt.level:
+                        module = ".".join([*base[: len(base) - stmt.level + 1], module]).strip(".")
+                    targets = [module] + [f"{module}.{a.name}" for a in stmt.names]
+                else:
+                    continue
+                edges.update(t for t in targets if t in known and t != name)
+            graph[name] = edges
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle in ``graph``, or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def _parent_edge(a: str, b: str) -> bool:
+    """``a`` is a package whose ``__init__`` imports its own submodule ``b`` (its public face)."""
+    return b.startswith(a + ".")
+
+
+def test_import_graph_has_no_cycles() -> None:
+    graph = _module_graph(("crypto", "protocol", "node"))
+    assert len(graph) > 60
+    # a package's __init__ importing its submodules is how its face is built: Python imports
+    # the package first anyway, so those edges are not the cycles that break an import
+    acyclic = {m: {t for t in edges if not _parent_edge(m, t)} for m, edges in graph.items()}
+    assert _cycle(acyclic) is None, f"import cycle: {' -> '.join(_cycle(acyclic) or [])}"
+
+
+def test_layers_run_one_way() -> None:
+    graph = _module_graph(("crypto", "protocol", "node"))
+    order = {"crypto": 0, "protocol": 1, "node": 2}
+    upward = [
+        f"{m} -> {t}"
+        for m, edges in graph.items()
+        for t in edges
+        if order[t.split(".")[0]] > order[m.split(".")[0]]
+    ]
+    assert not upward, f"imports against the layering crypto <- protocol <- node: {upward}"
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_node_uses_the_public_face_of_protocol() -> None:
+    """node/ imports ``from protocol import ...`` only: add what it needs to protocol's __all__."""
+    import protocol
+
+    reaching: list[str] = []
+    for path in _sources("node"):
+        for stmt in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(stmt, ast.ImportFrom) and stmt.module and stmt.level == 0:
+                if stmt.module.startswith("protocol."):
+                    reaching.append(f"{path.relative_to(ROOT)}: from {stmt.module}")
+                elif stmt.module == "protocol":
+                    missing = [a.name for a in stmt.names if a.name not in protocol.__all__]
+                    reaching += [f"{path.relative_to(ROOT)}: {n} not in __all__" for n in missing]
+            elif isinstance(stmt, ast.Import):
+                reaching += [
+                    f"{path.relative_to(ROOT)}: import {a.name}"
+                    for a in stmt.names
+                    if a.name.startswith("protocol.")
+                ]
+    assert not reaching, reaching

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import identities, params
+from node.api import identities, params, stakeholders
 from node.api.keys import NODE, PEER
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
@@ -112,9 +112,11 @@ async def member(request: web.Request) -> web.Response:
                     "in_force": a["end"] is None,
                     "end": a["end"].hex() if a["end"] else None,
                     "outcome": a["outcome"],
+                    "relation": a["relation"],
                 }
                 for a in alliances
             ],
+            "alliances_by_relation": await stakeholders.by_relation(store, key),
             "alumni_of": sorted(
                 {did_from_raw(a["org"]) for a in alliances if a["end"] is not None and a["alumni"]}
             ),

@@ -23,6 +23,7 @@ from node.api.ratelimit import RateLimiter
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
+from node.ops import endpoints as ops_endpoints
 from node.service import Node
 
 
@@ -48,6 +49,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
         openapi,
     ):
         app.add_routes(module.routes)
+    ops_endpoints.install(app, node, fed)
     app[STREAM_HUB] = StreamHub(
         node.store,
         heartbeat=node.config.stream_heartbeat,

@@ -6,13 +6,13 @@ A signature that is present must verify, though, and a denied peer gets 403 ``po
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from crypto import CryptoError
 from crypto.httpsig import verify_request
+from node.api.client_address import client_address
 from node.api.keys import FEDERATION, NODE, PEER
 from node.api.problems import ApiError
 from node.api.ratelimit import RateLimiter
@@ -42,7 +42,7 @@ async def peer_auth_middleware(
                     url=url,
                     headers=request.headers.items(),
                     body=body,
-                    now=int(time.time()),
+                    now=node.clock.now_ms() // 1000,
                     max_age=fed.signature_max_age,
                     replay_cache=node.peers.replay_cache,
                 )
@@ -69,8 +69,8 @@ async def peer_auth_middleware(
         if federation is not None:
             federation.contacted(request[PEER])
     if request.method == "POST":
-        who = request.get(PEER) or (request.remote or "unknown")
-        wait = request.app[LIMITER].take(who, time.monotonic())
+        who = request.get(PEER) or client_address(request)
+        wait = request.app[LIMITER].take(who, node.clock.monotonic())
         if wait > 0:
             raise ApiError(
                 429,

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from node.api.keys import NODE
 from node.api.problems import problem_response
-from protocol.encoding import MAX_RECORD_BYTES
+from protocol import MAX_RECORD_BYTES
 
 SINGLE_RECORD_ROUTES = ("/v1/records",)
 BUNDLE_ROUTE = "/v1/reputation/verify"

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import identities, params
+from node.api import identities, params, stakeholders
 from node.api.keys import NODE
 from node.api.problems import ApiError
 from node.api.records import row_json
@@ -104,6 +104,7 @@ async def org(request: web.Request) -> web.Response:
         queries.OpportunityFilter(org=author), None, queries.MAX_LIMIT
     )
     summary["opportunities"] = [row_json(r) for r in opps]
+    summary["alliances_by_relation"] = await stakeholders.by_relation(store, author)
     return web.json_response(summary)
 
 

@@ -33,13 +33,13 @@ routes = web.RouteTableDef()
 
 async def established(node: Node, key: bytes) -> bytes | None:
     """The identity with key events that ``key`` names, or None for a plain key."""
-    keys = await identities.histories(node.store)
+    keys = await node.key_histories.histories()
     identity = keys.resolve(key)
     return identity if identity in keys.histories else None
 
 
 async def views_of(node: Node, *wanted: bytes) -> IdentityViews:
-    return await identities.identity_views(node.store, wanted, node.clock.now_ms())
+    return await identities.identity_views(node.key_histories, wanted, node.clock.now_ms())
 
 
 def _original_json(views: IdentityViews, record: Record) -> dict[str, Any]:
@@ -55,7 +55,7 @@ def _history_json(keys: KeyHistories, identity: bytes) -> dict[str, Any] | None:
 async def get_keys(request: web.Request) -> web.Response:
     """The key history of the identity a did names (a plain key has a one-key history)."""
     key = params.did_text(request.match_info["did"], "did")
-    keys = await identities.histories(request.app[NODE].store)
+    keys = await request.app[NODE].key_histories.histories()
     identity = keys.resolve(key)
     history = _history_json(keys, identity)
     return web.json_response(
@@ -66,6 +66,27 @@ async def get_keys(request: web.Request) -> web.Response:
             "pending": keys.to_json()["pending"],
         }
     )
+
+
+def by_relation(views: IdentityViews, identity: bytes) -> dict[str, dict[str, list[Any]]]:
+    """``alliances_by_relation`` of ``node/api/stakeholders.py``, by identity."""
+    shown: dict[str, dict[str, list[Any]]] = {
+        "in_force": {r: [] for r in kinds.RELATIONS},
+        "alumni": {r: [] for r in kinds.RELATIONS},
+    }
+    mine = [s for s in views.views.alliances.values() if identity in (s.org, s.member)]
+    for s in sorted(mine, key=lambda s: (s.record.created, s.record.id)):
+        entry = {
+            "id": s.record.id.hex(),
+            "org": did_from_raw(s.org),
+            "member": did_from_raw(s.member),
+            "side": "org" if s.org == identity else "member",
+        }
+        if s.end is None:
+            shown["in_force"][s.relation].append(entry)
+        elif s.record.body["alumni"]:
+            shown["alumni"][s.relation].append({**entry, "end": s.end.id.hex()})
+    return shown
 
 
 def org_document(views: IdentityViews, identity: bytes) -> dict[str, Any] | None:
@@ -87,6 +108,7 @@ def org_document(views: IdentityViews, identity: bytes) -> dict[str, Any] | None
         "profile": _original_json(views, profile),
         "counts": dict(sorted(counts.items())),
         "opportunities": [_original_json(views, r) for r in opportunities],
+        "alliances_by_relation": by_relation(views, identity),
         "keys": _history_json(views.keys, identity),
     }
 
@@ -134,6 +156,7 @@ def member_document(views: IdentityViews, identity: bytes) -> dict[str, Any]:
         "alumni_of": sorted(
             {did_from_raw(s.org) for s in mine if s.end is not None and s.record.body["alumni"]}
         ),
+        "alliances_by_relation": by_relation(views, identity),
         "keys": _history_json(views.keys, identity),
     }
 

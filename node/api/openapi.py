@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from node import __version__
+from node.ops import endpoints as ops_endpoints
 
 routes = web.RouteTableDef()
 
@@ -210,7 +211,7 @@ def document() -> dict[str, Any]:
             "version": __version__,
             "description": "Every node serves this API. Errors are problem+json.",
         },
-        "paths": OPERATIONS,
+        "paths": {**OPERATIONS, **ops_endpoints.OPENAPI_PATHS},
         "components": {"schemas": SCHEMAS},
     }
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from node.api.records import row_json
 from node.storage.interface import RecordStore
 from node.storage.stream_queries import StreamFilter, StreamRow
-from protocol.record import Record
+from protocol import Record
 
 log = logging.getLogger("rakuichi.stream")
 FANOUT_BATCH = 1000  # records read per round of the hub

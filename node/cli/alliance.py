@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from crypto import InvalidDid, SigningKey, did_from_raw, raw_from_did, sha256
+from node.cli.answers import (
+    Offline,
+    add_reply_options,
+    add_retract_options,
+    check_reply,
+    check_retract,
+)
 from node.cli.common import (
     CliError,
     client,
@@ -25,13 +32,15 @@ from node.cli.common import (
     say,
 )
 from node.cli.publish import _home, _publish, local_url
-from node.config import load_config, load_keys
+from node.config import NodeConfig, load_config, load_keys
+from node.storage.store import Store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
 from protocol import (
     BundleError,
     BundleReport,
     Draft,
+    Record,
     Rejected,
     kinds,
     parse,
@@ -48,7 +57,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "propose", help="sign an alliance and leave it at the node for the member to co-sign"
     )
     _home(p)
-    p.add_argument("--member", required=True, help="the member's did:key")
+    p.add_argument(
+        "--member",
+        required=True,
+        help="the other party's did:key: a person, or another organisation's key",
+    )
+    p.add_argument(
+        "--relation",
+        choices=kinds.RELATIONS,
+        help="who the other party is to the organisation (default: member)",
+    )
     p.add_argument("--tour", required=True, choices=kinds.TOURS)
     p.add_argument("--mission", required=True)
     p.add_argument("--starts", required=True, help="YYYY-MM-DD")
@@ -86,9 +104,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     p = sub.add_parser("retract", help="withdraw one of the organisation's own records")
     _home(p)
-    p.add_argument("record_id", metavar="RECORD-ID")
-    p.add_argument("--reason")
+    add_retract_options(p)
     p.set_defaults(func=cmd_retract)
+
+    p = sub.add_parser(
+        "reply", help="answer an attestation about the organisation, or an end of its alliance"
+    )
+    _home(p)
+    add_reply_options(p)
+    p.set_defaults(func=cmd_reply)
 
     top = sub.add_parser("terms", help="check a private terms document against an alliance")
     what = top.add_subparsers(dest="what", required=True)
@@ -202,6 +226,7 @@ async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
 def describe_alliance(body: dict[str, Any]) -> list[str]:
     """The terms of an alliance body in plain words, one line each."""
     lines = [
+        f"  relation      {body.get('relation', kinds.DEFAULT_RELATION)}",
         f"  tour          {body['tour']}",
         f"  mission       {body['mission']}",
         f"  starts        {format_ms(body['starts'])}",
@@ -250,6 +275,8 @@ def cmd_propose(args: argparse.Namespace) -> None:
         "starts": parse_date_ms(args.starts, "--starts"),
         "alumni": args.alumni,
     }
+    if args.relation:
+        body["relation"] = args.relation
     if args.ends:
         body["ends"] = parse_date_ms(args.ends, "--ends")
         if body["ends"] < body["starts"]:
@@ -271,7 +298,8 @@ def cmd_propose(args: argparse.Namespace) -> None:
         raise CliError(f"not a valid alliance: {exc.detail}") from None
     answer = run_async(_post_draft(local_url(config), draft.wire))
     url = answer.get("url") or f"{config.public_url}/v1/drafts/{draft.id.hex()}"
-    say(f"proposed alliance {draft.id.hex()} to {args.member}")
+    relation = f" ({args.relation})" if args.relation else ""
+    say(f"proposed alliance {draft.id.hex()} to {args.member}{relation}")
     say(f"  signed by the organisation {org.public_key.did}; awaiting the member's signature")
     if "terms" in body:
         say(f"  terms sha256 {body['terms'].hex()} (the document itself stays private)")
@@ -304,7 +332,33 @@ def cmd_retract(args: argparse.Namespace) -> None:
     body: dict[str, Any] = {"target": parse_id(args.record_id, "RECORD-ID")}
     if args.reason:
         body["reason"] = args.reason
+    config = load_config(args.home)
+    org = _org_key(args).public_key.raw
+    run_async(
+        check_retract(local_url(config), body["target"], org, args.force, _offline_reader(config))
+    )
     _publish(args, kinds.RETRACT, body)
+
+
+def cmd_reply(args: argparse.Namespace) -> None:
+    body = {"target": parse_id(args.target_id, "TARGET-ID"), "text": args.text}
+    org = _org_key(args).public_key.raw
+    run_async(check_reply(local_url(load_config(args.home)), body["target"], org, args.force))
+    _publish(args, kinds.REPLY, body)
+
+
+def _offline_reader(config: NodeConfig) -> Offline:
+    """Reads a record from the node's database while the node is not running."""
+
+    async def read(record_id: bytes) -> Record | None:
+        store = await Store.open(config.database_path)
+        try:
+            row = await store.get_record(record_id)
+        finally:
+            await store.close()
+        return None if row is None or row.wire is None else parse(row.wire)
+
+    return read
 
 
 # -- checks anyone can run ------------------------------------------------------------------

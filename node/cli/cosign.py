@@ -56,7 +56,9 @@ def cmd_sign(args: argparse.Namespace) -> None:
     org = did_from_raw(draft.author)
     say(f"Alliance {draft.id.hex()}")
     say(f"  organisation  {org_name + ' (' + org + ')' if org_name else org}")
-    say(f"  member        {did_from_raw(me)} (this wallet)")
+    relation = draft.body.get("relation", kinds.DEFAULT_RELATION)
+    party = "member" if relation == kinds.DEFAULT_RELATION else relation
+    say(f"  {party:<13} {did_from_raw(me)} (this wallet)")
     for line in describe_alliance(draft.body):
         say(line)
     if opportunity:

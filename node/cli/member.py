@@ -27,6 +27,7 @@ from node.cli.alliance import (
     parse_id,
     read_and_verify,
 )
+from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
 from node.cli.common import CliError, client, run_async, say
 from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
@@ -72,9 +73,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_end)
     p = what.add_parser("retract", help="withdraw one of your own records")
     _wallet(p, node=True)
-    p.add_argument("record_id", metavar="RECORD-ID")
-    p.add_argument("--reason")
+    add_retract_options(p)
     p.set_defaults(func=cmd_retract)
+    p = what.add_parser(
+        "reply", help="answer an attestation about you, or the end of an alliance you are in"
+    )
+    _wallet(p, node=True)
+    add_reply_options(p)
+    p.set_defaults(func=cmd_reply)
 
     p = what.add_parser(
         "export",
@@ -150,7 +156,16 @@ def cmd_retract(args: argparse.Namespace) -> None:
     body: dict[str, Any] = {"target": parse_id(args.record_id, "RECORD-ID")}
     if args.reason:
         body["reason"] = args.reason
+    me = load_wallet(args).public_key.raw
+    run_async(check_retract(args.node, body["target"], me, args.force))
     _publish(args, kinds.RETRACT, body)
+
+
+def cmd_reply(args: argparse.Namespace) -> None:
+    body = {"target": parse_id(args.target_id, "TARGET-ID"), "text": args.text}
+    me = load_wallet(args).public_key.raw
+    run_async(check_reply(args.node, body["target"], me, args.force))
+    _publish(args, kinds.REPLY, body)
 
 
 # -- portable reputation --------------------------------------------------------------------

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.common import CliError, client, read_passphrase_file, run_async, say
+from node.clock import SystemClock
 from node.config import NodeConfig, NodeKeys, load_config, load_keys
+from node.ingest import Ingestor, Outcome, operator_policy
 from node.storage.store import Store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
-from protocol import Record, Rejected, body_from_json, kinds, sign_record, validate_record
+from node.verifier import Verifier
+from protocol import Record, Rejected, body_from_json, kinds, sign_record
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -69,17 +72,25 @@ async def submit(config: NodeConfig, record: Record) -> str:
         raise CliError(f"the node refused the record: {exc}") from None
     except TransportError:
         pass
-    try:
-        validate_record(record.wire, int(time.time() * 1000))
-    except Rejected as exc:
-        raise CliError(f"record refused: {exc}") from None
-    store = await Store.open(config.database_path)
-    try:
-        (stored,) = await store.add([record], int(time.time() * 1000))
-    finally:
-        await store.close()
-    state = "stored" if stored else "already held"
+    (outcome,) = await ingest_offline(config, [record.wire])
+    if outcome.refusal is not None:
+        raise CliError(f"record refused: {outcome.refusal}")
+    state = "stored" if outcome.stored else "already held"
     return f"{state} in {config.database_path} (node not running; peers get it once it runs)"
+
+
+async def ingest_offline(config: NodeConfig, wires: list[bytes]) -> list[Outcome]:
+    """The node is not running: take records in the one way (``Ingestor``) into its database."""
+    store = await Store.open(config.database_path)
+    verifier = Verifier(workers=0)
+    try:
+        ingestor = Ingestor(
+            store, verifier, SystemClock(), lambda: operator_policy(config.federation)
+        )
+        return await ingestor.submit(wires)
+    finally:
+        verifier.close()
+        await store.close()
 
 
 def _keys(args: argparse.Namespace) -> NodeKeys:

@@ -26,7 +26,6 @@ from node.federation.senders import SenderPool
 from node.federation.syncindex import SyncIndex
 from node.federation.watcher import ConfigWatcher
 from node.service import Node
-from node.storage import identities
 from node.storage.interface import PeerStore
 from node.storage.peers import PeerTable
 from node.tomlfile import ConfigError
@@ -231,7 +230,7 @@ class Federation:
         """A profile names its organisation's node keys (signed by the organisation): keys
         its newest profile dropped are retired (refused after ``node_key_grace``), and a
         peer URL whose key changed is followed without operator action (unless pinned)."""
-        keys = await identities.histories(self.node.store)
+        keys = await self.node.key_histories.histories()
         for profile in profiles:
             org = did_from_raw(keys.resolve(profile.author))
             nodes = {}

@@ -47,6 +47,7 @@ class AntiEntropy:
         self.identify = identify
         self.learn_from = learn_from
         self.reports: dict[str, SyncReport] = {}
+        self.listeners: list[Callable[[str, SyncReport], None]] = []  # metrics
         self._now = asyncio.Event()
         self._queue: list[str] = []
         self._lock = asyncio.Lock()
@@ -100,6 +101,8 @@ class AntiEntropy:
             await self.state.synced(url, self.clock.now_ms())
             await self.state.succeeded(url, self.clock.now_ms())
             self.reports[url] = report
+            for listener in self.listeners:
+                listener(url, report)
             log.info(
                 "synced with %s: %d rounds, %d B, fetched %d, sent %d",
                 url,

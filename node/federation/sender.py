@@ -51,6 +51,7 @@ class PeerSender:
         self.retry_at = 0.0
         self.refused = 0
         self.sent = 0
+        self.sent_bytes = 0  # wire bytes of the records the peer took
         self._rng = random.Random()
         self._task: asyncio.Task[None] | None = None
 
@@ -126,6 +127,7 @@ class PeerSender:
                 refused[0].get("detail"),
             )
         self.sent += len(batch) - len(refused)
+        self.sent_bytes += sum(len(wire) for _, wire in batch)
         await self.state.advance(self.url, upto, self.clock.now_ms())
         await self._succeeded()
         return upto == batch[-1][0]  # cut short: more may be waiting

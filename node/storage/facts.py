@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocol import kinds
-from protocol.record import Record
+from protocol import Record, kinds
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,34 @@ async def histories(store: RecordStore) -> KeyHistories:
     return key_histories(await key_events(store))
 
 
+class HistoryCache:
+    """The key events held and their histories, computed again only after a commit that holds
+    a key event or a retract (``on_commit`` is a store commit listener)."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self._generation = 0
+        self._value: tuple[list[Record], KeyHistories] | None = None
+
+    def on_commit(self, records: list[Record]) -> None:
+        if any(r.kind in (KEY_INCEPTION, KEY_ROTATION, "retract") for r in records):
+            self._generation += 1
+            self._value = None
+
+    async def get(self) -> tuple[list[Record], KeyHistories]:
+        if self._value is not None:
+            return self._value
+        generation = self._generation
+        events = await key_events(self.store)
+        value = (events, key_histories(events))
+        if generation == self._generation:  # no key event committed meanwhile
+            self._value = value
+        return value
+
+    async def histories(self) -> KeyHistories:
+        return (await self.get())[1]
+
+
 def keys_of(keys: KeyHistories, identity: bytes) -> set[bytes]:
     """Every key that has ever spoken for ``identity`` (its first key included)."""
     history = keys.history(identity)
@@ -102,10 +130,10 @@ async def identity_records(
 
 
 async def identity_views(
-    store: RecordStore, identities: Iterable[bytes], now_ms: int
+    cache: HistoryCache, identities: Iterable[bytes], now_ms: int
 ) -> IdentityViews:
     """The views by identity of the records ``identities`` depend on, with every key event."""
-    events = await key_events(store)
-    keys = key_histories(events)
+    store = cache.store
+    events, keys = await cache.get()
     records = await identity_records(store, keys, identities)
     return derive_identities([*records, *events], now_ms)

@@ -95,6 +95,10 @@ class StoreReads:
     async def member_alliances(self, member: bytes) -> list[dict[str, Any]]:
         return await reputation_queries.member_alliances(self.reader, member)
 
+    async def alliances_of(self, key: bytes) -> list[dict[str, Any]]:
+        """Every alliance ``key`` is a party of, as the organisation or as the other party."""
+        return await reputation_queries.alliances_of(self.reader, key)
+
     async def dump_views(self, now_ms: int) -> Views:
         """Every derived view as stored (equal to ``protocol.derive`` over the records held)."""
         return await viewdump.dump_views(self.reader, now_ms)

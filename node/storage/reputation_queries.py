@@ -122,11 +122,41 @@ async def bundle_records(
 
 async def member_alliances(db: aiosqlite.Connection, member: bytes) -> list[dict[str, Any]]:
     rows = await db.execute_fetchall(
-        "SELECT a.id, a.org, a.alumni, a.end_id, f.outcome FROM alliances a"
+        "SELECT a.id, a.org, a.alumni, a.end_id, f.outcome, a.relation FROM alliances a"
         " LEFT JOIN end_facts f ON f.id = a.end_id WHERE a.member = ? ORDER BY a.created",
         (member,),
     )
     return [
-        {"id": rid, "org": org, "alumni": bool(alumni), "end": end, "outcome": outcome}
-        for rid, org, alumni, end, outcome in rows
+        {
+            "id": rid,
+            "org": org,
+            "alumni": bool(alumni),
+            "end": end,
+            "outcome": outcome,
+            "relation": relation,
+        }
+        for rid, org, alumni, end, outcome, relation in rows
+    ]
+
+
+async def alliances_of(db: aiosqlite.Connection, key: bytes) -> list[dict[str, Any]]:
+    """Every alliance ``key`` is a party of, on either side (revision 2: an organisation is
+    also the member side of its alliances as a supplier, customer, shareholder or partner)."""
+    rows = await db.execute_fetchall(
+        "SELECT id, org, member, relation, alumni, end_id, created FROM alliances"
+        " WHERE org = ? UNION ALL"
+        " SELECT id, org, member, relation, alumni, end_id, created FROM alliances"
+        " WHERE member = ? AND org != ? ORDER BY created, id",
+        (key, key, key),
+    )
+    return [
+        {
+            "id": r[0],
+            "org": r[1],
+            "member": r[2],
+            "relation": r[3],
+            "alumni": bool(r[4]),
+            "end": r[5],
+        }
+        for r in rows
     ]

@@ -1,0 +1,180 @@
+"""``/healthz``, ``/readyz`` and ``/metrics``, and the middleware that logs and counts requests.
+
+``install(app, node, fed)`` is the one hook ``make_app`` calls; ``mark_listening(app)`` is
+called by the runner once the socket is bound.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from node.api.client_address import client_address, is_local
+from node.api.keys import NODE, PEER
+from node.api.problems import ApiError
+from node.federation.manager import Federation
+from node.ops.logsetup import ACCESS_LOGGER
+from node.ops.metrics import NodeMetrics
+from node.service import Node
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes: access lines at DEBUG
+
+
+@dataclass
+class Readiness:
+    fed: Federation | None
+    listening: bool = False
+
+    def reasons(self) -> list[str]:
+        """What still keeps the node from being ready (empty: ready)."""
+        waiting = []
+        if not self.listening:
+            waiting.append("not listening yet")
+        if self.fed is not None and not self.fed.index.ready.is_set():
+            waiting.append("sync index loading")
+        return waiting
+
+
+def _plain(description: str, content_type: str = "application/json") -> dict[str, Any]:
+    return {"description": description, "content": {content_type: {"schema": {"type": "object"}}}}
+
+
+# merged into the OpenAPI document (node/api/openapi.py)
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {
+    "/healthz": {
+        "get": {
+            "summary": "liveness: the process answers",
+            "responses": {"200": _plain('{"status": "ok"}')},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "readiness: store open, sync index loaded, listening",
+            "responses": {
+                "200": _plain('{"status": "ready"}'),
+                "503": _plain('{"status": "loading", "reasons": [...]}'),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics (loopback, or Authorization: Bearer admin_token)",
+            "responses": {
+                "200": {
+                    "description": "Prometheus text format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "403": _plain("problem: not loopback and no valid admin token"),
+            },
+        }
+    },
+}
+
+READINESS = web.AppKey("readiness", Readiness)
+METRICS = web.AppKey("metrics", NodeMetrics)
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers (liveness); says nothing about the store or peers."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    reasons = request.app[READINESS].reasons()
+    if reasons:
+        return web.json_response({"status": "loading", "reasons": reasons}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def _authorised(request: web.Request) -> bool:
+    if is_local(request):
+        return True
+    token = request.app[NODE].config.admin_token
+    given = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    if not _authorised(request):
+        raise ApiError(
+            403,
+            "policy",
+            "metrics are served to loopback, or with Authorization: Bearer <[node] admin_token>",
+            "forbidden",
+        )
+    ready = not request.app[READINESS].reasons()
+    body = await request.app[METRICS].render(ready)
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return response
+
+
+def _route_of(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def observe_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Outermost: one access-log line and the HTTP metrics for every request."""
+    started = time.perf_counter()
+    status = 500
+    size: int | None = None
+    try:
+        response = await handler(request)
+        status = response.status
+        size = response.body_length if response.prepared else None
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        seconds = time.perf_counter() - started
+        request.app[METRICS].observe_request(_route_of(request), request.method, status, seconds)
+        level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+        if access_log.isEnabledFor(level):
+            client = client_address(request)
+            access_log.log(
+                level,
+                '%s "%s %s" %d %s %.1fms',
+                client,
+                request.method,
+                request.path_qs,
+                status,
+                "-" if size is None else size,
+                seconds * 1000,
+                extra={
+                    "client": client,
+                    "method": request.method,
+                    "path": request.path_qs,
+                    "status": status,
+                    "bytes": size,
+                    "duration_ms": round(seconds * 1000, 2),
+                    "peer": request.get(PEER),
+                },
+            )
+
+
+def install(app: web.Application, node: Node, fed: Federation | None) -> None:
+    app[READINESS] = Readiness(fed)
+    app[METRICS] = NodeMetrics(node, fed)
+    app.middlewares.insert(0, observe_middleware)
+    app.add_routes(routes)
+
+
+def mark_listening(app: web.Application) -> None:
+    app[READINESS].listening = True
