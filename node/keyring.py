@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crypto import KeyFileError, SigningKey, load_signing_key, save_signing_key, sha256
-from protocol.keyevents import inception, parse_event, rotation
-from protocol.keyhistory import KeyHistory, key_histories
-from protocol.record import Record
-from protocol.validate import parse
+from protocol import KeyHistory, Record, inception, key_histories, parse, parse_event, rotation
 
 
 class KeyringError(Exception):

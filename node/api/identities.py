@@ -21,12 +21,17 @@ from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.service import Node
 from node.storage import identities
-from protocol import kinds, to_json, write_bundle
-from protocol.identityviews import IdentityViews
-from protocol.keyhistory import KeyHistories
-from protocol.record import Record
-from protocol.reputation import reputation
-from protocol.views import GROUNDED, UNGROUNDED
+from protocol import (
+    GROUNDED,
+    UNGROUNDED,
+    IdentityViews,
+    KeyHistories,
+    Record,
+    kinds,
+    to_json,
+    write_bundle,
+)
+from protocol import reputation_from_views as reputation
 
 routes = web.RouteTableDef()
 

@@ -23,7 +23,7 @@ from node.config import CONFIG_FILE, NODE_KEY_FILE, ORG_KEY_FILE, passphrase_fro
 from node.keyring import KeyringError, export_next, incept, read_events, rotate, state
 from node.tomlfile import dumps, read_toml, write_atomically
 from node.transport import RemoteRefusal, TransportError
-from protocol.record import Record
+from protocol import Record
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -14,11 +14,16 @@ from collections.abc import Iterable, Sequence
 import aiosqlite
 
 from node.storage.interface import RecordStore
-from protocol.identityviews import IdentityViews, derive_identities
-from protocol.keyevents import KEY_INCEPTION, KEY_ROTATION
-from protocol.keyhistory import KeyHistories, key_histories
-from protocol.record import Record
-from protocol.validate import parse
+from protocol import (
+    KEY_INCEPTION,
+    KEY_ROTATION,
+    IdentityViews,
+    KeyHistories,
+    Record,
+    derive_identities,
+    key_histories,
+    parse,
+)
 
 CHUNK = 500
 COLUMNS = frozenset({"author", "subject", "ref", "id"})  # indexed columns of ``records``
