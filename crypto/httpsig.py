@@ -53,6 +53,11 @@ class ReplayedSignature(HttpSignatureError):
     """A signature value already accepted within its validity window."""
 
 
+class ReplayCacheFull(HttpSignatureError):
+    """The replay cache holds only live signatures and no room: the request cannot be checked
+    for replay now (try again once some expire), rather than forgetting a live one."""
+
+
 class DigestMismatch(HttpSignatureError):
     """A Content-Digest that is missing, unreadable, or does not match the body."""
 
@@ -294,18 +299,21 @@ def sign_request(
     body: bytes,
     now: int,
     label: str = "sig1",
+    nonce: str | None = None,
 ) -> dict[str, str]:
     """Headers to set on the request: Content-Digest, Signature-Input and Signature.
 
     Covers ``@method``, ``@target-uri`` and ``content-digest`` with ``created=now``, the node's
-    did:key as ``keyid`` and ``alg="ed25519"``. The returned headers replace any of that name.
+    did:key as ``keyid``, ``alg="ed25519"`` and ``nonce`` when given (RFC 9421 2.3: two
+    identical requests in the same second then differ). The returned headers replace any of
+    that name.
     """
     sf.serialize_dictionary({label: sf.Item(True)})  # a bad label raises StructuredFieldError
     digest = content_digest(body)
     fields = normalise_headers(headers)
     fields["content-digest"] = digest
     params = SignatureParams.make(
-        COVERED_COMPONENTS, created=now, keyid=key.public_key.did, alg=ALG
+        COVERED_COMPONENTS, created=now, keyid=key.public_key.did, alg=ALG, nonce=nonce
     )
     base = signature_base(method=method, url=url, headers=fields, params=params)
     signature = key.sign(base.encode("ascii"))
@@ -389,9 +397,11 @@ def verify_request(
 class ReplayCache:
     """Signature values seen recently; bounded, in memory, and pure (time comes in as ``now``).
 
-    Entries leave in insertion order once expired, or the oldest first when the cache is full.
-    Insertion order approximates expiry order, so an expired entry behind a live one may stay
-    a little longer; it still counts as absent. Each call is O(1) amortised.
+    Entries leave in insertion order once expired. A live entry is never forgotten: when the
+    cache is full of live entries, a new signature is refused with ``ReplayCacheFull`` (else
+    a flood of fresh signatures would push out one that could then be replayed). Insertion
+    order approximates expiry order, so an expired entry behind a live one may stay a little
+    longer; it still counts as absent. Each call is O(1) amortised.
     """
 
     __slots__ = ("_entries", "max_entries")
@@ -406,7 +416,8 @@ class ReplayCache:
         return len(self._entries)
 
     def seen(self, key: bytes, *, expires: int, now: int) -> bool:
-        """Return True if ``key`` is recorded and not expired; else record it until ``expires``."""
+        """Return True if ``key`` is recorded and not expired; else record it until ``expires``
+        (raises ``ReplayCacheFull`` when there is no room without forgetting a live entry)."""
         entries = self._entries
         while entries:
             oldest_expiry = next(iter(entries.values()))
@@ -418,7 +429,7 @@ class ReplayCache:
             if recorded >= now:
                 return True
             del entries[key]
-        while len(entries) >= self.max_entries:
-            entries.popitem(last=False)
+        if len(entries) >= self.max_entries:
+            raise ReplayCacheFull(f"replay cache full ({self.max_entries} live signatures)")
         entries[key] = expires
         return False

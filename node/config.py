@@ -68,6 +68,7 @@ class NodeConfig:
     stream_max_subscribers: int = 5000
     federation: FederationConfig = field(default_factory=FederationConfig)
     limits: Limits = field(default_factory=Limits)
+    url_aliases: tuple[str, ...] = ()  # other base URLs peers may sign requests to this node for
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -201,6 +202,7 @@ def load_config(home: Path) -> NodeConfig:
         stream_max_subscribers=_typed(node, "stream_max_subscribers", int, 5000, where),
         federation=federation,
         limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
+        url_aliases=tuple(u.rstrip("/") for u in _strings(node, "url_aliases", where)),
     )
     if config.stream_heartbeat <= 0 or config.stream_buffer_bytes <= 0:
         raise ConfigError(f"{where}.stream_heartbeat and stream_buffer_bytes must be positive")

@@ -12,6 +12,7 @@ from node.config import (
     NODE_KEY_FILE,
     ORG_KEY_FILE,
     PEERS_FILE,
+    FederationConfig,
     parse_listen,
 )
 from node.keyring import incept
@@ -51,15 +52,16 @@ def init_home(
         org_did = org.public_key.did
     save_signing_key(home / NODE_KEY_FILE, node, passphrase)
     write_atomically(home / PEERS_FILE, dumps({}, PEERS_HEADER))
+    fed = FederationConfig()  # the defaults, written out for the operator to see and edit
     config = {
         "node": {"name": name, "listen": listen, "url": url},
         "identity": {"org": org_did, "node": node.public_key.did},
         "federation": {
-            "push_interval": 0.5,
-            "anti_entropy_interval": 30.0,
-            "max_peers": 32,
-            "learn_peers": True,
-            "allow_only": False,
+            "push_interval": fed.push_interval,
+            "anti_entropy_interval": fed.anti_entropy_interval,
+            "max_peers": fed.max_peers,
+            "learn_peers": fed.learn_peers,
+            "allow_only": fed.allow_only,
             "deny_orgs": [],
             "deny_urls": [],
         },

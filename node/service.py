@@ -43,7 +43,8 @@ class Node:
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
-        self.peers = PeerDirectory()
+        limits = self.config.limits
+        self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
         self.org_identity = self.keys.org.public_key.raw
         self.key_histories = HistoryCache(self.store)
         self.store.on_commit.append(self.key_histories.on_commit)

@@ -18,16 +18,8 @@ from urllib.parse import urlencode
 import aiohttp
 import msgpack
 
-from crypto import SigningKey
-from crypto import structured_fields as sf
-from crypto.httpsig import (
-    ALG,
-    COVERED_COMPONENTS,
-    SignatureParams,
-    content_digest,
-    normalise_headers,
-    signature_base,
-)
+from crypto import SigningKey, httpsig
+from node.config import FederationConfig
 
 MSGPACK = "application/msgpack"
 
@@ -51,32 +43,27 @@ class RemoteRefusal(Exception):
 def sign_request(
     key: SigningKey, *, method: str, url: str, headers: dict[str, str], body: bytes, now: int
 ) -> dict[str, str]:
-    """``crypto.httpsig.sign_request`` plus a random ``nonce`` parameter (RFC 9421 2.3).
+    """``crypto.httpsig.sign_request`` with a random ``nonce`` parameter (RFC 9421 2.3).
 
     Without it two identical requests signed in the same second (the sender and the
     anti-entropy loop asking for the same well-known document, a repeated sync message) carry
     the same signature, and the peer's replay cache refuses the second one with 401.
     """
-    digest = content_digest(body)
-    fields = normalise_headers(headers)
-    fields["content-digest"] = digest
-    params = SignatureParams.make(
-        COVERED_COMPONENTS,
-        created=now,
-        keyid=key.public_key.did,
-        alg=ALG,
+    return httpsig.sign_request(
+        key,
+        method=method,
+        url=url,
+        headers=headers,
+        body=body,
+        now=now,
         nonce=secrets.token_urlsafe(12),
     )
-    base = signature_base(method=method, url=url, headers=fields, params=params)
-    signature = key.sign(base.encode("ascii"))
-    return {
-        "Content-Digest": digest,
-        "Signature-Input": f"sig1={params.serialize()}",
-        "Signature": sf.serialize_dictionary({"sig1": sf.Item(signature)}),
-    }
 
 
-def timeouts(total: float = 10.0, connect: float = 3.0) -> aiohttp.ClientTimeout:
+def timeouts(
+    total: float = FederationConfig.request_timeout,
+    connect: float = FederationConfig.connect_timeout,
+) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=total, connect=connect, sock_connect=connect)
 
 
@@ -316,6 +303,24 @@ class NodeClient:
         answer = await self._json(f"/v1/records/{record_id.hex()}/credential")
         if not isinstance(answer, dict):
             raise TransportError(f"{self.base_url}: the credential is not a JSON object")
+        return answer
+
+    async def verify_bundle(self, data: bytes) -> dict[str, Any]:
+        """``POST /v1/reputation/verify``: the node's check report; it stores nothing."""
+        status, ctype, body = await self._request(
+            "POST",
+            "/v1/reputation/verify",
+            data=data,
+            headers={"Content-Type": "application/json"},
+        )
+        if status != 200:
+            raise self._refusal(status, ctype, body)
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise TransportError(f"{self.base_url}: the check report is not a JSON object")
         return answer
 
     async def reputation(self, did: str) -> dict[str, Any]:

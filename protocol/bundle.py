@@ -2,7 +2,13 @@
 
 A bundle is JSON (UTF-8)::
 
-    {"rakuichi_bundle": 1, "subject": "did:key:...", "records": ["<hex of wire bytes>", ...]}
+    {"rakuichi_bundle": 2, "subject": "did:key:...",
+     "records": [{"wire": "<hex of wire bytes>", "view": {JSON view}}, ...]}
+
+Each record carries its JSON view (``protocol.jsonview``) beside its wire bytes so that a person
+can read the file; the wire bytes are what counts, and a view that is not exactly the view of
+its wire bytes makes that record refused (class ``view``). Format 1 (``"records"`` a list of hex
+strings, no views) is still read.
 
 It holds the chosen attestations about ``subject`` and what checking them needs: the alliances
 they rest on, those alliances' ends, the issuers' profiles, any retracts known, and the key
@@ -24,11 +30,14 @@ from crypto import InvalidDid, did_from_raw, raw_from_did
 from protocol import kinds
 from protocol.errors import Rejected
 from protocol.identityviews import derive_identities
+from protocol.jsonview import to_json
 from protocol.record import Record
 from protocol.reputation import Reputation, reputation
 from protocol.validate import parse, validate
 
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)
+VIEW_CLASS = "view"  # the JSON view beside a record is not the view of its wire bytes
 KEY_CLASS = "key"  # a valid record whose signer did not speak for an identity at its time
 MAX_BUNDLE_RECORDS = 10_000
 
@@ -44,7 +53,7 @@ def write_bundle(subject: bytes, records: Iterable[Record]) -> bytes:
         {
             "rakuichi_bundle": FORMAT,
             "subject": did_from_raw(subject),
-            "records": [r.wire.hex() for r in ordered],
+            "records": [{"wire": r.wire.hex(), "view": to_json(r)} for r in ordered],
         },
         indent=1,
     ).encode()
@@ -52,12 +61,18 @@ def write_bundle(subject: bytes, records: Iterable[Record]) -> bytes:
 
 def read_bundle(data: bytes) -> tuple[bytes, list[bytes]]:
     """The subject key and the records' wire bytes of a bundle file."""
+    subject, entries = read_entries(data)
+    return subject, [wire for wire, _ in entries]
+
+
+def read_entries(data: bytes) -> tuple[bytes, list[tuple[bytes, Any]]]:
+    """The subject key and, per record, its wire bytes and the view beside them (or None)."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"not a bundle: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("rakuichi_bundle") != FORMAT:
-        raise BundleError(f"not a bundle: rakuichi_bundle must be {FORMAT}")
+    if not isinstance(doc, dict) or doc.get("rakuichi_bundle") not in FORMATS:
+        raise BundleError(f"not a bundle: rakuichi_bundle must be one of {FORMATS}")
     try:
         subject = raw_from_did(doc.get("subject", ""))
     except InvalidDid as exc:
@@ -65,13 +80,17 @@ def read_bundle(data: bytes) -> tuple[bytes, list[bytes]]:
     records = doc.get("records")
     if not isinstance(records, list) or len(records) > MAX_BUNDLE_RECORDS:
         raise BundleError(f"bundle records must be a list of at most {MAX_BUNDLE_RECORDS}")
-    wires = []
+    entries: list[tuple[bytes, Any]] = []
     for i, item in enumerate(records):
+        view = None
+        if isinstance(item, dict):
+            view = item.get("view")
+            item = item.get("wire")
         try:
-            wires.append(bytes.fromhex(item))
+            entries.append((bytes.fromhex(item), view))
         except (TypeError, ValueError):
             raise BundleError(f"bundle record #{i + 1} is not hex") from None
-    return subject, wires
+    return subject, entries
 
 
 @dataclass(frozen=True)
@@ -128,15 +147,21 @@ class BundleReport:
 
 def verify_bundle(data: bytes, now_ms: int) -> BundleReport:
     """Check a bundle offline at time ``now_ms``; raises ``BundleError`` for a non-bundle."""
-    subject, wires = read_bundle(data)
+    subject, entries = read_entries(data)
+    wires = [wire for wire, _ in entries]
     records: list[Record] = []
     refused: list[Refused] = []
-    for position, wire in enumerate(wires, start=1):
+    for position, (wire, view) in enumerate(entries, start=1):
         try:
-            records.append(validate(wire, now_ms))
+            record = validate(wire, now_ms)
         except Rejected as exc:
             kind, rid = _identify(wire)
             refused.append(Refused(position, kind, rid, exc.klass, exc.detail))
+            continue
+        records.append(record)
+        if view is not None and view != to_json(record):
+            detail = "the JSON view beside the record is not what its wire bytes say"
+            refused.append(Refused(position, record.kind, record.id, VIEW_CLASS, detail))
     if refused:
         return BundleReport(subject, len(wires), tuple(refused), None)
     by_identity = derive_identities(records, now_ms)

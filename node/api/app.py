@@ -15,28 +15,34 @@ from node.api import (
     reputation,
     stream,
 )
-from node.api.auth import LIMITER, peer_auth_middleware
+from node.api.auth import peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
 from node.api.keys import FEDERATION, NODE, SYNC_INDEX
+from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
 from node.api.problems import problem_middleware
-from node.api.ratelimit import RateLimiter
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
 from node.ops import endpoints as ops_endpoints
 from node.service import Node
+from node.web import add_web
 
 
 def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware, body_middleware, peer_auth_middleware],
+        middlewares=[
+            problem_middleware,
+            address_limit_middleware,
+            body_middleware,
+            peer_auth_middleware,
+        ],
         client_max_size=node.config.max_body_bytes,
     )
     app[NODE] = node
     app[FEDERATION] = fed
     app[SYNC_INDEX] = fed.index if fed is not None else None
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
-    app[LIMITER] = RateLimiter(node.config.rate_limit, node.config.rate_burst)
+    app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
     for module in (
         directory,
         records,
@@ -58,6 +64,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app.on_startup.append(_start_hub)
     app.on_shutdown.append(_stop_hub)
+    add_web(app)
     return app
 
 

@@ -11,19 +11,25 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from crypto import CryptoError
-from crypto.httpsig import verify_request
-from node.api.client_address import client_address
+from crypto.httpsig import ReplayCacheFull, verify_request
 from node.api.keys import FEDERATION, NODE, PEER
+from node.api.limits import REQUEST_LIMITS
 from node.api.problems import ApiError
-from node.api.ratelimit import RateLimiter
-
-LIMITER = web.AppKey("rate_limiter", RateLimiter)
+from node.config import NodeConfig
 
 
-def _candidate_urls(request: web.Request, public_url: str) -> list[str]:
-    seen = f"{request.scheme}://{request.host}{request.raw_path}"
-    public = public_url.rstrip("/") + request.raw_path
-    return [seen] if seen == public else [seen, public]
+def signature_urls(request: web.Request, config: NodeConfig) -> list[str]:
+    """The URLs a request to this node may have been signed for: its public URL, configured
+    aliases and listen address. Never the ``Host`` header: a request signed for another host
+    and sent here is refused whatever it claims."""
+    host, port = config.host_port
+    bases = [config.public_url, *config.url_aliases, f"http://{host}:{port}"]
+    urls: list[str] = []
+    for base in bases:
+        url = base.rstrip("/") + request.raw_path
+        if url not in urls:
+            urls.append(url)
+    return urls
 
 
 @web.middleware
@@ -35,7 +41,7 @@ async def peer_auth_middleware(
         body = await request.read()
         fed = node.config.federation
         error: CryptoError | None = None
-        for url in _candidate_urls(request, node.config.public_url):
+        for url in signature_urls(request, node.config):
             try:
                 key = verify_request(
                     method=request.method,
@@ -46,6 +52,10 @@ async def peer_auth_middleware(
                     max_age=fed.signature_max_age,
                     replay_cache=node.peers.replay_cache,
                 )
+            except ReplayCacheFull as exc:
+                raise ApiError(
+                    503, "busy", f"cannot check this signature for replay now: {exc}", "busy", 5
+                ) from None
             except CryptoError as exc:
                 error = exc
                 continue
@@ -65,17 +75,12 @@ async def peer_auth_middleware(
         denial = node.peers.denial(request[PEER], fed)
         if denial is not None:
             raise ApiError(403, "policy", denial, "refused by policy")
+        if node.peers.known(request[PEER]):
+            limits = request.app[REQUEST_LIMITS]
+            limits.charge(
+                limits.by_peer, request[PEER], f"peer {request[PEER]}", node.clock.monotonic()
+            )
         federation = request.app[FEDERATION]
         if federation is not None:
             federation.contacted(request[PEER])
-    if request.method == "POST":
-        who = request.get(PEER) or client_address(request)
-        wait = request.app[LIMITER].take(who, node.clock.monotonic())
-        if wait > 0:
-            raise ApiError(
-                429,
-                "rate-limited",
-                f"too many requests from {who}; retry in {wait:.1f} s",
-                "rate limited",
-            )
     return await handler(request)

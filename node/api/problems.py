@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -19,10 +20,18 @@ STATUS_OF_CLASS = {"size": 413, "policy": 403}
 class ApiError(Exception):
     """An error a handler raises; the middleware turns it into a problem document."""
 
-    def __init__(self, status: int, klass: str, detail: str, title: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        klass: str,
+        detail: str,
+        title: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.klass, self.detail = status, klass, detail
         self.title = title or klass.replace("-", " ")
+        self.retry_after = retry_after  # seconds, sent as Retry-After (429 always has one)
 
 
 def bad_request(detail: str) -> ApiError:
@@ -70,7 +79,10 @@ async def problem_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        return problem_response(exc.status, exc.klass, exc.title, exc.detail, request.path)
+        response = problem_response(exc.status, exc.klass, exc.title, exc.detail, request.path)
+        if exc.retry_after is not None or exc.status == 429:
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -10,11 +10,10 @@ the organisation's own node as a draft (it must be running) for the member to co
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
-from crypto import InvalidDid, SigningKey, did_from_raw, raw_from_did, sha256
+from crypto import SigningKey, sha256
 from node.cli.answers import (
     Offline,
     add_reply_options,
@@ -22,30 +21,38 @@ from node.cli.answers import (
     check_reply,
     check_retract,
 )
+from node.cli.bundles import describe_report, read_and_verify
 from node.cli.common import (
     CliError,
     client,
-    format_ms,
+    now_ms,
     parse_date_ms,
+    parse_did,
+    parse_id,
     read_passphrase_file,
     run_async,
     say,
 )
-from node.cli.publish import _home, _publish, local_url
+from node.cli.describe import bundle_lines
+from node.cli.forms import (
+    add_attestation_options,
+    add_end_options,
+    attestation_body,
+    check_party,
+    end_body,
+)
+from node.cli.publish import add_home_option, local_url, publish_as_org
 from node.config import NodeConfig, load_config, load_keys
 from node.storage.store import Store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
 from protocol import (
-    BundleError,
-    BundleReport,
     Draft,
     Record,
     Rejected,
     kinds,
     parse,
     validate_record,
-    verify_bundle,
 )
 
 
@@ -56,7 +63,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = what.add_parser(
         "propose", help="sign an alliance and leave it at the node for the member to co-sign"
     )
-    _home(p)
+    add_home_option(p)
     p.add_argument(
         "--member",
         required=True,
@@ -93,24 +100,24 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_propose)
 
     p = what.add_parser("end", help="close an alliance (alliance.end)")
-    _home(p)
+    add_home_option(p)
     add_end_options(p)
     p.set_defaults(func=cmd_end)
 
     p = sub.add_parser("attest", help="attest a member's work (signed by the organisation)")
-    _home(p)
+    add_home_option(p)
     add_attestation_options(p)
     p.set_defaults(func=cmd_attest)
 
     p = sub.add_parser("retract", help="withdraw one of the organisation's own records")
-    _home(p)
+    add_home_option(p)
     add_retract_options(p)
     p.set_defaults(func=cmd_retract)
 
     p = sub.add_parser(
         "reply", help="answer an attestation about the organisation, or an end of its alliance"
     )
-    _home(p)
+    add_home_option(p)
     add_reply_options(p)
     p.set_defaults(func=cmd_reply)
 
@@ -125,137 +132,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser("verify", help="check a reputation bundle offline (no network)")
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.set_defaults(func=cmd_verify)
-
-
-# -- shared with the member's commands ------------------------------------------------------
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def parse_did(text: str, name: str) -> bytes:
-    try:
-        return raw_from_did(text)
-    except InvalidDid as exc:
-        raise CliError(f"{name}: {exc}") from None
-
-
-def parse_id(text: str, name: str) -> bytes:
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        value = b""
-    if len(value) != 32 or text != text.lower():
-        raise CliError(f"{name} must be a record id (64 lowercase hex digits), not {text!r:.80}")
-    return value
-
-
-def add_end_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("alliance_id", metavar="ALLIANCE-ID")
-    p.add_argument("--outcome", required=True, choices=kinds.OUTCOMES)
-    p.add_argument("--note")
-
-
-def end_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "alliance": parse_id(args.alliance_id, "ALLIANCE-ID"),
-        "outcome": args.outcome,
-    }
-    if args.note:
-        body["note"] = args.note
-    return body
-
-
-def add_attestation_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--subject", required=True, help="did:key the attestation is about")
-    p.add_argument("--claim", required=True, choices=kinds.CLAIMS)
-    p.add_argument("--alliance", help="id of the alliance between you two that grounds it")
-    p.add_argument("--skill", help="required when --claim skill")
-    p.add_argument("--level", type=int, help="1..5")
-    p.add_argument("--score", type=int, help="1..5, required when --claim rating")
-    p.add_argument("--text")
-    p.add_argument("--expires", help="YYYY-MM-DD")
-
-
-def attestation_body(args: argparse.Namespace) -> dict[str, Any]:
-    body: dict[str, Any] = {"subject": parse_did(args.subject, "--subject"), "claim": args.claim}
-    if args.alliance:
-        body["alliance"] = parse_id(args.alliance, "--alliance")
-    optional = {
-        "skill": args.skill,
-        "level": args.level,
-        "score": args.score,
-        "text": args.text,
-        "expires": parse_date_ms(args.expires, "--expires") if args.expires else None,
-    }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    return body
-
-
-async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
-    """Refuse to end an alliance the node shows ``key`` is no party of (an end by anyone
-    else has no effect, ever), or one the node shows already ended (a second end changes
-    nothing); say nothing when the node is down or lacks the alliance."""
-    try:
-        async with client(url) as node:
-            wire = await node.get_record_wire(alliance_id)
-            if wire is None:
-                return
-            try:
-                record = parse(wire)
-            except Rejected:
-                return
-            if record.kind != kinds.ALLIANCE:
-                raise CliError(f"record {alliance_id.hex()} is a {record.kind}, not an alliance")
-            if key not in (record.author, record.body["member"]):
-                raise CliError(
-                    f"{did_from_raw(key)} is not a party of alliance {alliance_id.hex()}"
-                )
-            member = await node.member(did_from_raw(record.body["member"]))
-    except (TransportError, RemoteRefusal):
-        return
-    for entry in member.get("alliances", []):
-        if entry.get("id") == alliance_id.hex() and entry.get("end"):
-            raise CliError(
-                f"alliance {alliance_id.hex()} already ended (record {entry['end']},"
-                f" outcome {entry.get('outcome')}); not publishing a second end"
-            )
-
-
-def describe_alliance(body: dict[str, Any]) -> list[str]:
-    """The terms of an alliance body in plain words, one line each."""
-    lines = [
-        f"  relation      {body.get('relation', kinds.DEFAULT_RELATION)}",
-        f"  tour          {body['tour']}",
-        f"  mission       {body['mission']}",
-        f"  starts        {format_ms(body['starts'])}",
-        f"  ends          {format_ms(body['ends']) if 'ends' in body else 'open-ended'}",
-    ]
-    if "opportunity" in body:
-        lines.append(f"  opportunity   {body['opportunity'].hex()}")
-    for title, key in (
-        ("the organisation commits to", "org_commits"),
-        ("the member commits to", "member_commits"),
-    ):
-        lines.append(f"  {title}:" + ("" if body.get(key) else " nothing stated"))
-        lines.extend(f"    - {item}" for item in body.get(key, []))
-    lines.append(
-        "  terms         "
-        + (
-            f"sha256 {body['terms'].hex()} of a private document"
-            if "terms" in body
-            else "no private terms document"
-        )
-    )
-    lines.append(
-        "  alumni        "
-        + ("yes: both stay allied once the tour ends" if body["alumni"] else "no alumni clause")
-    )
-    return lines
-
-
-# -- organisation side ----------------------------------------------------------------------
 
 
 def _org_key(args: argparse.Namespace) -> SigningKey:
@@ -321,11 +197,11 @@ def cmd_end(args: argparse.Namespace) -> None:
     body = end_body(args)
     org = _org_key(args)
     run_async(check_party(local_url(load_config(args.home)), body["alliance"], org.public_key.raw))
-    _publish(args, kinds.ALLIANCE_END, body)
+    publish_as_org(args, kinds.ALLIANCE_END, body)
 
 
 def cmd_attest(args: argparse.Namespace) -> None:
-    _publish(args, kinds.ATTESTATION, attestation_body(args))
+    publish_as_org(args, kinds.ATTESTATION, attestation_body(args))
 
 
 def cmd_retract(args: argparse.Namespace) -> None:
@@ -337,14 +213,14 @@ def cmd_retract(args: argparse.Namespace) -> None:
     run_async(
         check_retract(local_url(config), body["target"], org, args.force, _offline_reader(config))
     )
-    _publish(args, kinds.RETRACT, body)
+    publish_as_org(args, kinds.RETRACT, body)
 
 
 def cmd_reply(args: argparse.Namespace) -> None:
     body = {"target": parse_id(args.target_id, "TARGET-ID"), "text": args.text}
     org = _org_key(args).public_key.raw
     run_async(check_reply(local_url(load_config(args.home)), body["target"], org, args.force))
-    _publish(args, kinds.REPLY, body)
+    publish_as_org(args, kinds.REPLY, body)
 
 
 def _offline_reader(config: NodeConfig) -> Offline:
@@ -407,65 +283,6 @@ async def _fetch_record(url: str, record_id: bytes) -> bytes:
     return wire
 
 
-def read_and_verify(path: Path) -> BundleReport:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        return verify_bundle(data, now_ms())
-    except BundleError as exc:
-        raise CliError(f"{path}: {exc}") from None
-
-
-def _named(report: BundleReport, key: bytes) -> str:
-    name = report.issuer_names.get(key)
-    return f"{name} ({did_from_raw(key)})" if name else did_from_raw(key)
-
-
-def describe_report(report: BundleReport) -> list[str]:
-    """What a verified bundle says: each claim with its state and issuer, then the summary."""
-    rep = report.reputation
-    assert rep is not None
-    lines = [
-        f"bundle of {report.records} record(s) about {_named(report, report.subject)}: "
-        "every record checks",
-        "attestations:",
-    ]
-    for entry in rep.attestations:
-        what = entry.claim or "(content withdrawn)"
-        if entry.skill:
-            what += f": {entry.skill}"
-        lines.append(
-            f"  {entry.state:<10}  {what:<30}  by {_named(report, entry.issuer)}  {entry.id.hex()}"
-        )
-    for target, issuer in report.retracted:  # erased: only the retract is in the bundle
-        lines.append(
-            f"  {'retracted':<10}  {'(content withdrawn)':<30}  by "
-            f"{_named(report, issuer)}  {target.hex()}"
-        )
-    if not rep.attestations and not report.retracted:
-        lines.append("  none")
-    lines.append("summary (grounded attestations only, one per issuer):")
-    for key in sorted(rep.summary, key=lambda k: (k[0], k[1] or "")):
-        item = rep.summary[key]
-        what = item.claim + (f": {item.skill}" if item.skill else "")
-        text = f"  {what:<32}  {item.issuers} issuer(s)"
-        if item.mean_score is not None:
-            text += f", mean score {item.mean_score:.2f} ({item.score_sum}/{item.score_count})"
-        if item.mean_level is not None:
-            text += f", level max {item.level_max}, mean {item.mean_level:.2f}"
-        lines.append(text)
-    if not rep.summary:
-        lines.append("  nothing counts: no grounded, live attestation")
-    if rep.ungrounded:
-        lines.append(
-            f"{len(rep.ungrounded)} ungrounded attestation(s) are listed, never "
-            "counted (no alliance between issuer and subject in the bundle)"
-        )
-    return lines
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     report = read_and_verify(args.bundle)
     if not report.ok:
@@ -476,6 +293,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             "do not check, so nothing in it counts; first: "
             f"{report.refused[0].describe()}"
         )
+    for line in bundle_lines(args.bundle.read_bytes(), report.issuer_names):
+        say(line)
     for line in describe_report(report):
         say(line)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from crypto import InvalidDid, raw_from_did
 from node.transport import NodeClient, timeouts
 
 T = TypeVar("T")
@@ -41,6 +43,27 @@ def read_passphrase_file(path: str | None) -> str | None:
         return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise CliError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parse_did(text: str, name: str) -> bytes:
+    try:
+        return raw_from_did(text)
+    except InvalidDid as exc:
+        raise CliError(f"{name}: {exc}") from None
+
+
+def parse_id(text: str, name: str) -> bytes:
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 32 or text != text.lower():
+        raise CliError(f"{name} must be a record id (64 lowercase hex digits), not {text!r:.80}")
+    return value
 
 
 def parse_date_ms(text: str, name: str) -> int:

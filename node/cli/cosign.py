@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 
 from crypto import SigningKey, did_from_raw, sha256
-from node.cli.alliance import describe_alliance
 from node.cli.common import CliError, client, run_async, say
+from node.cli.forms import describe_alliance
 from node.cli.wallet import load_wallet
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
 from protocol import Draft, Record, Rejected, kinds

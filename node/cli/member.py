@@ -16,20 +16,17 @@ from typing import Any
 
 from crypto import did_from_raw
 from node.cli import credentials, keys
-from node.cli.alliance import (
+from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
+from node.cli.bundles import read_and_verify
+from node.cli.common import CliError, client, now_ms, parse_did, parse_id, run_async, say
+from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
+from node.cli.forms import (
     add_attestation_options,
     add_end_options,
     attestation_body,
     check_party,
     end_body,
-    now_ms,
-    parse_did,
-    parse_id,
-    read_and_verify,
 )
-from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
-from node.cli.common import CliError, client, run_async, say
-from node.cli.cosign import cmd_drafts, cmd_sign, org_name, post_record
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
 from node.transport import RemoteRefusal, TransportError
 from protocol import BundleError, Rejected, kinds, parse, read_bundle, sign_record
@@ -97,9 +94,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_export)
     credentials.add_member_parsers(what, _wallet, wallet_did)
     keys.add_member_parsers(what, _wallet)
-    p = what.add_parser("present", help="check a bundle, then hand its records to a node")
+    p = what.add_parser(
+        "present",
+        help="have a node check a bundle (nothing is stored); --publish hands its records over",
+    )
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--node", required=True)
+    p.add_argument(
+        "--publish", action="store_true", help="hand the records to the node to keep and spread"
+    )
     p.set_defaults(func=cmd_present)
     p = what.add_parser(
         "opportunities",
@@ -218,7 +221,10 @@ def cmd_present(args: argparse.Namespace) -> int:
             f"refusing to present {args.bundle}: it does not check: "
             + "; ".join(r.describe() for r in report.refused)
         )
-    _, wires = read_bundle(args.bundle.read_bytes())
+    data = args.bundle.read_bytes()
+    if not args.publish:
+        return _check_at(args.node, data)
+    _, wires = read_bundle(data)
     results = run_async(_present(args.node, wires))
     counts = {"stored": 0, "already held": 0, "refused": 0}
     for wire, result in zip(wires, results, strict=True):
@@ -238,6 +244,37 @@ def cmd_present(args: argparse.Namespace) -> int:
         f"{args.node.rstrip('/')}: " + ", ".join(f"{n} {what}" for what, n in counts.items())
     )
     return 1 if counts["refused"] else 0
+
+
+def _check_at(url: str, data: bytes) -> int:
+    """Have the node check the bundle (``POST /v1/reputation/verify``): it stores nothing."""
+    answer = run_async(_verify_at(url, data))
+    where = url.rstrip("/")
+    if not answer.get("ok"):
+        for refused in answer.get("refused", []):
+            say(
+                f"  refused  record #{refused.get('position')}: {refused.get('class')}: "
+                f"{refused.get('detail')}"
+            )
+        raise CliError(f"{where} checked the bundle and refuses it: nothing in it counts there")
+    rep = answer.get("reputation") or {}
+    for entry in rep.get("attestations", []):
+        say(f"  {entry.get('state', '?'):<10}  {entry.get('id')}  by {entry.get('issuer')}")
+    say(
+        f"{where} checked {answer.get('records')} record(s) about {answer.get('subject')}: "
+        "every record checks; nothing was stored there (--publish hands the records over)"
+    )
+    return 0
+
+
+async def _verify_at(url: str, data: bytes) -> dict[str, Any]:
+    try:
+        async with client(url, total=60) as node:
+            return await node.verify_bundle(data)
+    except TransportError as exc:
+        raise CliError(f"cannot reach the node: {exc}") from None
+    except RemoteRefusal as exc:
+        raise CliError(f"the node refused the bundle: {exc}") from None
 
 
 async def _present(url: str, wires: list[bytes]) -> list[dict[str, Any]]:

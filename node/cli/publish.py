@@ -24,7 +24,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     what = pub.add_subparsers(dest="what", required=True)
 
     p = what.add_parser("opportunity", help="publish (or replace) an opportunity by slug")
-    _home(p)
+    add_home_option(p)
     p.add_argument("--slug", required=True)
     p.add_argument("--title", required=True)
     p.add_argument("--tour", required=True, choices=kinds.TOURS)
@@ -38,7 +38,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_opportunity)
 
     p = what.add_parser("profile", help="publish the organisation's profile")
-    _home(p)
+    add_home_option(p)
     p.add_argument("--name")
     p.add_argument("--about")
     p.add_argument("--domain")
@@ -46,11 +46,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     p = what.add_parser("file", help="publish a record described in a TOML file")
     p.add_argument("path", type=Path)
-    _home(p, required=False)
+    add_home_option(p, required=False)
     p.set_defaults(func=cmd_file)
 
 
-def _home(p: argparse.ArgumentParser, required: bool = True) -> None:
+def add_home_option(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """``--home`` and ``--passphrase-file``, for the commands that sign as the organisation."""
     p.add_argument("--home", required=required, type=Path)
     p.add_argument("--passphrase-file")
 
@@ -100,13 +101,14 @@ def _keys(args: argparse.Namespace) -> NodeKeys:
         raise CliError(str(exc)) from None
 
 
-def _publish(
+def publish_as_org(
     args: argparse.Namespace,
     kind: str,
     body: dict[str, Any],
     created: int | None = None,
     keys: NodeKeys | None = None,
 ) -> None:
+    """Sign ``body`` as a ``kind`` record with the organisation key of ``--home``; submit it."""
     config = load_config(args.home)
     keys = keys or _keys(args)
     try:
@@ -133,7 +135,7 @@ def cmd_opportunity(args: argparse.Namespace) -> None:
         "remote": True if args.remote else None,
     }
     body.update({k: v for k, v in optional.items() if v is not None})
-    _publish(args, kinds.OPPORTUNITY, body)
+    publish_as_org(args, kinds.OPPORTUNITY, body)
 
 
 def cmd_profile(args: argparse.Namespace) -> None:
@@ -146,7 +148,7 @@ def cmd_profile(args: argparse.Namespace) -> None:
     }
     about = args.about or config.about
     body.update({k: v for k, v in (("about", about), ("domain", args.domain)) if v})
-    _publish(args, kinds.ORG_PROFILE, body, keys=keys)
+    publish_as_org(args, kinds.ORG_PROFILE, body, keys=keys)
 
 
 def cmd_file(args: argparse.Namespace) -> None:
@@ -166,4 +168,4 @@ def cmd_file(args: argparse.Namespace) -> None:
         body = body_from_json(body, kind)
     except ValueError as exc:
         raise CliError(f"{args.path}: {exc}") from None
-    _publish(args, kind, body, data.get("created"))
+    publish_as_org(args, kind, body, data.get("created"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from crypto import InvalidDid, raw_from_did
@@ -19,10 +20,11 @@ class PeerIdentity:
 class PeerDirectory:
     """Node keys seen on peers, with their URLs and organisations, and the replay cache."""
 
-    def __init__(self) -> None:
-        self.by_key: dict[str, PeerIdentity] = {}
-        self.replay_cache = ReplayCache()
+    def __init__(self, replay_capacity: int = 100_000, max_keys: int = 10_000) -> None:
+        self.by_key: OrderedDict[str, PeerIdentity] = OrderedDict()  # oldest learned first
+        self.replay_cache = ReplayCache(max(1, replay_capacity))
         self.seed_keys: set[str] = set()
+        self.max_keys = max(1, max_keys)
         self.node_keys: dict[str, tuple[int, frozenset[str]]] = {}  # org -> newest profile's
         self.retired: dict[str, int] = {}  # node key -> created of the profile that dropped it
 
@@ -39,7 +41,11 @@ class PeerDirectory:
                 self.retired[key] = created
         for key in keys:
             self.retired.pop(key, None)
+        self.node_keys.pop(org, None)
         self.node_keys[org] = (created, keys)
+        for table in (self.node_keys, self.retired):  # bounded like the learned keys
+            while len(table) > self.max_keys:
+                del table[next(iter(table))]
 
     def retired_too_long(self, node_key: str, now_ms: int, grace_s: float) -> bool:
         """Whether ``node_key`` was retired by its organisation more than ``grace_s`` ago."""
@@ -47,10 +53,16 @@ class PeerDirectory:
         return since is not None and now_ms > since + grace_s * 1000
 
     def learn(self, node_key: str, url: str | None, org: str | None) -> None:
-        known = self.by_key.get(node_key)
+        known = self.by_key.pop(node_key, None)
         self.by_key[node_key] = PeerIdentity(
             node_key, url or (known.url if known else None), org or (known.org if known else None)
         )
+        while len(self.by_key) > self.max_keys:  # bounded: the oldest learned key goes
+            self.by_key.popitem(last=False)
+
+    def known(self, node_key: str) -> bool:
+        """A peer this node knows: pinned in peers.toml or learned with its URL."""
+        return node_key in self.seed_keys or node_key in self.by_key
 
     def denial(self, node_key: str, federation: FederationConfig) -> str | None:
         """Why requests signed by ``node_key`` are refused, or None when they are welcome."""

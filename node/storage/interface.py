@@ -9,9 +9,10 @@ each engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from node.storage.board_queries import PartyAlliance
 from node.storage.peers import PeerState
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
@@ -74,6 +75,19 @@ class RecordStore(Protocol):
     async def dump_views(self, now_ms: int) -> Views: ...
     async def live_of_kinds(self, kinds: Sequence[str]) -> list[bytes]: ...
     async def live_where_in(self, column: str, values: Sequence[bytes]) -> list[bytes]: ...
+
+    # ----- the web board (node/web)
+    async def profile_names(self, kind: str, keys: Iterable[bytes]) -> dict[bytes, str]:
+        """The ``name`` of each key's current profile of ``kind``, for those that have one."""
+        ...
+
+    async def party_alliances(self, side: str, key: bytes) -> list[PartyAlliance]:
+        """Alliances of an organisation (``side="org"``) or its other party (``"member"``)."""
+        ...
+
+    async def is_retracted(self, record_id: bytes) -> bool:
+        """Held as a tombstone, or the target of a retract held here."""
+        ...
 
 
 class PeerStore(Protocol):

@@ -19,6 +19,7 @@ from crypto.httpsig import (
     MalformedSignature,
     MissingSignature,
     ReplayCache,
+    ReplayCacheFull,
     ReplayedSignature,
     SignatureParams,
     StaleSignature,
@@ -239,6 +240,19 @@ def test_sign_request_headers(key: SigningKey) -> None:
         f';created={NOW};keyid="{key.public_key.did}";alg="ed25519"'
     )
     assert out["Signature"].startswith("sig1=:") and out["Signature"].endswith(":")
+
+
+def test_a_nonce_makes_two_identical_requests_differ(key: SigningKey) -> None:
+    cache = ReplayCache()
+    headers = {"Content-Type": "application/json"}
+    first, second = (
+        headers
+        | sign_request(key, method="POST", url=URL, headers=headers, body=BODY, now=NOW, nonce=n)
+        for n in ("n-one", "n-two")
+    )
+    assert first["Signature-Input"].endswith(';alg="ed25519";nonce="n-one"')
+    assert first["Signature"] != second["Signature"]
+    assert verify(first, cache=cache) == verify(second, cache=cache) == key.public_key
 
 
 def test_round_trip(key: SigningKey) -> None:
@@ -466,12 +480,14 @@ def test_replay_cache_expiry_and_bound() -> None:
     assert not cache.seen(b"a", expires=10, now=0)
     assert cache.seen(b"a", expires=10, now=10)
     assert not cache.seen(b"a", expires=20, now=11)  # expired entries count as absent
-    for k in (b"b", b"c", b"d"):
+    for k in (b"b", b"c"):
         assert not cache.seen(k, expires=30, now=12)
-    assert len(cache) == 3  # the oldest entry made room
-    assert not cache.seen(b"a", expires=40, now=12)
-    assert not cache.seen(b"e", expires=50, now=31)  # c and d expired and were swept
-    assert len(cache) == 2
+    assert len(cache) == 3
+    with pytest.raises(ReplayCacheFull):  # full of live entries: none is forgotten
+        cache.seen(b"d", expires=30, now=12)
+    assert cache.seen(b"a", expires=40, now=12)  # the oldest live one is still known
+    assert not cache.seen(b"e", expires=50, now=31)  # a, b and c expired and were swept
+    assert len(cache) == 1
     with pytest.raises(ValueError):
         ReplayCache(max_entries=0)
 

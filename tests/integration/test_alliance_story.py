@@ -245,10 +245,16 @@ async def test_alliance_story_across_two_nodes(tmp_path: Path, api: Api) -> None
     )
     checked = await rakuichi("verify", bundle)
     assert "every record checks" in checked
+    assert "records (what each says):" in checked
+    assert re.search(
+        r"attestation\s+[0-9a-f]{12}  aurora \(did:key:\S+\) attests skill python", checked
+    )
     for rid in (skill, praise):
         assert re.search(rf"grounded .* by aurora \({re.escape(org_a)}\)\s+{rid}", checked)
     assert re.search(r"skill: python\s+1 issuer\(s\), level max 4", checked)
-    presented = await rakuichi("member", "present", bundle, "--node", b)
+    checked_at_b = await rakuichi("member", "present", bundle, "--node", b)
+    assert f"{b} checked" in checked_at_b and "nothing was stored there" in checked_at_b
+    presented = await rakuichi("member", "present", bundle, "--node", b, "--publish")
     count = len(json.loads(bundle.read_text(encoding="utf-8"))["records"])
     assert f"presented {count} record(s) about {member} to {b}" in presented
     assert presented.rstrip().endswith(" 0 refused")

@@ -336,7 +336,7 @@ async def test_verify_of_a_tampered_bundle_exits_1_and_names_the_record(
     assert "grounded    skill: search" in checked.stdout
     assert praise.id.hex() in checked.stdout and "acme" in checked.stdout
 
-    position = doc["records"].index(praise.wire.hex()) + 1
+    position = [e["wire"] for e in doc["records"]].index(praise.wire.hex()) + 1
     tampered_wire = bytearray(praise.wire)
     tampered_wire[praise.wire.index(praise.sigs[0][1]) + 10] ^= 0x01  # a signature byte
     doc["records"][position - 1] = bytes(tampered_wire).hex()

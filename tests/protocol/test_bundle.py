@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from crypto import did_from_raw
 from protocol.bundle import BundleError, BundleReport, read_bundle, verify_bundle, write_bundle
+from protocol.jsonview import to_json
 from protocol.record import Record
 from protocol.reputation import ClaimSummary
+from protocol.validate import parse
 from tests.support.records import (
     Cast,
     alliance,
@@ -60,7 +62,7 @@ def with_wire(data: bytes, position: int, wire: bytes) -> bytes:
 
 
 def position_of(data: bytes, record: Record) -> int:
-    return json.loads(data)["records"].index(record.wire.hex()) + 1
+    return [e["wire"] for e in json.loads(data)["records"]].index(record.wire.hex()) + 1
 
 
 def assert_refused_only(
@@ -168,9 +170,8 @@ def test_several_refused_records_are_all_named() -> None:
     data = bundle([*ATTESTATIONS, *SUPPORT])
     doc = json.loads(data)
     doc["records"][0] = "00"
-    doc["records"][-1] = doc["records"][-1][:-2] + (
-        "00" if doc["records"][-1][-2:] != "00" else "01"
-    )
+    last = doc["records"][-1]["wire"]
+    doc["records"][-1]["wire"] = last[:-2] + ("00" if last[-2:] != "00" else "01")
     report = verify_bundle(json.dumps(doc).encode(), NOW)
     assert [r.position for r in report.refused] == [1, len(doc["records"])]
     assert report.reputation is None
@@ -237,3 +238,32 @@ def test_a_bundle_with_malformed_records_raises(records: Any) -> None:
     doc = {"rakuichi_bundle": 1, "subject": did_from_raw(raw(CAST.member)), "records": records}
     with pytest.raises(BundleError):
         verify_bundle(json.dumps(doc).encode(), NOW)
+
+
+def test_each_record_carries_its_json_view() -> None:
+    data = bundle([*ATTESTATIONS, *SUPPORT])
+    doc = json.loads(data)
+    assert doc["rakuichi_bundle"] == 2
+    for entry in doc["records"]:
+        record = parse(bytes.fromhex(entry["wire"]))
+        assert entry["view"] == to_json(record)
+
+
+def test_a_view_that_says_something_else_is_refused() -> None:
+    data = bundle([*ATTESTATIONS, *SUPPORT])
+    doc = json.loads(data)
+    position = position_of(data, SKILL_A)
+    doc["records"][position - 1]["view"]["body"]["level"] = 1  # the wire says 4
+    report = verify_bundle(json.dumps(doc).encode(), NOW)
+    assert_refused_only(report, position, "attestation", SKILL_A.id, "view")
+
+
+def test_format_1_without_views_is_still_read() -> None:
+    records = sorted([*ATTESTATIONS, *SUPPORT], key=lambda r: (r.created, r.id))
+    legacy = {
+        "rakuichi_bundle": 1,
+        "subject": did_from_raw(raw(CAST.member)),
+        "records": [r.wire.hex() for r in records],
+    }
+    report = verify_bundle(json.dumps(legacy).encode(), NOW)
+    assert report.ok and report.records == len(records)

@@ -1,0 +1,58 @@
+"""Request rate limits: every request against its client address, known peers per key too.
+
+* Each request (any method, signed or not) takes a token from the bucket of its client
+  address (``client_address``: the forwarded address behind a trusted proxy). A stranger gets
+  no more by signing with fresh keys.
+* A signed request from a peer this node already knows (a pinned or learned peer) also takes
+  one from that peer's key bucket; unknown keys get no bucket of their own, so they cannot
+  fill the table.
+* 429 always carries ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from node.api.client_address import client_address
+from node.api.keys import NODE
+from node.api.problems import ApiError
+from node.api.ratelimit import RateLimiter
+
+
+@dataclass
+class RequestLimits:
+    by_address: RateLimiter
+    by_peer: RateLimiter
+    limited: int = 0  # requests answered 429
+
+    @classmethod
+    def make(cls, rate: float, burst: float) -> RequestLimits:
+        return cls(RateLimiter(rate, burst), RateLimiter(rate, burst, max_clients=4096))
+
+    def charge(self, limiter: RateLimiter, who: str, what: str, now: float) -> None:
+        wait = limiter.take(who, now)
+        if wait > 0:
+            self.limited += 1
+            raise ApiError(
+                429,
+                "rate-limited",
+                f"too many requests from {what}; retry in {wait:.1f} s",
+                "rate limited",
+                retry_after=wait,
+            )
+
+
+REQUEST_LIMITS = web.AppKey("request_limits", RequestLimits)
+
+
+@web.middleware
+async def address_limit_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    limits = request.app[REQUEST_LIMITS]
+    address = client_address(request)
+    limits.charge(limits.by_address, address, address, request.app[NODE].clock.monotonic())
+    return await handler(request)
