@@ -19,8 +19,9 @@ from node.config import (
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.keyring import events_path, read_events
+from node.storage.engines import open_record_store
 from node.storage.identities import HistoryCache
-from node.storage.store import Store
+from node.storage.interface import RecordStore
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
 
@@ -31,7 +32,7 @@ log = logging.getLogger("rakuichi.node")
 class Node:
     config: NodeConfig
     keys: NodeKeys
-    store: Store
+    store: RecordStore
     clock: Clock
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
@@ -107,6 +108,7 @@ class Node:
             "key": self.keys.org.public_key.did,
             "node": self.node_did,
             "url": self.config.public_url,
+            "max_body_bytes": self.config.max_body_bytes,
         }
 
     async def publish(self, record: Record) -> Outcome:
@@ -152,5 +154,5 @@ async def open_node(
     clock: Clock | None = None,
     verifier_workers: int | None = None,
 ) -> Node:
-    store = await Store.open(config.database_path)
+    store = await open_record_store(config)
     return Node(config, keys, store, clock or SystemClock(), Verifier(verifier_workers))

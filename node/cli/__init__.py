@@ -8,12 +8,22 @@ from typing import NoReturn
 
 from crypto import CryptoError
 from node import __version__
-from node.cli import alliance, credentials, demo, keys, member, operator, peers, publish
+from node.cli import (
+    alliance,
+    credentials,
+    demo,
+    keys,
+    maintenance,
+    member,
+    operator,
+    peers,
+    publish,
+)
 from node.cli.common import CliError
 from node.storage.store import StoreError
 from node.tomlfile import ConfigError
 
-COMMAND_MODULES = [operator, publish, peers, alliance, member, credentials, keys, demo]
+COMMAND_MODULES = [operator, maintenance, publish, peers, alliance, member, credentials, keys, demo]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -38,6 +38,7 @@ from tests.support import (
     running_node,
     unknown_kind,
 )
+from tests.support.stores import Engine
 
 MSGPACK = "application/msgpack"
 PROBLEM = "application/problem+json"
@@ -45,8 +46,11 @@ MAX_BODY = 300_000
 
 
 @pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    async with running_node(make_home(tmp_path, "acme", max_body_bytes=MAX_BODY)) as running:
+async def node(tmp_path: Path, engine: Engine) -> AsyncIterator[Node]:
+    """The node under test, on each storage engine in turn."""
+    storage = {} if engine.name == "sqlite" else {"storage_url": await engine.fresh("api")}
+    home = make_home(tmp_path, "acme", max_body_bytes=MAX_BODY, **storage)
+    async with running_node(home) as running:
         yield running
 
 
@@ -169,6 +173,7 @@ async def test_well_known_identity(node: Node, api: Api) -> None:
         "key": written["org"],  # no key events: the one key is the current key
         "node": written["node"],
         "url": base_url(node),
+        "max_body_bytes": MAX_BODY,
     }
     assert identity["org"] != identity["node"]
     assert identity["url"].startswith("http://127.0.0.1:")
