@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,14 +38,20 @@ def free_port() -> int:
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST rate limit is off unless given: benchmarks measure the node, not the limiter.
+    The POST rate limit is off unless given, and the per-address connection limit is raised:
+    benchmarks measure the node, not its guards.
     """
     home = parent / name
     init_home(home, name, f"127.0.0.1:{port or free_port()}")
     overrides = {"rate_limit": 0.0, **overrides}
     data = read_toml(home / CONFIG_FILE)
     for key, value in overrides.items():
+        if key == "storage_url":
+            data.setdefault("storage", {})["url"] = value
+            continue
         data.setdefault("node" if key in NODE_FIELDS else "federation", {})[key] = value
+    # nor the connection guard: the ingest benchmark holds 64 connections, plus its client's
+    data.setdefault("limits", {}).setdefault("connections_per_address", 1024)
     write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
     return home
 
@@ -68,8 +75,12 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path) -> None:
+    def __init__(
+        self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
+        self.extra_args = list(extra_args)
+        self.env = env or {}
         host, port = load_config(home).host_port
         self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -100,11 +111,12 @@ class NodeProcess:
                     str(self.home),
                     "--log-level",
                     "WARNING",
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=node_env(),
+                env={**node_env(), **self.env},
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )

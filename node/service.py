@@ -20,6 +20,7 @@ from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.keyring import events_path, read_events
 from node.storage.engines import open_record_store
+from node.storage.faults import StorageGuard
 from node.storage.identities import HistoryCache
 from node.storage.interface import RecordStore
 from node.verifier import Verifier
@@ -37,6 +38,7 @@ class Node:
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
     peers: PeerDirectory = field(init=False)
+    storage_guard: StorageGuard = field(init=False)
 
     org_identity: bytes = field(init=False)
     key_histories: HistoryCache = field(init=False)
@@ -44,6 +46,10 @@ class Node:
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
+        self.storage_guard = StorageGuard(
+            self.config.database_path, self.config.limits.free_disk_floor, self.clock.monotonic
+        )
+        self.ingestor.before_write = self.storage_guard.before_write
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
         self.org_identity = self.keys.org.public_key.raw

@@ -33,7 +33,9 @@ MAX_PROBLEMS = 100
 def known_settings() -> dict[str, set[str]]:
     """table -> the keys this software reads there."""
     return {
-        "node": {f.name for f in fields(NodeConfig)} - {"home", "federation", "limits"},
+        "node": {f.name for f in fields(NodeConfig)}
+        - {"home", "federation", "limits", "storage_url"},
+        "storage": {"url"},
         "identity": {"org", "node"},
         "federation": {f.name for f in fields(FederationConfig)},
         "limits": {f.name for f in fields(Limits)},
