@@ -65,6 +65,9 @@ class NodeConfig:
     stream_heartbeat: float = 15.0  # seconds between heartbeat comments on /v1/stream
     stream_buffer_bytes: int = 4 * 1024 * 1024  # unwritten events a subscriber may hold
     stream_max_subscribers: int = 5000
+    storage_url: str = (
+        ""  # [storage] url: sqlite:///PATH (default: the home's file) or postgresql://
+    )
     federation: FederationConfig = field(default_factory=FederationConfig)
     limits: Limits = field(default_factory=Limits)
     url_aliases: tuple[str, ...] = ()  # other base URLs peers may sign requests to this node for
@@ -82,7 +85,16 @@ class NodeConfig:
 
     @property
     def database_path(self) -> Path:
+        """The SQLite file (``[storage] url = "sqlite:///PATH"``, else the home's)."""
+        if self.storage_url.startswith(SQLITE_SCHEME):
+            path = Path(self.storage_url[len(SQLITE_SCHEME) :])  # sqlite:////abs, sqlite:///rel
+            return path if path.is_absolute() else self.home / path
         return self.home / DATABASE_FILE
+
+    @property
+    def postgresql_dsn(self) -> str | None:
+        """The PostgreSQL DSN when ``[storage] url`` names one, else None (SQLite)."""
+        return self.storage_url if self.storage_url.startswith(POSTGRES_SCHEMES) else None
 
     @property
     def peers_path(self) -> Path:
@@ -156,6 +168,22 @@ def _strings(table: dict[str, Any], key: str, where: str) -> list[str]:
     return values
 
 
+SQLITE_SCHEME = "sqlite:///"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def _storage_url(data: dict[str, Any], path: Path) -> str:
+    table = data.get("storage", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [storage] must be a table, not {table!r:.40}")
+    url = _typed(table, "url", str, "", f"{path}: [storage]")
+    if url and not url.startswith((SQLITE_SCHEME, *POSTGRES_SCHEMES)):
+        raise ConfigError(
+            f"{path}: [storage].url must start with sqlite:/// or postgresql://, not {url!r:.60}"
+        )
+    return url
+
+
 def load_config(home: Path) -> NodeConfig:
     """Read ``home/config.toml``; raises ``ConfigError`` naming the file and the bad value."""
     path = home / CONFIG_FILE
@@ -198,6 +226,7 @@ def load_config(home: Path) -> NodeConfig:
         stream_heartbeat=_typed(node, "stream_heartbeat", float, 15.0, where),
         stream_buffer_bytes=_typed(node, "stream_buffer_bytes", int, 4 * 1024 * 1024, where),
         stream_max_subscribers=_typed(node, "stream_max_subscribers", int, 5000, where),
+        storage_url=_storage_url(data, path),
         federation=federation,
         limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
         url_aliases=tuple(u.rstrip("/") for u in _strings(node, "url_aliases", where)),

@@ -17,8 +17,10 @@ from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
+from node.ops.check import quick_check
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
+from node.storage.store import StoreError
 
 log = logging.getLogger("rakuichi.node")
 
@@ -91,6 +93,12 @@ async def serve(
     """Run the node in ``home`` until SIGINT or SIGTERM (on ``listen`` instead of the
     configured address when given)."""
     config = load_config(home)
+    damage = quick_check(config.database_path)
+    if damage is not None:
+        raise StoreError(
+            f"{config.database_path} is damaged ({damage}): see `rakuichi check --home {home}`,"
+            f" then `rakuichi restore BACKUP --home NEW_HOME` from your latest backup"
+        )
     if listen is not None:
         config = replace(config, listen=listen)
     running = await start_node(config, passphrase)

@@ -11,7 +11,8 @@ from node.clock import Clock, SystemClock
 from node.config import FederationConfig, NodeConfig, NodeKeys
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
-from node.storage.store import Store
+from node.storage.engines import open_record_store
+from node.storage.interface import RecordStore
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
 
@@ -22,7 +23,7 @@ log = logging.getLogger("rakuichi.node")
 class Node:
     config: NodeConfig
     keys: NodeKeys
-    store: Store
+    store: RecordStore
     clock: Clock
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
@@ -57,6 +58,7 @@ class Node:
             "org": self.org_did,
             "node": self.node_did,
             "url": self.config.public_url,
+            "max_body_bytes": self.config.max_body_bytes,
         }
 
     async def publish(self, record: Record) -> Outcome:
@@ -102,5 +104,5 @@ async def open_node(
     clock: Clock | None = None,
     verifier_workers: int | None = None,
 ) -> Node:
-    store = await Store.open(config.database_path)
+    store = await open_record_store(config)
     return Node(config, keys, store, clock or SystemClock(), Verifier(verifier_workers))

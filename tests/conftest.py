@@ -101,3 +101,12 @@ async def postgres_dsn(postgres_server_dsn: str) -> Any:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Each storage engine in turn (tests/support/stores.py): the same test runs on both."""
+    from tests.support.stores import Engine
+
+    server = request.getfixturevalue("postgres_server_dsn") if request.param != "sqlite" else None
+    return Engine(request.param, tmp_path_factory.mktemp("store"), server)

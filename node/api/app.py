@@ -24,6 +24,7 @@ from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
 from node.ops import endpoints as ops_endpoints
 from node.service import Node
+from node.web import add_web
 
 
 def make_app(node: Node, fed: Federation | None = None) -> web.Application:
@@ -61,6 +62,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app.on_startup.append(_start_hub)
     app.on_shutdown.append(_stop_hub)
+    add_web(app)
     return app
 
 

@@ -8,12 +8,21 @@ from typing import NoReturn
 
 from crypto import CryptoError
 from node import __version__
-from node.cli import alliance, credentials, demo, member, operator, peers, publish
+from node.cli import (
+    alliance,
+    credentials,
+    demo,
+    maintenance,
+    member,
+    operator,
+    peers,
+    publish,
+)
 from node.cli.common import CliError
 from node.storage.store import StoreError
 from node.tomlfile import ConfigError
 
-COMMAND_MODULES = [operator, publish, peers, alliance, member, credentials, demo]
+COMMAND_MODULES = [operator, maintenance, publish, peers, alliance, member, credentials, demo]
 
 
 class _Parser(argparse.ArgumentParser):

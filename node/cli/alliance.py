@@ -43,7 +43,7 @@ from node.cli.forms import (
 )
 from node.cli.publish import add_home_option, local_url, publish_as_org
 from node.config import NodeConfig, load_config, load_keys
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
 from protocol import (
@@ -227,7 +227,7 @@ def _offline_reader(config: NodeConfig) -> Offline:
     """Reads a record from the node's database while the node is not running."""
 
     async def read(record_id: bytes) -> Record | None:
-        store = await Store.open(config.database_path)
+        store = await open_record_store(config)
         try:
             row = await store.get_record(record_id)
         finally:

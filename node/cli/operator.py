@@ -10,7 +10,8 @@ from node.cli.common import CliError, read_passphrase_file, run_async, say
 from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
 from node.ops.logsetup import add_logging_options, configure_logging
-from node.storage.store import Store
+from node.ops.migration import latest_schema, read_counts, schema_version
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError, read_toml
 
 
@@ -51,7 +52,7 @@ def _init(home: Path, name: str, listen: str, url: str, passphrase: str | None) 
 
 
 async def _create_database(home: Path) -> None:
-    store = await Store.open(load_config(home).database_path)
+    store = await open_record_store(load_config(home))
     await store.close()
 
 
@@ -103,21 +104,16 @@ def cmd_run(args: argparse.Namespace) -> None:
     say("node stopped")
 
 
-async def _counts(home: Path) -> dict[str, int]:
-    store = await Store.open(load_config(home).database_path)
-    try:
-        return await store.counts_by_kind()
-    finally:
-        await store.close()
-
-
 def cmd_status(args: argparse.Namespace) -> None:
     config = load_config(args.home)
     identity = read_toml(config.config_path).get("identity", {})
     say(f"node {config.name} at {config.public_url} (listen {config.listen})")
     say(f"  organisation  {identity.get('org', '?')}")
     say(f"  node key      {identity.get('node', '?')}")
-    counts = run_async(_counts(args.home))
+    counts = read_counts(config.database_path)  # read-only: status never migrates
+    version, latest = schema_version(config.database_path), latest_schema()
+    if 0 < version < latest:
+        say(f"database schema v{version}, this software v{latest}: `rakuichi migrate` (or run)")
     say(f"records: {sum(counts.values())}")
     for kind, n in sorted(counts.items()):
         say(f"  {kind:<16} {n}")

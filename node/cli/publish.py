@@ -12,7 +12,7 @@ from node.cli.common import CliError, client, read_passphrase_file, run_async, s
 from node.clock import SystemClock
 from node.config import NodeConfig, NodeKeys, load_config, load_keys
 from node.ingest import Ingestor, Outcome, operator_policy
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.tomlfile import ConfigError
 from node.transport import RemoteRefusal, TransportError
 from node.verifier import Verifier
@@ -82,7 +82,7 @@ async def submit(config: NodeConfig, record: Record) -> str:
 
 async def ingest_offline(config: NodeConfig, wires: list[bytes]) -> list[Outcome]:
     """The node is not running: take records in the one way (``Ingestor``) into its database."""
-    store = await Store.open(config.database_path)
+    store = await open_record_store(config)
     verifier = Verifier(workers=0)
     try:
         ingestor = Ingestor(

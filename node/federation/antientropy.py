@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from node.ingest import Ingestor
 from node.storage.interface import RecordStore
-from node.storage.peers import MAX_BATCH_BYTES
+from node.storage.peers import BATCH_FRAMING, MAX_BATCH_BYTES
 from node.transport import NodeClient
 from protocol import Initiator, ItemSet
 
@@ -42,8 +42,14 @@ async def reconcile(client: NodeClient, items: ItemSet) -> SyncReport:
 
 
 async def anti_entropy(
-    client: NodeClient, items: ItemSet, store: RecordStore, ingestor: Ingestor, peer_key: str | None
+    client: NodeClient,
+    items: ItemSet,
+    store: RecordStore,
+    ingestor: Ingestor,
+    peer_key: str | None,
+    max_bytes: int = MAX_BATCH_BYTES,
 ) -> SyncReport:
+    """One session; ``max_bytes`` bounds each batch sent (the peer's advertised body limit)."""
     report = await reconcile(client, items)
     wanted = sorted(report.have)[:MAX_TRANSFER]
     for start in range(0, len(wanted), FETCH_BATCH):
@@ -58,20 +64,21 @@ async def anti_entropy(
     owed = sorted(report.need)[:MAX_TRANSFER]
     for start in range(0, len(owed), SEND_BATCH):
         wires = await store.live_wires(owed[start : start + SEND_BATCH])
-        for batch in byte_batches(wires, MAX_BATCH_BYTES):
+        for batch in byte_batches(wires, max_bytes):
             results = await client.post_records(batch)
             report.sent += sum(1 for r in results if r.get("stored"))
     return report
 
 
 def byte_batches(wires: list[bytes], budget: int) -> list[list[bytes]]:
-    """Split ``wires`` into batches of at most ``budget`` bytes (one record at least each)."""
+    """Split ``wires`` into batches of at most ``budget`` bytes of request body (the framing of
+    each record counted), one record at least each."""
     batches: list[list[bytes]] = []
     size = 0
     for wire in wires:
-        if not batches or size + len(wire) > budget:
+        if not batches or size + len(wire) + BATCH_FRAMING > budget:
             batches.append([])
             size = 0
         batches[-1].append(wire)
-        size += len(wire)
+        size += len(wire) + BATCH_FRAMING
     return batches

@@ -25,8 +25,8 @@ from node.federation.senders import SenderPool
 from node.federation.syncindex import SyncIndex
 from node.federation.watcher import ConfigWatcher
 from node.service import Node
+from node.storage.engines import open_peer_store
 from node.storage.interface import PeerStore
-from node.storage.peers import PeerTable
 from node.transport import NodeClient, timeouts
 from protocol import Record, kinds
 
@@ -53,7 +53,9 @@ class Federation:
             node.config.public_url,
             self.request_sync,
         )
-        self.outgoing = SenderPool(state, self.pool, node.clock, self._recovered, self.identify)
+        self.outgoing = SenderPool(
+            state, self.pool, node.clock, self._recovered, self.identify, self.roster.body_limit
+        )
         self.anti_entropy = AntiEntropy(
             self.index,
             node.store,
@@ -65,6 +67,7 @@ class Federation:
             self.active_peers,
             self.identify,
             self._learn_from,
+            self.roster.body_limit,
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._learning: set[asyncio.Task[None]] = set()  # peer learning started by commits
@@ -77,7 +80,7 @@ class Federation:
             timeout=timeouts(fed.request_timeout, fed.connect_timeout),
             connector=aiohttp.TCPConnector(limit_per_host=2),
         )
-        state = await PeerTable.open(node.config.database_path)
+        state = await open_peer_store(node.config)
         self = cls(node, state, session)
         await self.roster.remember_identities()
         node.store.on_commit.append(self._on_commit)
@@ -140,6 +143,8 @@ class Federation:
         identity = self.node.peers.by_key.get(node_key)
         if identity is not None and identity.url:
             self.outgoing.contacted(identity.url)
+        elif identity is None:  # a peer that rotated its node key, or a new one: re-read
+            self.roster.unknown_signer()
 
     async def peer_table(self) -> list[dict[str, Any]]:
         rows = await self.state.all()

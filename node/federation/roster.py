@@ -23,6 +23,10 @@ from protocol import Record
 
 log = logging.getLogger("rakuichi.federation")
 MAX_LISTED = 64  # peers taken from one peer's list
+# A peer that does not advertise ``max_body_bytes`` (before revision 2) takes the default.
+DEFAULT_PEER_BODY_LIMIT = 8 * 1024 * 1024
+REREAD_INTERVAL = 5.0  # seconds between re-reads of every peer's identity (one GET each)
+MIN_PEER_BODY_LIMIT = 1024  # the least a node may configure
 
 
 class PeerRoster:
@@ -44,6 +48,24 @@ class PeerRoster:
         self.own_url = own_url
         self.on_new_peer = on_new_peer
         self.seeds: list[SeedPeer] = []
+        # URLs whose well-known document was read since the last unknown signer: their stored
+        # node key is current. Emptied when a request comes signed by a node key no peer is
+        # known by (a peer rotated its key), so that every peer is read again once.
+        self.confirmed: set[str] = set()
+        self.body_limits: dict[str, int] = {}  # the largest request body each peer takes
+        self._next_reread = 0.0
+
+    def unknown_signer(self) -> None:
+        """A request came signed by a node key no known peer has: re-read identities (at most
+        once every few seconds, so that requests signed by made-up keys cost little)."""
+        now = self.clock.monotonic()
+        if now >= self._next_reread:
+            self._next_reread = now + REREAD_INTERVAL
+            self.confirmed.clear()
+
+    def body_limit(self, url: str) -> int:
+        """The largest request body ``url`` advertised (the default until it was read)."""
+        return self.body_limits.get(url, DEFAULT_PEER_BODY_LIMIT)
 
     async def remember_identities(self) -> None:
         """Who signs as whom, from the rows kept across restarts (for ``deny_urls``)."""
@@ -94,9 +116,12 @@ class PeerRoster:
                 await self.state.forget(url)
 
     async def identify(self, url: str) -> str:
-        """The peer's node key: learnt once from its well-known document (and checked)."""
+        """The peer's node key, from its well-known document (and checked): read once per
+        process, and again after a request signed by an unknown node key, so that a peer that
+        rotated its node key is re-learned without an operator. The document also gives the
+        peer's body limit, which bounds the batches sent to it."""
         row = await self.state.get(url)
-        if row is not None and row.node_key:
+        if row is not None and row.node_key and url in self.confirmed:
             return row.node_key
         answer = await self.clients.client(url).identity()
         node_key, org = answer.get("node"), answer.get("org")
@@ -107,8 +132,14 @@ class PeerRoster:
             raise TransportError(f"{url}: node key {node_key} is not the pinned {pinned}")
         if self.denied(url, node_key, org):
             raise TransportError(f"{url}: denied by this node's policy")
+        if row is not None and row.node_key and row.node_key != node_key:
+            log.warning("peer %s now signs as %s (was %s): re-learned", url, node_key, row.node_key)
+        limit = answer.get("max_body_bytes")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= MIN_PEER_BODY_LIMIT:
+            self.body_limits[url] = limit
         await self.state.set_identity(url, node_key, org)
         self.directory.learn(node_key, url, org)
+        self.confirmed.add(url)
         return node_key
 
     def note_nodes(self, profile: Record) -> None:
@@ -119,6 +150,7 @@ class PeerRoster:
             except ConfigError:
                 continue
             self.directory.learn(did_from_raw(entry["key"]), url, did_from_raw(profile.author))
+            self.confirmed.discard(url)  # the profile may name a new node key: read it again
 
     async def learn(self, urls: list[str]) -> None:
         """Add the peers named in a profile or a peer's list (bounded by ``max_peers``)."""

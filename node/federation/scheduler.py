@@ -15,6 +15,7 @@ from node.federation.clients import ClientPool
 from node.federation.syncindex import SyncIndex
 from node.ingest import Ingestor
 from node.storage.interface import PeerStore, RecordStore
+from node.storage.peers import MAX_BATCH_BYTES, batch_budget
 from node.transport import RemoteRefusal, TransportError
 from protocol import Rejected
 
@@ -35,6 +36,7 @@ class AntiEntropy:
         active_peers: Callable[[], Awaitable[list[str]]],
         identify: Callable[[str], Awaitable[str]],
         learn_from: Callable[[str], Awaitable[None]],
+        body_limit: Callable[[str], int] = lambda url: MAX_BATCH_BYTES,
     ) -> None:
         self.index = index
         self.store = store
@@ -46,6 +48,7 @@ class AntiEntropy:
         self.active_peers = active_peers
         self.identify = identify
         self.learn_from = learn_from
+        self.body_limit = body_limit  # the peer's advertised limit bounds what is sent to it
         self.reports: dict[str, SyncReport] = {}
         self.listeners: list[Callable[[str, SyncReport], None]] = []  # metrics
         self._now = asyncio.Event()
@@ -88,7 +91,12 @@ class AntiEntropy:
                 key = await self.identify(url)
                 report = await asyncio.wait_for(
                     anti_entropy(
-                        self.clients.client(url), self.index.items, self.store, self.ingestor, key
+                        self.clients.client(url),
+                        self.index.items,
+                        self.store,
+                        self.ingestor,
+                        key,
+                        batch_budget(self.body_limit(url)),
                     ),
                     SESSION_TIMEOUTS * fed.request_timeout,
                 )

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from node.clock import Clock
 from node.federation.backoff import backoff_delay
 from node.storage.interface import PeerStore
+from node.storage.peers import MAX_BATCH_BYTES, batch_budget
 from node.transport import NodeClient, RemoteRefusal, TransportError
 
 log = logging.getLogger("rakuichi.federation")
@@ -37,6 +38,7 @@ class PeerSender:
         max_backoff: float,
         on_recovered: Callable[[str], Awaitable[None] | None],
         identify: Callable[[str], Awaitable[str]],
+        body_limit: Callable[[str], int] = lambda url: MAX_BATCH_BYTES,
     ) -> None:
         self.url = url
         self.client = client
@@ -46,6 +48,7 @@ class PeerSender:
         self.max_backoff = max_backoff
         self.on_recovered = on_recovered
         self.identify = identify
+        self.body_limit = body_limit  # the peer's advertised limit bounds each batch
         self.wake = asyncio.Event()
         self.failures = 0
         self.retry_at = 0.0
@@ -103,7 +106,8 @@ class PeerSender:
         except (TransportError, RemoteRefusal) as exc:
             await self._failed(str(exc))
             return False
-        batch, upto = await self.state.outbox(node_key, peer.cursor, BATCH)
+        budget = batch_budget(self.body_limit(self.url))
+        batch, upto = await self.state.outbox(node_key, peer.cursor, BATCH, budget)
         if not batch:
             if upto > peer.cursor:
                 await self.state.advance(self.url, upto, self.clock.now_ms())

@@ -21,12 +21,14 @@ class SenderPool:
         clock: Clock,
         on_recovered: Callable[[str], Awaitable[None] | None],
         identify: Callable[[str], Awaitable[str]],
+        body_limit: Callable[[str], int],
     ) -> None:
         self.state = state
         self.clients = clients
         self.clock = clock
         self.on_recovered = on_recovered
         self.identify = identify
+        self.body_limit = body_limit
         self.senders: dict[str, PeerSender] = {}
 
     async def update(self, active: set[str], fed: FederationConfig) -> None:
@@ -44,6 +46,7 @@ class SenderPool:
                 fed.max_backoff,
                 self.on_recovered,
                 self.identify,
+                self.body_limit,
             )
             self.senders[url] = sender
             sender.start()

@@ -9,9 +9,10 @@ each engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from node.storage.board_queries import PartyAlliance
 from node.storage.peers import PeerState
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
@@ -25,6 +26,10 @@ class RecordStore(Protocol):
     on_commit: list[Callable[[list[Record]], None]]
 
     async def close(self) -> None: ...
+
+    async def follow_other_writers(self) -> None:
+        """Call ``on_commit`` for records other processes commit too (where that can happen)."""
+        ...
 
     # ----- writes
     async def add(
@@ -73,6 +78,19 @@ class RecordStore(Protocol):
     async def alliances_of(self, key: bytes) -> list[dict[str, Any]]: ...
     async def dump_views(self, now_ms: int) -> Views: ...
 
+    # ----- the web board (node/web)
+    async def profile_names(self, kind: str, keys: Iterable[bytes]) -> dict[bytes, str]:
+        """The ``name`` of each key's current profile of ``kind``, for those that have one."""
+        ...
+
+    async def party_alliances(self, side: str, key: bytes) -> list[PartyAlliance]:
+        """Alliances of an organisation (``side="org"``) or its other party (``"member"``)."""
+        ...
+
+    async def is_retracted(self, record_id: bytes) -> bool:
+        """Held as a tombstone, or the target of a retract held here."""
+        ...
+
 
 class PeerStore(Protocol):
     """Each peer's persisted state, and its outbox over the records' arrival order."""
@@ -89,6 +107,6 @@ class PeerStore(Protocol):
     async def synced(self, url: str, now_ms: int) -> None: ...
     async def backlog(self, origin_key: str | None, cursor: int) -> int: ...
     async def outbox(
-        self, origin_key: str | None, cursor: int, limit: int
+        self, origin_key: str | None, cursor: int, limit: int, max_bytes: int = ...
     ) -> tuple[list[tuple[int, bytes]], int]: ...
     async def max_seq(self) -> int: ...

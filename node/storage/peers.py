@@ -15,6 +15,14 @@ import aiosqlite
 SEED = "seed"
 # A batch stays well under any peer's body limit (default 8 MiB): 2 MiB is ~30 maximal records.
 MAX_BATCH_BYTES = 2 * 1024 * 1024
+BATCH_FRAMING = 8  # msgpack bytes around each record of a batch (bin header), with room
+
+
+def batch_budget(peer_body_limit: int) -> int:
+    """Bytes of records per request to a peer that takes bodies up to ``peer_body_limit``."""
+    return max(1, min(MAX_BATCH_BYTES, peer_body_limit - 64))  # 64: the array header and slack
+
+
 LEARNED = "learned"
 
 _COLUMNS = (
@@ -121,11 +129,12 @@ class PeerTable:
         return int(rows[0][0])
 
     async def outbox(
-        self, origin_key: str | None, cursor: int, limit: int
+        self, origin_key: str | None, cursor: int, limit: int, max_bytes: int = MAX_BATCH_BYTES
     ) -> tuple[list[tuple[int, bytes]], int]:
         """Records after ``cursor`` to offer a peer, skipping those it sent us (no echo).
 
-        At most ``limit`` records and ``MAX_BATCH_BYTES``. Returns them with the seq the cursor
+        At most ``limit`` records and ``max_bytes`` of request body (``BATCH_FRAMING`` counted
+        for each record), but one record at least. Returns them with the seq the cursor
         may move to once they are delivered: past the last one, or past everything examined
         when the batch was not cut short.
         """
@@ -141,10 +150,10 @@ class PeerTable:
         batch: list[tuple[int, bytes]] = []
         size = 0
         for seq, wire in rows:
-            if batch and size + len(wire) > MAX_BATCH_BYTES:
+            if batch and size + len(wire) + BATCH_FRAMING > max_bytes:
                 break
             batch.append((seq, wire))
-            size += len(wire)
+            size += len(wire) + BATCH_FRAMING
         if len(batch) < len(rows) or len(batch) == limit:
             upto = batch[-1][0]
         return batch, upto

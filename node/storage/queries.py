@@ -137,6 +137,12 @@ def fts_query(text: str) -> str | None:
     return " ".join(f'"{w}"*' for w in words) or None
 
 
+def pg_tsquery(text: str) -> str | None:
+    """The same query for PostgreSQL: every word a quoted prefix lexeme, all required."""
+    words = re.findall(r"\w+", text)[:16]
+    return " & ".join(f"'{w}':*" for w in words) or None
+
+
 async def list_opportunities(
     db: aiosqlite.Connection, where: OpportunityFilter, before: tuple[int, bytes] | None, limit: int
 ) -> list[Row]:
@@ -150,7 +156,11 @@ async def list_opportunities(
     ]
     clauses = ["c.kind = 'opportunity'"]
     params: list[Any] = []
-    if where.q and (match := fts_query(where.q)):
+    if where.q and getattr(db, "dialect", "sqlite") == "postgresql":
+        if query := pg_tsquery(where.q):
+            clauses.append("f.search @@ to_tsquery('simple', ?)")
+            params.append(query)
+    elif where.q and (match := fts_query(where.q)):
         # Walk current opportunities newest first and keep the matching ones: the page is
         # found after a few rows, while joining each match (a common word matches most of the
         # catalogue) and sorting them all grows with it. The unary + keeps SQLite from using

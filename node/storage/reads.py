@@ -7,11 +7,13 @@ node/storage/ use these methods and never see a connection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import aiosqlite
 
-from node.storage import queries, reputation_queries, stream_queries, viewdump
+from node.storage import board_queries, queries, reputation_queries, stream_queries, viewdump
+from node.storage.board_queries import PartyAlliance
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol import AttestationState, Record, Reputation, Tombstone, Views
@@ -93,6 +95,16 @@ class StoreReads:
 
     async def member_alliances(self, member: bytes) -> list[dict[str, Any]]:
         return await reputation_queries.member_alliances(self.reader, member)
+
+    # ----- the web board
+    async def profile_names(self, kind: str, keys: Iterable[bytes]) -> dict[bytes, str]:
+        return await board_queries.profile_names(self.reader, kind, keys)
+
+    async def party_alliances(self, side: str, key: bytes) -> list[PartyAlliance]:
+        return await board_queries.party_alliances(self.reader, side, key)
+
+    async def is_retracted(self, record_id: bytes) -> bool:
+        return await board_queries.is_retracted(self.reader, record_id)
 
     async def alliances_of(self, key: bytes) -> list[dict[str, Any]]:
         """Every alliance ``key`` is a party of, as the organisation or as the other party."""

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,11 +58,28 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return db
 
 
-async def migrate(db: aiosqlite.Connection) -> int:
-    """Apply the migrations not yet applied; return the schema version."""
+def backup_path(path: Path, version: int) -> Path:
+    """Where the copy taken before migrating a schema-``version`` database goes."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return path.with_name(f"{path.name}.schema-v{version}-{stamp}.bak")
+
+
+async def migrate(db: aiosqlite.Connection, path: Path | None = None) -> int:
+    """Apply the migrations not yet applied; return the schema version. An existing database
+    at ``path`` is first copied whole beside it (``VACUUM INTO``), so an upgrade can be undone."""
     (version,) = await (await db.execute("PRAGMA user_version")).fetchone()  # type: ignore[misc]
     if version > len(MIGRATIONS):
         raise StoreError(f"database schema {version} is newer than this software knows")
+    if path is not None and 0 < version < len(MIGRATIONS):
+        backup = backup_path(path, version)
+        await db.execute("VACUUM INTO ?", (str(backup),))
+        log.warning(
+            "migrating %s from schema v%d to v%d; the old database is kept at %s",
+            path,
+            version,
+            len(MIGRATIONS),
+            backup,
+        )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
         await db.executescript(
             f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
@@ -90,7 +108,7 @@ class Store(StoreReads):
         writer: aiosqlite.Connection | None = None
         try:
             writer = await _connect(str(target))
-            await migrate(writer)
+            await migrate(writer, target)
             reader = await _connect(str(target))
         except BaseException as exc:
             if writer is not None:  # its thread would keep the process from exiting
@@ -107,6 +125,9 @@ class Store(StoreReads):
                 await self._writing
         await self.reader.close()
         await self.writer.close()
+
+    async def follow_other_writers(self) -> None:
+        """One SQLite file has one node process writing it: nothing to follow."""
 
     async def add(
         self, records: Sequence[Record], received_ms: int, origin: str | None = None

@@ -11,12 +11,12 @@ the records added so far, at two different times.
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from node.storage.pg_store import PgStore
+from node.storage.queries import OpportunityFilter
 from node.storage.store import Store
 from node.storage.viewdump import dump_views
 from protocol.record import Record
@@ -34,6 +34,7 @@ from tests.support import (
     retract,
     unknown_kind,
 )
+from tests.support.stores import Engine
 
 T0 = 1_760_000_000_000
 EARLY = T0 + 30  # AT5 not yet expired
@@ -253,9 +254,22 @@ async def _check(store: Store, added: list[Record]) -> None:
         stored = await dump_views(store.reader, now)
         expected = derive(added, now)
         _assert_equal(stored, expected)
+    if isinstance(store, PgStore):
+        await _check_pg_search(store, derive(added, EARLY))
+        return
     assert await _search_index(store, "main", "opportunity_search") == await _rebuilt_index(
         store
     ), "the full-text index is not exactly the current opportunities"
+
+
+async def _check_pg_search(store: Store, views: Views) -> None:
+    """PostgreSQL's search finds each current opportunity by its title, and only current ones."""
+    current = {r.id for r in views.opportunities.values()}
+    for record in views.opportunities.values():
+        word = record.body["title"].split()[0].strip(",")
+        found = await store.list_opportunities(OpportunityFilter(q=word), None, 500)
+        assert record.id in {row.id for row in found}, word
+        assert {row.id for row in found} <= current
 
 
 async def _search_index(store: Store, schema: str, table: str) -> list[tuple[object, ...]]:
@@ -292,10 +306,12 @@ def _assert_equal(stored: Views, expected: Views) -> None:
     assert stored == expected
 
 
-async def _deliver(path: Path, batches: list[list[Record]], together: list[bool]) -> None:
+async def _deliver(
+    engine: Engine, place: str, batches: list[list[Record]], together: list[bool]
+) -> None:
     """Add ``batches`` in order; consecutive batches flagged ``together`` are submitted
     concurrently (one group commit). Checks the views after each step and the stored flags."""
-    store = await Store.open(path)
+    store = await engine.open(place)
     try:
         added: list[Record] = []
         seen: set[bytes] = set()
@@ -337,17 +353,22 @@ def deliveries(draw: st.DrawFn) -> tuple[list[list[Record]], list[bool]]:
     return batches, together
 
 
-@settings(max_examples=25, deadline=None)
-@given(deliveries())
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(delivery=deliveries())
 def test_store_views_equal_derive_for_any_arrival(
-    delivery: tuple[list[list[Record]], list[bool]],
+    engine: Engine, delivery: tuple[list[list[Record]], list[bool]]
 ) -> None:
     batches, together = delivery
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(_deliver(Path(tmp) / "views.db", batches, together))
+
+    async def run() -> None:
+        await _deliver(engine, await engine.fresh("views"), batches, together)
+
+    asyncio.run(run())
 
 
-async def test_views_in_fixed_orders_and_after_reopening(tmp_path: Path) -> None:
+async def test_views_in_fixed_orders_and_after_reopening(engine: Engine) -> None:
     """Forward, backward, one record at a time and all at once; the same after reopening."""
     orders = {
         "forward": [POOL],
@@ -355,9 +376,9 @@ async def test_views_in_fixed_orders_and_after_reopening(tmp_path: Path) -> None
         "retracts first": [[r] for r in sorted(POOL, key=lambda r: r.kind != "retract")],
     }
     for name, batches in orders.items():
-        path = tmp_path / f"{name}.db"
-        await _deliver(path, batches, [False] * len(batches))
-        store = await Store.open(path)
+        place = await engine.fresh(name)
+        await _deliver(engine, place, batches, [False] * len(batches))
+        store = await engine.open(place)
         try:
             await _check(store, POOL)
             assert await store.add(POOL, T0) == [False] * len(POOL)

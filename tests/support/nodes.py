@@ -61,7 +61,9 @@ def make_home(tmp_path: Path, name: str, port: int | None = None, **config_overr
     if config_overrides:
         data = read_toml(home / CONFIG_FILE)
         for key, value in config_overrides.items():
-            if key in _NODE_FIELDS:
+            if key == "storage_url":
+                data.setdefault("storage", {})["url"] = value
+            elif key in _NODE_FIELDS:
                 data.setdefault("node", {})[key] = value
             elif key in _FEDERATION_FIELDS:
                 data.setdefault("federation", {})[key] = value

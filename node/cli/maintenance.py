@@ -1,0 +1,94 @@
+"""Operators' upkeep: ``backup``, ``restore``, ``check``, ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from node.cli.common import CliError, run_async, say
+from node.config import DATABASE_FILE, load_config
+from node.ops.backup import BackupError, backup_home, restore_home
+from node.ops.check import check_database
+from node.ops.migration import latest_schema, plan, schema_version
+from node.storage.store import Store
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("backup", help="archive the database (online), config, peers and keys")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("out", type=Path, help="the archive to write (.tar.gz)")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="recreate a node home from a backup archive")
+    p.add_argument("backup", type=Path)
+    p.add_argument("--home", required=True, type=Path, help="a new (or empty) directory")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("check", help="integrity, every record re-validated, views re-derived")
+    p.add_argument("--home", required=True, type=Path)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("migrate", help="bring the database to this software's schema")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
+    p.set_defaults(func=cmd_migrate)
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    load_config(args.home)
+    try:
+        report = backup_home(args.home, args.out)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    say(
+        f"backed up {args.home} to {report.path}: {report.records} records (schema"
+        f" v{report.schema}), {', '.join(report.files)} in {report.seconds:.1f} s"
+    )
+    say("keep it as safe as the keys: it holds them (encrypted only if they were)")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    try:
+        manifest = restore_home(args.backup, args.home)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    say(
+        f"restored {args.home} from {args.backup} (taken {manifest.get('created')},"
+        f" {manifest.get('records')} records)"
+    )
+    say(f"next: rakuichi run --home {args.home}  (add --listen HOST:PORT to listen elsewhere)")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.home)
+    problems = run_async(check_database(config.database_path, int(time.time() * 1000)))
+    for problem in problems:
+        print(f"rakuichi check: {problem}", file=sys.stderr, flush=True)
+    if problems:
+        say(f"{len(problems)} problem(s) in {config.database_path}")
+        return 1
+    say(f"{config.database_path}: ok (integrity, records, views)")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    path = load_config(args.home).database_path
+    if not path.exists():
+        raise CliError(f"{args.home}: no {DATABASE_FILE}")
+    steps = plan(path)
+    if not steps:
+        say(f"{path}: schema v{schema_version(path)} is current; nothing to do")
+        return
+    for line in steps:
+        say(line)
+    if args.dry_run:
+        say("dry run: nothing changed")
+        return
+    run_async(_open_and_close(path))
+    say(f"migrated {path} to schema v{latest_schema()}")
+
+
+async def _open_and_close(path: Path) -> None:
+    await (await Store.open(path)).close()

@@ -1,0 +1,67 @@
+"""Schema versions without opening the store: what ``status`` shows and ``migrate --dry-run``
+says. Reading never migrates: only ``Store.open`` (``run``, ``migrate``, writes) does, and it
+copies the old database beside itself first."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+from node.ops.check import read_only_uri
+from node.storage.schema import MIGRATIONS
+
+_DDL = re.compile(
+    r"^\s*((?:CREATE|DROP)\s+(?:UNIQUE\s+|VIRTUAL\s+)?(?:TABLE|INDEX|TRIGGER|VIEW)"
+    r"(?:\s+IF\s+(?:NOT\s+)?EXISTS)?\s+[\w.]+|ALTER\s+TABLE\s+\w+\s+\w+(?:\s+COLUMN)?\s+\w+)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def latest_schema() -> int:
+    return len(MIGRATIONS)
+
+
+def schema_version(path: Path) -> int:
+    """``PRAGMA user_version`` read through a read-only connection (0: no database yet)."""
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(read_only_uri(path), uri=True, timeout=30)
+    try:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        db.close()
+
+
+def read_counts(path: Path) -> dict[str, int]:
+    """Live records by kind, read-only (works on any schema version)."""
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(read_only_uri(path), uri=True, timeout=30)
+    try:
+        rows = db.execute(
+            "SELECT kind, count(*) FROM records WHERE retracted = 0 GROUP BY kind"
+        ).fetchall()
+    finally:
+        db.close()
+    return {str(kind): int(n) for kind, n in rows}
+
+
+def changes(script: str) -> list[str]:
+    """The schema statements of a migration script, one short line each."""
+    found = [" ".join(m.group(1).split()) for m in _DDL.finditer(script)]
+    return found or ["data only (no schema statements)"]
+
+
+def plan(path: Path) -> list[str]:
+    """What migrating the database at ``path`` would do, one line each (empty: nothing)."""
+    current, target = schema_version(path), latest_schema()
+    if current == 0 or current >= target:
+        return []
+    lines = [f"schema v{current} -> v{target}"]
+    for number in range(current + 1, target + 1):
+        steps = changes(MIGRATIONS[number - 1])
+        lines.append(f"  migration {number}: {len(steps)} change(s)")
+        lines += [f"    {step}" for step in steps]
+    lines.append(f"  the old database would first be copied to {path.name}.schema-v{current}-*.bak")
+    return lines

@@ -1,0 +1,181 @@
+"""The board (``/``), an organisation (``/orgs/{did}``) and a member (``/members/{did}``)."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+from aiohttp import web
+
+from crypto import InvalidDid, raw_from_did
+from node.api.keys import NODE
+from node.storage import queries
+from node.storage.interface import RecordStore
+from node.web import shaping
+from node.web.render import PageError, page, render
+from node.web.shaping import record_of
+from protocol import kinds
+from protocol.reputation import Reputation
+from protocol.views import GROUNDED, UNGROUNDED
+
+routes = web.RouteTableDef()
+PAGE_SIZE = 20
+MAX_ORGS_IN_FILTER = 200
+
+
+def parse_did(value: str) -> bytes:
+    try:
+        return raw_from_did(value)
+    except InvalidDid:
+        raise PageError(400, "error.bad_did", value=value[:120]) from None
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and value not in allowed:
+        raise PageError(400, "error.bad_param", name=name, value=value[:60])
+    return value
+
+
+def _board_filter(request: web.Request) -> tuple[queries.OpportunityFilter, dict[str, str]]:
+    q = request.query
+    org_text = q.get("org") or ""
+    status = q.get("status", "open")
+    if status not in (*kinds.OPPORTUNITY_STATUSES, "any"):
+        raise PageError(400, "error.bad_param", name="status", value=status[:60])
+    where = queries.OpportunityFilter(
+        q=(q.get("q") or "").strip()[:200] or None,
+        skill=(q.get("skill") or "").strip()[:64] or None,
+        tour=_choice(request, "tour", kinds.TOURS),
+        remote=True if q.get("remote") else None,
+        org=parse_did(org_text) if org_text else None,
+        status=None if status == "any" else status,
+        audience="alumni" if q.get("alumni") else None,
+    )
+    form = {
+        "q": where.q or "",
+        "skill": where.skill or "",
+        "tour": where.tour or "",
+        "remote": "1" if where.remote else "",
+        "org": org_text,
+        "status": status,
+        "alumni": "1" if where.audience else "",
+    }
+    return where, form
+
+
+def _before(request: web.Request) -> tuple[int, bytes] | None:
+    text = request.query.get("before")
+    if not text:
+        return None
+    created, _, rid = text.partition("-")
+    try:
+        return int(created), bytes.fromhex(rid)
+    except ValueError:
+        raise PageError(400, "error.bad_param", name="before", value=text[:80]) from None
+
+
+@routes.get("/")
+@page
+async def board(request: web.Request) -> web.Response:
+    store = request.app[NODE].store
+    where, form = _board_filter(request)
+    rows = await store.list_opportunities(where, _before(request), PAGE_SIZE + 1)
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    opportunities = [record_of(r) for r in rows if r.wire is not None]
+    orgs = await store.list_org_profiles(None, MAX_ORGS_IN_FILTER)
+    org_choices = sorted(
+        ((record_of(r).body["name"], r.author) for r in orgs if r.wire),
+        key=lambda pair: pair[0].casefold(),
+    )
+    org_names = await store.profile_names(kinds.ORG_PROFILE, (o.author for o in opportunities))
+    next_url = None
+    if more:
+        last = rows[-1]
+        params = {k: v for k, v in form.items() if v}
+        params["before"] = f"{last.created}-{last.id.hex()}"
+        next_url = "/?" + urllib.parse.urlencode(params)
+    return render(
+        request,
+        "board.html",
+        {
+            "opportunities": opportunities,
+            "org_names": org_names,
+            "org_choices": org_choices,
+            "form": form,
+            "tours": kinds.TOURS,
+            "statuses": kinds.OPPORTUNITY_STATUSES,
+            "next_url": next_url,
+            "paged": "before" in request.query,
+        },
+    )
+
+
+@routes.get("/orgs/{did}")
+@page
+async def org(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    store = node.store
+    key = parse_did(request.match_info["did"])
+    row = await store.current_of(kinds.ORG_PROFILE, key)
+    if row is None or row.wire is None:
+        raise PageError(404, "org.unknown")
+    opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, PAGE_SIZE * 5)
+    items = await store.party_alliances("org", key)
+    rep = await store.reputation_of(key, node.clock.now_ms())
+    return render(
+        request,
+        "org.html",
+        {
+            "did": request.match_info["did"],
+            "profile": record_of(row),
+            "opportunities": [record_of(r) for r in opps if r.wire],
+            "in_force": shaping.by_relation(items, in_force=True),
+            "alumni": shaping.by_relation(items, in_force=False),
+            "people": await shaping.names(store, (a.member for a in items)),
+            "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
+            "counts": await store.counts_by_kind(key),
+            **await _reputation_context(store, rep),
+        },
+    )
+
+
+@routes.get("/members/{did}")
+@page
+async def member(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    store = node.store
+    key = parse_did(request.match_info["did"])
+    row = await store.current_of(kinds.MEMBER_PROFILE, key)
+    items = await store.party_alliances("member", key)
+    rep = await store.reputation_of(key, node.clock.now_ms())
+    return render(
+        request,
+        "member.html",
+        {
+            "did": request.match_info["did"],
+            "profile": record_of(row) if row is not None and row.wire else None,
+            "alliances": items,
+            "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
+            "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
+            "org_names": await store.profile_names(kinds.ORG_PROFILE, (a.org for a in items)),
+            **await _reputation_context(store, rep),
+        },
+    )
+
+
+def _summary_order(k: tuple[str, str | None]) -> tuple[str, str]:
+    return (k[0], k[1] or "")
+
+
+async def _reputation_context(store: RecordStore, rep: Reputation) -> dict[str, Any]:
+    """Grounded attestations (newest first, each with its subject's reply beside it) and
+    ungrounded ones apart, with the issuers' names."""
+    grounded = [e for e in reversed(rep.attestations) if e.state == GROUNDED]
+    apart = [e for e in reversed(rep.ungrounded) if e.state == UNGROUNDED]
+    return {
+        "grounded": grounded,
+        "ungrounded": apart,
+        "issuer_names": await shaping.names(store, {e.issuer for e in grounded + apart}),
+    }
