@@ -9,9 +9,9 @@ from pathlib import Path
 
 from node.cli.common import CliError, run_async, say
 from node.config import DATABASE_FILE, load_config
-from node.ops.backup import BackupError, backup_home, restore_home
-from node.ops.check import check_database
-from node.ops.migration import latest_schema, plan, schema_version
+from node.storage.backup import BackupError, backup_home, restore_home
+from node.storage.check import check_database
+from node.storage.migration import latest_schema, plan, schema_version
 from node.storage.store import Store
 
 

@@ -10,8 +10,8 @@ from node.cli.common import CliError, read_passphrase_file, run_async, say
 from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
 from node.ops.logsetup import add_logging_options, configure_logging
-from node.ops.migration import latest_schema, read_counts, schema_version
 from node.storage.engines import open_record_store
+from node.storage.migration import latest_schema, read_counts, schema_version
 from node.tomlfile import ConfigError, read_toml
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import aiosqlite
 import msgpack
 
-from protocol.record import Record, record_from_trusted
+from protocol import Record, record_from_trusted
 
 MAX_NAMES = 500
 MAX_ALLIANCES = 500

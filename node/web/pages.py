@@ -14,9 +14,7 @@ from node.storage.interface import RecordStore
 from node.web import shaping
 from node.web.render import PageError, page, render
 from node.web.shaping import record_of
-from protocol import kinds
-from protocol.reputation import Reputation
-from protocol.views import GROUNDED, UNGROUNDED
+from protocol import GROUNDED, UNGROUNDED, Reputation, kinds
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 20

@@ -13,11 +13,7 @@ from node.api.reputation import MAX_BUNDLE_BYTES
 from node.web import shaping
 from node.web.catalog import MESSAGES as _LABELS
 from node.web.render import PageError, page, render
-from protocol import kinds
-from protocol.builder import Draft
-from protocol.bundle import BundleError, verify_bundle
-from protocol.errors import Rejected
-from protocol.validate import parse, verify_signatures
+from protocol import BundleError, Draft, Rejected, kinds, parse, verify_bundle, verify_signatures
 
 routes = web.RouteTableDef()
 

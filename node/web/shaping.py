@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from node.storage.board_queries import PartyAlliance, trusted
 from node.storage.interface import RecordStore
 from node.storage.queries import Row
-from protocol import kinds
-from protocol.record import Record
+from protocol import Record, kinds
 
 RELATIONS = kinds.RELATIONS
 
