@@ -186,8 +186,17 @@ def _storage_url(data: dict[str, Any], path: Path) -> str:
 
 def load_config(home: Path) -> NodeConfig:
     """Read ``home/config.toml``; raises ``ConfigError`` naming the file and the bad value."""
+    config = config_from_data(home, read_toml(home / CONFIG_FILE))
+    problems = range_problems(config)
+    if problems:
+        raise ConfigError(problems[0])
+    return config
+
+
+def config_from_data(home: Path, data: dict[str, Any]) -> NodeConfig:
+    """The config of parsed ``config.toml`` data: types checked, ranges not (see
+    ``range_problems``); the first bad value raises ``ConfigError``."""
     path = home / CONFIG_FILE
-    data = read_toml(path)
     node, fed = data.get("node", {}), data.get("federation", {})
     for name, table in (("node", node), ("federation", fed)):
         if not isinstance(table, dict):
@@ -239,9 +248,6 @@ def load_config(home: Path) -> NodeConfig:
         config.host_port  # noqa: B018 - validates listen
     except ConfigError as exc:
         raise ConfigError(f"{where}.listen: {exc}") from None
-    problems = range_problems(config)
-    if problems:
-        raise ConfigError(problems[0])
     return config
 
 

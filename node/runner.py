@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
+from node.federation.syncindex import SyncIndex
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
@@ -42,6 +44,8 @@ async def start_node(
     clock: Clock | None = None,
     verifier_workers: int | None = None,
     federate: bool = True,
+    sock: socket.socket | None = None,
+    sync_index: SyncIndex | None = None,
 ) -> RunningNode:
     """Open the node's store, publish its profile if it changed, listen, and federate."""
     keys = load_keys(config.home, passphrase)
@@ -54,7 +58,7 @@ async def start_node(
         await node.publish_profile_if_changed()
         raise_open_files_limit()
         runner = web.AppRunner(
-            make_app(node, fed),
+            make_app(node, fed, sync_index),
             access_log=None,
             shutdown_timeout=5.0,
             keepalive_timeout=config.limits.idle_timeout,
@@ -63,7 +67,7 @@ async def start_node(
         await runner.setup()
         host, port = config.host_port
         try:
-            await GuardedSite(runner, host, port, ConnectionGuard(config.limits)).start()
+            await GuardedSite(runner, host, port, ConnectionGuard(config.limits), sock).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         mark_listening(runner.app)

@@ -22,12 +22,17 @@ from node.api.problems import problem_middleware
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
+from node.federation.syncindex import SyncIndex
 from node.ops import endpoints as ops_endpoints
 from node.service import Node
 from node.web import add_web
 
 
-def make_app(node: Node, fed: Federation | None = None) -> web.Application:
+def make_app(
+    node: Node, fed: Federation | None = None, sync_index: SyncIndex | None = None
+) -> web.Application:
+    """The node's HTTP application; ``sync_index`` answers reconciliation when this process
+    does not run the federation (a worker of a node of several processes)."""
     app = web.Application(
         middlewares=[
             problem_middleware,
@@ -39,7 +44,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
     )
     app[NODE] = node
     app[FEDERATION] = fed
-    app[SYNC_INDEX] = fed.index if fed is not None else None
+    app[SYNC_INDEX] = sync_index or (fed.index if fed is not None else None)
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
     for module in (

@@ -1,4 +1,4 @@
-"""Operators' upkeep: ``backup``, ``restore``, ``check``, ``migrate``."""
+"""Operators' upkeep: ``backup``, ``restore``, ``check``, ``config check``, ``migrate``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from node.cli.common import CliError, run_async, say
-from node.config import DATABASE_FILE, load_config
+from node.config import CONFIG_FILE, DATABASE_FILE, PEERS_FILE, load_config
+from node.ops.configcheck import home_problems
 from node.storage.backup import BackupError, backup_home, restore_home
 from node.storage.check import check_database
 from node.storage.migration import latest_schema, plan, schema_version
@@ -29,6 +30,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = sub.add_parser("check", help="integrity, every record re-validated, views re-derived")
     p.add_argument("--home", required=True, type=Path)
     p.set_defaults(func=cmd_check)
+
+    config = sub.add_parser("config", help="check config.toml and peers.toml")
+    what = config.add_subparsers(dest="what", required=True)
+    p = what.add_parser("check", help="every problem of config.toml and peers.toml, one a line")
+    p.add_argument("--home", required=True, type=Path)
+    p.set_defaults(func=cmd_config_check)
 
     p = sub.add_parser("migrate", help="bring the database to this software's schema")
     p.add_argument("--home", required=True, type=Path)
@@ -70,6 +77,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         say(f"{len(problems)} problem(s) in {config.database_path}")
         return 1
     say(f"{config.database_path}: ok (integrity, records, views)")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    problems = home_problems(args.home)
+    for problem in problems:
+        print(f"rakuichi config check: {problem}", file=sys.stderr, flush=True)
+    if problems:
+        return 1
+    say(f"{args.home / CONFIG_FILE} and {args.home / PEERS_FILE}: ok")
     return 0
 
 

@@ -9,6 +9,7 @@ from crypto import did_from_raw
 from node.cli.common import CliError, read_passphrase_file, run_async, say
 from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
 from node.home import init_home
+from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
 from node.storage.engines import open_record_store
 from node.storage.migration import latest_schema, read_counts, schema_version
@@ -33,6 +34,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         f" default {DEFAULT_LISTEN})",
     )
     p.add_argument("--passphrase-file")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (PostgreSQL storage only; one runs the federation)",
+    )
     add_logging_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -83,11 +90,19 @@ def cmd_run(args: argparse.Namespace) -> None:
         say(f"no node home at {args.home}: initialising one with defaults")
         _init(args.home, name, listen or DEFAULT_LISTEN, "", passphrase)
         listen = None
+    problems = home_problems(args.home)
+    if problems:
+        raise CliError("\n".join(problems))
     override = _listen_override(args.home, listen)
     try:
         load_keys(args.home, passphrase)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1:
+        _serve_workers(args, passphrase, override)
+        return
     try:
         run_async(
             serve(
@@ -100,6 +115,17 @@ def cmd_run(args: argparse.Namespace) -> None:
             )
         )
     except ListenError as exc:
+        raise CliError(str(exc)) from None
+    say("node stopped")
+
+
+def _serve_workers(args: argparse.Namespace, passphrase: str | None, listen: str | None) -> None:
+    from node.runner import ListenError
+    from node.workers import WorkersError, serve_workers
+
+    try:
+        serve_workers(args.home, passphrase, args.workers, listen)
+    except (ListenError, WorkersError) as exc:
         raise CliError(str(exc)) from None
     say("node stopped")
 

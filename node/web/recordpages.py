@@ -13,7 +13,7 @@ from node.api.reputation import MAX_BUNDLE_BYTES
 from node.web import shaping
 from node.web.catalog import MESSAGES as _LABELS
 from node.web.render import PageError, page, render
-from protocol import BundleError, Draft, Rejected, kinds, parse, verify_bundle, verify_signatures
+from protocol import BundleError, Draft, Rejected, kinds, validate_record, verify_bundle
 
 routes = web.RouteTableDef()
 
@@ -70,8 +70,8 @@ async def record_page(request: web.Request) -> web.Response:
         if row is not None or await store.is_retracted(rid):
             raise PageError(410, "record.retracted")
         raise PageError(404, "record.unknown")
-    record = parse(row.wire)
-    verify_signatures(record)  # stored records passed this on the way in; show it holds
+    # stored records passed validation on the way in; check them again for what the page says
+    record = validate_record(row.wire, request.app[NODE].clock.now_ms())
     names = await shaping.names(store, [record.author, *record.signers])
     return render(
         request,
