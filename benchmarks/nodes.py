@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,9 @@ def set_port(home: Path, port: int) -> None:
 class NodeProcess(test_nodes.NodeProcess):
     """The tests' node process, logging warnings only, with timed readiness."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_args: Sequence[str] = ()) -> None:
         host, port = load_config(home).host_port  # not its public URL: a cached store's is fixed
-        super().__init__(home, ["--log-level", "WARNING"], url=f"http://{host}:{port}")
+        super().__init__(home, ["--log-level", "WARNING", *extra_args], url=f"http://{host}:{port}")
         self.started_at = 0.0
 
     def start(self) -> NodeProcess:

@@ -12,6 +12,7 @@ from node.api import params
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
 from node.storage import queries
+from node.storage.interface import RecordStore
 from protocol import (
     MAX_RECORD_BYTES,
     EncodingError,
@@ -92,15 +93,27 @@ async def post_records(request: web.Request) -> web.Response:
     return web.json_response({"results": [o.to_json() for o in outcomes]})
 
 
+async def answer_by_id(store: RecordStore, rid: bytes) -> tuple[int, queries.Row | None]:
+    """The status ``GET /v1/records/{id}`` answers, with the row when it is 200.
+
+    The target of a held retract reads 410 whether this node ever held it or not (revision 2),
+    so a record erased at its first node before it spread reads the same on every node.
+    """
+    row = await store.get_record(rid)
+    if row is not None and row.wire is not None:
+        return 200, row
+    if row is not None or await store.retract_pending_on(rid):
+        return 410, None
+    return 404, None
+
+
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
-    store = request.app[NODE].store
-    row = await store.get_record(rid)
-    if row is None and not await store.retract_pending_on(rid):
+    status, row = await answer_by_id(request.app[NODE].store, rid)
+    if status == 404:
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    # the target of a held retract reads the same whether this node ever held it or not
-    if row is None or row.wire is None:
+    if row is None:
         raise ApiError(
             410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
         )

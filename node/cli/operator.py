@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from pathlib import Path
 
 from crypto import did_from_raw
 from node.cli.common import CliError, read_passphrase_file, run_async, say
-from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
+from node.config import (
+    CONFIG_FILE,
+    DEFAULT_LISTEN,
+    PASSPHRASE_ENV,
+    load_config,
+    load_keys,
+    parse_listen,
+    passphrase_from_env,
+)
 from node.home import init_home
 from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
@@ -23,6 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to listen on")
     p.add_argument("--url", default="", help="public URL of this node (default from --listen)")
     p.add_argument("--passphrase-file", help="encrypt the keys with the passphrase in FILE")
+    p.add_argument(
+        "--no-passphrase",
+        action="store_true",
+        help="leave the keys unencrypted (no prompt even on a terminal)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("run", help="run the node in the foreground until SIGINT/SIGTERM")
@@ -63,8 +78,42 @@ async def _create_database(home: Path) -> None:
     await store.close()
 
 
+def _prompted_passphrase() -> str:
+    """Asked twice on the terminal, not echoed; an empty answer is refused."""
+    first = getpass.getpass("passphrase to encrypt the keys (none: --no-passphrase): ")
+    if not first:
+        raise CliError("empty passphrase; give one, or use --no-passphrase")
+    if getpass.getpass("the same passphrase again: ") != first:
+        raise CliError("the two passphrases differ; nothing was created")
+    return first
+
+
+def init_passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase for new keys: --no-passphrase, else a file, the environment, a prompt
+    on a terminal; without any, keys are left unencrypted and that is said in one line."""
+    if args.no_passphrase:
+        if args.passphrase_file:
+            raise CliError("--no-passphrase and --passphrase-file contradict each other")
+        return None
+    passphrase = read_passphrase_file(args.passphrase_file) or passphrase_from_env()
+    if passphrase:
+        return passphrase
+    if sys.stdin.isatty():
+        return _prompted_passphrase()
+    say(
+        "keys are not encrypted (no terminal to ask on, no --passphrase-file or"
+        f" {PASSPHRASE_ENV}); anyone who can read {args.home} can sign as this organisation"
+    )
+    return None
+
+
 def cmd_init(args: argparse.Namespace) -> None:
-    _init(args.home, args.name, args.listen, args.url, read_passphrase_file(args.passphrase_file))
+    if (args.home / CONFIG_FILE).exists():  # before asking for a passphrase
+        raise CliError(f"{args.home}: already a node home (config.toml exists); not overwriting")
+    if not args.name.strip():
+        raise CliError("--name must not be empty")
+    parse_listen(args.listen)
+    _init(args.home, args.name, args.listen, args.url, init_passphrase(args))
 
 
 def _listen_override(home: Path, listen: str | None) -> str | None:

@@ -35,7 +35,7 @@ def known_settings() -> dict[str, set[str]]:
     return {
         "node": {f.name for f in fields(NodeConfig)}
         - {"home", "federation", "limits", "storage_url"},
-        "storage": {"url"},  # NodeConfig.storage_url
+        "storage": {"url"},
         "identity": {"org", "node"},
         "federation": {f.name for f in fields(FederationConfig)},
         "limits": {f.name for f in fields(Limits)},
