@@ -34,7 +34,7 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
     The POST rate limit and the cap on connections per address are off unless given:
     benchmarks measure the node, not the limiters (the ingest benchmark opens 64+ connections).
     """
-    off = {"rate_limit": 0.0, "connections_per_address": 1_000_000}
+    off = {"rate_limit": 0.0, "connections_per_address": 1024}
     return test_nodes.make_home(parent, name, port, **{**off, **overrides})
 
 
@@ -47,9 +47,12 @@ def set_port(home: Path, port: int) -> None:
 class NodeProcess(test_nodes.NodeProcess):
     """The tests' node process, logging warnings only, with timed readiness."""
 
-    def __init__(self, home: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         host, port = load_config(home).host_port  # not its public URL: a cached store's is fixed
-        super().__init__(home, ["--log-level", "WARNING", *extra_args], url=f"http://{host}:{port}")
+        args = ["--log-level", "WARNING", *extra_args]
+        super().__init__(home, args, url=f"http://{host}:{port}", env=env)
         self.started_at = 0.0
 
     def start(self) -> NodeProcess:

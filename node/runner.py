@@ -22,6 +22,7 @@ from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
 from node.storage.check import quick_check
+from node.storage.faults import StorageFault
 from node.storage.store import StoreError
 
 log = logging.getLogger("rakuichi.node")
@@ -55,7 +56,10 @@ async def start_node(
     try:
         if federate:
             fed = await Federation.start(node)
-        await node.publish_profile_if_changed()
+        try:
+            await node.publish_profile_if_changed()
+        except StorageFault as exc:  # a node under its disk floor still serves reads
+            log.warning("own profile not published now: %s", exc)
         raise_open_files_limit()
         runner = web.AppRunner(
             make_app(node, fed, sync_index),

@@ -12,6 +12,7 @@ from node.config import FederationConfig, NodeConfig, NodeKeys
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.storage.engines import open_record_store
+from node.storage.faults import StorageGuard
 from node.storage.interface import RecordStore
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
@@ -28,9 +29,14 @@ class Node:
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
     peers: PeerDirectory = field(init=False)
+    storage_guard: StorageGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
+        self.storage_guard = StorageGuard(
+            self.config.database_path, self.config.limits.free_disk_floor, self.clock.monotonic
+        )
+        self.ingestor.before_write = self.storage_guard.before_write
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
 

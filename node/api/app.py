@@ -16,6 +16,7 @@ from node.api import (
 )
 from node.api.auth import peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
+from node.api.faults import STORAGE_GUARD, fault_middleware
 from node.api.keys import FEDERATION, NODE, SYNC_INDEX
 from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
 from node.api.problems import problem_middleware
@@ -36,6 +37,7 @@ def make_app(
     app = web.Application(
         middlewares=[
             problem_middleware,
+            fault_middleware,
             address_limit_middleware,
             body_middleware,
             peer_auth_middleware,
@@ -44,6 +46,7 @@ def make_app(
     )
     app[NODE] = node
     app[FEDERATION] = fed
+    app[STORAGE_GUARD] = node.storage_guard
     app[SYNC_INDEX] = sync_index or (fed.index if fed is not None else None)
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
