@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import params
+from node.api import identities, params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.private import about_subject, requester
@@ -29,6 +29,10 @@ MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 async def get_reputation(request: web.Request) -> web.Response:
     subject = params.did_text(request.match_info["did"], "did")
     node = request.app[NODE]
+    identity = await identities.established(node, subject)
+    if identity is not None:
+        views = await identities.views_of(node, identity)
+        return web.json_response(identities.reputation_document(views, identity))
     result = await node.store.reputation_of(subject, node.clock.now_ms())
     return web.json_response(result.to_json())
 
@@ -37,6 +41,12 @@ async def get_reputation(request: web.Request) -> web.Response:
 async def get_bundle(request: web.Request) -> web.Response:
     """A bundle of the chosen live attestations (grounded or not) and what checks them."""
     subject = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], subject)
+    if identity is not None:
+        views = await identities.views_of(request.app[NODE], identity)
+        wanted = identities.bundle_filter(request, views.keys)
+        body = identities.bundle_of(views, identity, wanted)
+        return web.Response(body=body, content_type="application/json")
     claims = set(request.query.getall("claim", []))
     if claims - set(CLAIMS):
         raise params.bad_request(f"claim must be among {', '.join(CLAIMS)}")
@@ -55,7 +65,7 @@ async def get_bundle(request: web.Request) -> web.Response:
     extra: list[Record] = []
     if requester(request) == subject:  # the member asks: their private records come too
         mine = about_subject([parse(w) for w in await node.store.private_of(subject)], subject)
-        wanted = [
+        shown = [
             r
             for r in mine
             if r.kind != kinds.ATTESTATION
@@ -65,8 +75,8 @@ async def get_bundle(request: web.Request) -> web.Response:
                 and (not skills or r.body.get("skill") in skills)
             )
         ]
-        chosen += [r for r in wanted if r.kind == kinds.ATTESTATION]
-        extra = [r for r in wanted if r.kind != kinds.ATTESTATION]
+        chosen += [r for r in shown if r.kind == kinds.ATTESTATION]
+        extra = [r for r in shown if r.kind != kinds.ATTESTATION]
     records = await node.store.bundle_records(subject, chosen)
     return web.Response(
         body=write_bundle(subject, [*records, *extra]), content_type="application/json"
