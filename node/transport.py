@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import msgpack
+from yarl import URL
 
 from crypto import SigningKey, httpsig
 from node.config import FederationConfig
@@ -111,7 +112,9 @@ class NodeClient:
         self.round_trips += 1
         self.bytes_sent += len(data or b"")
         try:
-            async with self.session.request(method, url, data=data, headers=headers) as response:
+            # sent exactly as signed: yarl would otherwise re-quote the query (%3A -> :)
+            target = URL(url, encoded=True) if self.signer is not None else url
+            async with self.session.request(method, target, data=data, headers=headers) as response:
                 if (response.content_length or 0) > max_answer:
                     raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
                 # read() gives what has arrived so far, not the whole body: read to the end
