@@ -38,12 +38,21 @@ def free_port() -> int:
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST rate limit is off unless given: benchmarks measure the node, not the limiter.
+    The rate limit and the storage quotas are off unless given: benchmarks measure the
+    node, not its defences.
     """
     home = parent / name
     init_home(home, name, f"127.0.0.1:{port or free_port()}")
     overrides = {"rate_limit": 0.0, **overrides}
     data = read_toml(home / CONFIG_FILE)
+    data.setdefault("limits", {}).update(
+        {
+            "quota_bytes_per_client": 0,
+            "quota_bytes_per_peer": 0,
+            "quota_bytes_per_author": 0,
+            "quota_bytes_unknown_kind": 0,
+        }
+    )
     for key, value in overrides.items():
         if key == "storage_url":
             data.setdefault("storage", {})["url"] = value

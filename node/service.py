@@ -11,6 +11,7 @@ from node.clock import Clock, SystemClock
 from node.config import FederationConfig, NodeConfig, NodeKeys
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
+from node.quotas import StorageQuotas
 from node.storage.engines import open_record_store
 from node.storage.faults import StorageGuard
 from node.storage.interface import RecordStore
@@ -37,6 +38,9 @@ class Node:
             self.config.database_path, self.config.limits.free_disk_floor, self.clock.monotonic
         )
         self.ingestor.before_write = self.storage_guard.before_write
+        self.ingestor.quotas = StorageQuotas(
+            self.config.limits, self.clock.monotonic, self.keys.org.public_key.raw
+        )
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgpack
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api import params
+from node.api.client_address import client_address
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
 from node.storage import queries
@@ -80,17 +82,22 @@ async def post_records(request: web.Request) -> web.Response:
     body = await request.read()
     batch = split_batch(body)
     source = request.get(PEER)
+    client = client_address(request)
     if batch is None:
         if len(body) > MAX_RECORD_BYTES:
             raise refusal(SizeError(f"record is {len(body)} bytes, over {MAX_RECORD_BYTES}"))
         if not body:
             raise refusal(EncodingError("empty body"))
-        (outcome,) = await node.ingestor.submit([body], source)
+        (outcome,) = await node.ingestor.submit([body], source, client)
         if outcome.refusal is not None:
             raise refusal(outcome.refusal)
         return web.json_response(outcome.to_json(), status=201 if outcome.stored else 200)
-    outcomes = await node.ingestor.submit(batch, source)
-    return web.json_response({"results": [o.to_json() for o in outcomes]})
+    outcomes = await node.ingestor.submit(batch, source, client)
+    response = web.json_response({"results": [o.to_json() for o in outcomes]})
+    waits = [getattr(o.refusal, "retry_after", 0) for o in outcomes if o.refusal is not None]
+    if any(waits):  # some records met a spent quota: when to send them again
+        response.headers["Retry-After"] = str(math.ceil(max(waits)))
+    return response
 
 
 async def answer_by_id(store: RecordStore, rid: bytes) -> tuple[int, queries.Row | None]:
