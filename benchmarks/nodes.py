@@ -51,6 +51,7 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
             "quota_bytes_per_peer": 0,
             "quota_bytes_per_author": 0,
             "quota_bytes_unknown_kind": 0,
+            "connections_per_address": 0,
         }
     )
     for key, value in overrides.items():
