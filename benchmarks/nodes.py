@@ -38,8 +38,8 @@ def free_port() -> int:
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The rate limit and the storage quotas are off unless given: benchmarks measure the
-    node, not its defences.
+    The rate limit, the storage quotas and the per-address connection cap are off unless
+    given: benchmarks measure the node, not its defences.
     """
     home = parent / name
     init_home(home, name, f"127.0.0.1:{port or free_port()}")
@@ -82,9 +82,12 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path, extra_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
         self.extra_args = list(extra_args)
+        self.env = env or {}
         host, port = load_config(home).host_port
         self.url = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -120,7 +123,7 @@ class NodeProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=node_env(),
+                env={**node_env(), **self.env},
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )
