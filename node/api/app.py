@@ -9,6 +9,7 @@ from node.api import (
     credentials,
     directory,
     federation,
+    identities,
     openapi,
     records,
     reputation,
@@ -57,6 +58,7 @@ def make_app(
         alliances,
         reputation,
         credentials,
+        identities,
         stream,
         openapi,
     ):

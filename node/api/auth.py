@@ -65,6 +65,13 @@ async def peer_auth_middleware(
             raise ApiError(
                 401, "signature", f"request signature refused: {error}", "bad request signature"
             )
+        if node.peers.retired_too_long(request[PEER], node.clock.now_ms(), fed.node_key_grace):
+            raise ApiError(
+                401,
+                "signature",
+                f"node key {request[PEER]} was retired by its organisation",
+                "retired node key",
+            )
         denial = node.peers.denial(request[PEER], fed)
         if denial is not None:
             raise ApiError(403, "policy", denial, "refused by policy")

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import params, stakeholders
+from node.api import identities, params, stakeholders
 from node.api.keys import NODE
 from node.api.problems import ApiError
 from node.api.records import row_json
@@ -82,6 +82,14 @@ async def orgs(request: web.Request) -> web.Response:
 @routes.get("/v1/orgs/{did}")
 async def org(request: web.Request) -> web.Response:
     author = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], author)
+    if identity is not None:
+        document = identities.org_document(
+            await identities.views_of(request.app[NODE], identity), identity
+        )
+        if document is None:
+            raise ApiError(404, "not-found", "this organisation has no profile here", "unknown")
+        return web.json_response(document)
     store = request.app[NODE].store
     row = await store.current_of(kinds.ORG_PROFILE, author)
     if row is None:
@@ -103,6 +111,10 @@ async def org(request: web.Request) -> web.Response:
 @routes.get("/v1/orgs/{did}/alumni")
 async def alumni(request: web.Request) -> web.Response:
     author = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], author)
+    if identity is not None:
+        views = await identities.views_of(request.app[NODE], identity)
+        return web.json_response(identities.alumni_document(views, identity))
     rows = await request.app[NODE].store.alumni_of(author)
     return web.json_response(
         {

@@ -170,6 +170,7 @@ async def test_well_known_identity(node: Node, api: Api) -> None:
         "version": __version__,
         "name": "acme",
         "org": written["org"],
+        "key": written["org"],  # no key events: the one key is the current key
         "node": written["node"],
         "url": base_url(node),
         "max_body_bytes": MAX_BODY,

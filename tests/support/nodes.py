@@ -48,8 +48,17 @@ _FEDERATION_FIELDS = {f.name for f in dataclasses.fields(FederationConfig)}
 _LIMITS_FIELDS = {f.name for f in dataclasses.fields(Limits)}
 
 
-def make_home(tmp_path: Path, name: str, port: int | None = None, **config_overrides: Any) -> Path:
+def make_home(
+    tmp_path: Path,
+    name: str,
+    port: int | None = None,
+    key_events: bool = False,
+    **config_overrides: Any,
+) -> Path:
     """A node home ``tmp_path/name`` (keys without passphrase) listening on 127.0.0.1:port.
+
+    ``key_events`` gives the organisation a key history as ``rakuichi init`` does; without it
+    ``org.key`` is the organisation's only key (what most tests check).
 
     Keyword arguments override ``config.toml`` values: fields of ``[node]`` (``url``,
     ``about``, ``max_body_bytes``...) or of ``[federation]`` (``deny_orgs`` as did:key
@@ -57,7 +66,7 @@ def make_home(tmp_path: Path, name: str, port: int | None = None, **config_overr
     """
     home = tmp_path / name
     port = free_port() if port is None else port
-    init_home(home, name, f"127.0.0.1:{port}")
+    init_home(home, name, f"127.0.0.1:{port}", key_events=key_events)
     if config_overrides:
         data = read_toml(home / CONFIG_FILE)
         for key, value in config_overrides.items():
