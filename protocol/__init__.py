@@ -48,6 +48,7 @@ from protocol.validate import (
     check_time,
     parse,
     verify_each,
+    verify_signatures,
 )
 from protocol.validate import validate as validate_record
 from protocol.views import (
@@ -126,5 +127,6 @@ __all__ = [
     "validate_record",
     "verify_bundle",
     "verify_each",
+    "verify_signatures",
     "write_bundle",
 ]
