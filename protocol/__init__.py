@@ -23,7 +23,7 @@ from protocol.errors import (
 )
 from protocol.identityviews import IdentityViews, derive_identities
 from protocol.itemset import Item, ItemSet, MemoryItemSet
-from protocol.jsonview import body_from_json, to_json
+from protocol.jsonview import body_from_json, from_json, to_json
 from protocol.keyevents import (
     KEY_EVENT_KINDS,
     KEY_INCEPTION,
@@ -100,6 +100,7 @@ __all__ = [
     "Tombstone",
     "Views",
     "body_from_json",
+    "from_json",
     "check_after_signatures",
     "check_before_signatures",
     "check_credential",

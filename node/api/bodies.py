@@ -26,6 +26,7 @@ from protocol import MAX_RECORD_BYTES
 SINGLE_RECORD_ROUTES = ("/v1/records",)
 BUNDLE_ROUTE = "/v1/reputation/verify"
 FETCH_ROUTE = "/v1/records/fetch"
+JSON_RECORD_BYTES = 4 * MAX_RECORD_BYTES  # a JSON view spells bytes out (hex, base64)
 FETCH_MAX_BYTES = 64 * 1024  # 1024 ids of 32 bytes, msgpack framed
 
 
@@ -80,7 +81,11 @@ async def read_body(request: web.Request, budget: BodyBudget) -> tuple[bytes, in
     (the caller gives them back once the request is answered)."""
     limits = request.app[NODE].config.limits
     cap = route_cap(request)
-    single_record = request.method == "POST" and request.path in SINGLE_RECORD_ROUTES
+    single_record = (  # a JSON view is bigger than its wire bytes: checked once mapped back
+        request.method == "POST"
+        and request.path in SINGLE_RECORD_ROUTES
+        and request.content_type != "application/json"
+    )
     declared = request.content_length
     if declared is not None and declared > cap:
         raise BodyRefused(
@@ -112,6 +117,10 @@ async def read_body(request: web.Request, budget: BodyBudget) -> tuple[bytes, in
             if single_record and not _is_array_start(body[0]) and len(body) > MAX_RECORD_BYTES:
                 raise BodyRefused(
                     413, "size", f"a single record is at most {MAX_RECORD_BYTES} bytes"
+                )
+            if json_record and body[:1] == b"{" and len(body) > JSON_RECORD_BYTES:
+                raise BodyRefused(
+                    413, "size", f"a single record's JSON view is at most {JSON_RECORD_BYTES} bytes"
                 )
             if len(body) > cap:
                 raise BodyRefused(413, "size", f"request body is over this limit of {cap} bytes")
