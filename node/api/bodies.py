@@ -26,7 +26,6 @@ from protocol import MAX_RECORD_BYTES
 SINGLE_RECORD_ROUTES = ("/v1/records",)
 BUNDLE_ROUTE = "/v1/reputation/verify"
 FETCH_ROUTE = "/v1/records/fetch"
-JSON_RECORD_BYTES = 4 * MAX_RECORD_BYTES  # a JSON view spells bytes out (hex, base64)
 FETCH_MAX_BYTES = 64 * 1024  # 1024 ids of 32 bytes, msgpack framed
 
 
@@ -117,10 +116,6 @@ async def read_body(request: web.Request, budget: BodyBudget) -> tuple[bytes, in
             if single_record and not _is_array_start(body[0]) and len(body) > MAX_RECORD_BYTES:
                 raise BodyRefused(
                     413, "size", f"a single record is at most {MAX_RECORD_BYTES} bytes"
-                )
-            if json_record and body[:1] == b"{" and len(body) > JSON_RECORD_BYTES:
-                raise BodyRefused(
-                    413, "size", f"a single record's JSON view is at most {JSON_RECORD_BYTES} bytes"
                 )
             if len(body) > cap:
                 raise BodyRefused(413, "size", f"request body is over this limit of {cap} bytes")
