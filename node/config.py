@@ -46,6 +46,7 @@ class FederationConfig:
     connect_timeout: float = 3.0
     max_backoff: float = 120.0
     signature_max_age: int = 300
+    node_key_grace: float = 86_400.0  # seconds a retired node key of a peer is still accepted
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def config_from_data(home: Path, data: dict[str, Any]) -> NodeConfig:
         request_timeout=_typed(fed, "request_timeout", float, defaults.request_timeout, where),
         connect_timeout=_typed(fed, "connect_timeout", float, defaults.connect_timeout, where),
         max_backoff=_typed(fed, "max_backoff", float, defaults.max_backoff, where),
+        node_key_grace=_typed(fed, "node_key_grace", float, defaults.node_key_grace, where),
         signature_max_age=_typed(fed, "signature_max_age", int, defaults.signature_max_age, where),
     )
     where = f"{path}: [node]"

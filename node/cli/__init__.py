@@ -12,6 +12,7 @@ from node.cli import (
     alliance,
     credentials,
     demo,
+    keys,
     maintenance,
     member,
     operator,
@@ -32,6 +33,7 @@ COMMAND_MODULES = [
     alliance,
     member,
     credentials,
+    keys,
     demo,
 ]
 
