@@ -19,9 +19,9 @@ from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
-from node.ops.check import quick_check
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
+from node.storage.check import quick_check
 from node.storage.faults import StorageFault
 from node.storage.store import StoreError
 

@@ -21,13 +21,12 @@ import socket
 import time
 from dataclasses import replace
 
-import asyncpg
-
 from node.config import NodeConfig, load_config
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
 from node.runner import ListenError, start_node, stop_node
 from node.service import Node
+from node.storage.leader import LeaderLock, LeaderLockError
 
 LEADER_LOCK = 0x52414B46  # "RAKF": held by the worker that runs the federation
 LEADER_POLL = 2.0  # seconds between a follower's attempts to take the lead
@@ -60,20 +59,18 @@ class Leadership:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.federation: Federation | None = None
-        self._conn: asyncpg.Connection | None = None
+        self._lock: LeaderLock | None = None
 
     async def run(self, dsn: str) -> None:
+        self._lock = LeaderLock(dsn, LEADER_LOCK)
         while True:
             try:
-                if self._conn is None or self._conn.is_closed():
+                if not self._lock.connected:
                     await self._step_down()
-                    self._conn = await asyncpg.connect(dsn)
-                if self.federation is None and await self._conn.fetchval(
-                    "SELECT pg_try_advisory_lock($1)", LEADER_LOCK
-                ):
+                if self.federation is None and await self._lock.try_take():
                     log.info("worker %d runs the federation", os.getpid())
                     self.federation = await Federation.start(self.node)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except LeaderLockError as exc:
                 log.warning("leader election: %s", exc)
                 await self._step_down()
             await asyncio.sleep(LEADER_POLL)
@@ -82,10 +79,8 @@ class Leadership:
         if self.federation is not None:
             await self.federation.stop()
             self.federation = None
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
+        if self._lock is not None:
+            await self._lock.release()
 
     async def stop(self) -> None:
         await self._step_down()

@@ -23,7 +23,7 @@ from protocol.errors import (
 )
 from protocol.identityviews import IdentityViews, derive_identities
 from protocol.itemset import Item, ItemSet, MemoryItemSet
-from protocol.jsonview import body_from_json, to_json
+from protocol.jsonview import body_from_json, from_json, to_json
 from protocol.keyevents import (
     KEY_EVENT_KINDS,
     KEY_INCEPTION,
@@ -48,6 +48,7 @@ from protocol.validate import (
     check_time,
     parse,
     verify_each,
+    verify_signatures,
 )
 from protocol.validate import validate as validate_record
 from protocol.views import (
@@ -99,6 +100,7 @@ __all__ = [
     "Tombstone",
     "Views",
     "body_from_json",
+    "from_json",
     "check_after_signatures",
     "check_before_signatures",
     "check_credential",
@@ -126,5 +128,6 @@ __all__ = [
     "validate_record",
     "verify_bundle",
     "verify_each",
+    "verify_signatures",
     "write_bundle",
 ]

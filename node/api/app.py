@@ -17,10 +17,18 @@ from node.api import (
 )
 from node.api.auth import peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
+from node.api.caching import add_cache_headers
+from node.api.cors import add_cors_headers, preflight_middleware
 from node.api.faults import STORAGE_GUARD, fault_middleware
 from node.api.keys import FEDERATION, NODE, SYNC_INDEX
 from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
 from node.api.problems import problem_middleware
+from node.api.ratelimit import (
+    SEARCH_LIMITER,
+    RateLimiter,
+    add_rate_headers,
+    search_limit_middleware,
+)
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
@@ -37,11 +45,13 @@ def make_app(
     does not run the federation (a worker of a node of several processes)."""
     app = web.Application(
         middlewares=[
+            preflight_middleware,
             problem_middleware,
             fault_middleware,
             address_limit_middleware,
             body_middleware,
             peer_auth_middleware,
+            search_limit_middleware,
         ],
         client_max_size=node.config.max_body_bytes,
     )
@@ -51,6 +61,8 @@ def make_app(
     app[SYNC_INDEX] = sync_index or (fed.index if fed is not None else None)
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
+    app[SEARCH_LIMITER] = RateLimiter(node.config.search_rate_limit, node.config.search_rate_burst)
+    app.on_response_prepare.extend([add_cors_headers, add_cache_headers, add_rate_headers])
     for module in (
         directory,
         records,

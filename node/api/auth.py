@@ -77,9 +77,7 @@ async def peer_auth_middleware(
             raise ApiError(403, "policy", denial, "refused by policy")
         if node.peers.known(request[PEER]):
             limits = request.app[REQUEST_LIMITS]
-            limits.charge(
-                limits.by_peer, request[PEER], f"peer {request[PEER]}", node.clock.monotonic()
-            )
+            limits.charge(request, limits.by_peer, "peer", request[PEER], node.clock.monotonic())
         federation = request.app[FEDERATION]
         if federation is not None:
             federation.contacted(request[PEER])

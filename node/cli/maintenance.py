@@ -13,11 +13,11 @@ from pathlib import Path
 from crypto import InvalidDid, raw_from_did
 from node.cli.common import CliError, run_async, say
 from node.config import CONFIG_FILE, DATABASE_FILE, PEERS_FILE, NodeConfig, load_config
-from node.ops.backup import BackupError, backup_home, restore_home
-from node.ops.check import check_database
 from node.ops.configcheck import home_problems
-from node.ops.migration import latest_schema, plan, schema_version
-from node.ops.purge import purge_author
+from node.storage.backup import BackupError, backup_home, restore_home
+from node.storage.check import check_database
+from node.storage.migration import latest_schema, plan, schema_version
+from node.storage.purge import purge_author
 from node.storage.store import Store
 
 

@@ -21,8 +21,8 @@ from node.config import (
 from node.home import init_home
 from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
-from node.ops.migration import latest_schema, read_counts, schema_version
 from node.storage.engines import open_record_store
+from node.storage.migration import latest_schema, read_counts, schema_version
 from node.tomlfile import ConfigError, read_toml
 
 

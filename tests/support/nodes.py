@@ -144,9 +144,16 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path, extra_args: Sequence[str] = (), url: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        extra_args: Sequence[str] = (),
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.extra_args = list(extra_args)
+        self.env = env or {}  # set on top of subprocess_env()
         self._url = url
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -186,7 +193,7 @@ class NodeProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=subprocess_env(),
+                env={**subprocess_env(), **self.env},
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )
