@@ -8,6 +8,7 @@ node answered with a problem document: do not retry the same thing).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from crypto import SigningKey, httpsig
 from node.config import FederationConfig
 
 MSGPACK = "application/msgpack"
+_SAFE_CLASS = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
 class TransportError(Exception):
@@ -39,6 +41,12 @@ class RemoteRefusal(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.klass}: {self.detail}"
+
+    def summary(self) -> str:
+        """Status and class only: what may be shown to others (``/v1/peers``), never the
+        detail a remote wrote."""
+        klass = self.klass if _SAFE_CLASS.fullmatch(self.klass) else "error"
+        return f"HTTP {self.status} {klass}"
 
 
 def sign_request(
@@ -305,6 +313,11 @@ class NodeClient:
         if not isinstance(drafts, list):
             raise TransportError(f"{self.base_url}: the drafts answer has no drafts list")
         return [d for d in drafts if isinstance(d, dict)]
+
+    async def key_history(self, did: str) -> dict[str, Any]:
+        """``GET /v1/keys/{did}``: the identity a did names and its key history."""
+        result: dict[str, Any] = await self._json(f"/v1/keys/{did}")
+        return result
 
     async def org(self, did: str) -> dict[str, Any]:
         """``GET /v1/orgs/{did}``: profile, counts and opportunities (404 if unknown)."""
