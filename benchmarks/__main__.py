@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, WORK_DIR, Options, Row, markdown
 
-NAMES = ("ingest", "sync", "query", "converge", "footprint", "simulate")
+NAMES = ("ingest", "sync", "query", "converge", "footprint", "simulate", "board")
 
 
 def main(argv: list[str] | None = None) -> int:
