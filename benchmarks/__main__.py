@@ -11,11 +11,19 @@ from pathlib import Path
 from benchmarks.common import RESULTS_DIR, WORK_DIR, Options, Row, markdown
 
 NAMES = ("ingest", "sync", "query", "converge", "footprint", "simulate", "board")
+# run by name only (they start a PostgreSQL server): ``ingest --store postgresql`` is ``engines``
+EXTRA = ("engines",)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("name", choices=[*NAMES, "all"])
+    parser.add_argument("name", choices=[*NAMES, *EXTRA, "all"])
+    parser.add_argument(
+        "--store",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="postgresql: ingest and reads by id on SQLite and PostgreSQL (1 and 2 workers)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3, quick 1)")
     parser.add_argument(
@@ -34,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (WORK_DIR / "quick-results" if args.quick else RESULTS_DIR)
     options = Options(quick=args.quick, rounds=rounds, out=out, work=args.work)
     names = NAMES if args.name == "all" else (args.name,)
+    if args.store == "postgresql":
+        names = ("engines",)
     results: dict[str, list[Row]] = {}
     failed = []
     started = time.monotonic()

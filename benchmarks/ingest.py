@@ -1,7 +1,9 @@
-"""ingest: fresh signed records of every kind posted over HTTP to one node process.
+"""ingest: fresh signed records of every kind posted over HTTP to one node process, once for
+each signature verifier shipped (``cryptography``/OpenSSL and ``pynacl``/libsodium: the node is
+started with ``RAKUICHI_VERIFIER`` naming it).
 
-Limit: how many of the same records one core verifies per second with ``cryptography``
-(every signature of each record, keys loaded beforehand), measured in the same round.
+Limit: how many of the same records one core verifies per second with that verifier's library
+call alone (every signature of each record), measured in the same round.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import time
 from pathlib import Path
 
 import aiohttp
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from benchmarks.common import Options, Row, report
 from benchmarks.http import load
 from benchmarks.nodes import NodeProcess, make_home
 from benchmarks.records import fresh
+from crypto.verifiers import AVAILABLE, SignatureVerifier
 from node.transport import MSGPACK, NodeClient, timeouts
+from node.verifier import VERIFIER_ENV
 from protocol.validate import parse
 
 BATCH_SIZES = (100, 500)
@@ -26,23 +29,19 @@ BATCH_IN_FLIGHT = 4
 SINGLE_IN_FLIGHT = 64
 
 
-def verify_rate(wires: list[bytes]) -> float:
-    """Records per second one core verifies (all signatures of each), keys loaded beforehand."""
+def verify_rate(wires: list[bytes], verifier: SignatureVerifier) -> float:
+    """Records per second one core verifies (all signatures of each) with ``verifier``'s
+    library call alone."""
     jobs = []
-    keys: dict[bytes, Ed25519PublicKey] = {}
     for wire in wires:
         record = parse(wire)
-        message = record.signing_input
-        jobs.append(
-            [
-                (keys.setdefault(k, Ed25519PublicKey.from_public_bytes(k)), s, message)
-                for k, s in record.sigs
-            ]
-        )
+        jobs.append([(k, s, record.signing_input) for k, s in record.sigs])
+    equation = verifier.equation
     started = time.perf_counter()
     for sigs in jobs:
         for key, signature, message in sigs:
-            key.verify(signature, message)
+            if not equation(key, signature, message):
+                raise RuntimeError("a benchmark record does not verify")
     return len(jobs) / (time.perf_counter() - started)
 
 
@@ -79,28 +78,40 @@ async def post_singles(url: str, wires: list[bytes]) -> float:
 async def _run(options: Options, scratch: Path) -> list[Row]:
     started = time.time()
     batch_n, single_n = (1_000, 300) if options.quick else (10_000, 3_000)
-    node = NodeProcess(make_home(scratch, "ingest")).start()
-    modes = [(f"batches of {s}", s, batch_n) for s in BATCH_SIZES]
-    modes.append(("1 record per request", 1, single_n))
+    base = [(f"batches of {s}", s, batch_n) for s in BATCH_SIZES]
+    base.append(("1 record per request", 1, single_n))
+    modes: list[tuple[str, int, int, SignatureVerifier]] = []
+    for i, verifier in enumerate(AVAILABLE):
+        # quick: every mode with the node's own choice, batches of 500 with the others
+        chosen = base if i == 0 or not options.quick else base[1:2]
+        modes += [(f"{name} [{verifier.name}]", s, n, verifier) for name, s, n in chosen]
     values: dict[str, list[float]] = {m[0]: [] for m in modes}
     limits: dict[str, list[float]] = {m[0]: [] for m in modes}
-    connector = aiohttp.TCPConnector(limit=SINGLE_IN_FLIGHT + 4)
-    try:
-        async with aiohttp.ClientSession(timeout=timeouts(120, 10), connector=connector) as session:
-            await node.ready(session)
-            client = NodeClient(node.url, session)
-            for r in range(options.rounds):
-                for name, size, count in modes:
-                    wires = fresh(count, int(time.time() * 1000), f"{r}:{size}:{started}")
-                    limits[name].append(verify_rate(wires))
-                    if size == 1:
-                        values[name].append(await post_singles(node.url, wires))
-                    else:
-                        values[name].append(await post_batches(client, wires, size))
-    finally:
-        node.stop()
+    for verifier in AVAILABLE:
+        home = make_home(scratch, f"ingest-{verifier.name}")
+        node = NodeProcess(home, env={VERIFIER_ENV: verifier.name}).start()
+        connector = aiohttp.TCPConnector(limit=SINGLE_IN_FLIGHT + 4)
+        try:
+            async with aiohttp.ClientSession(
+                timeout=timeouts(120, 10), connector=connector
+            ) as session:
+                await node.ready(session)
+                client = NodeClient(node.url, session)
+                for r in range(options.rounds):
+                    for name, size, count, used in modes:
+                        if used is not verifier:
+                            continue
+                        tag = f"{r}:{size}:{verifier.name}:{started}"
+                        wires = fresh(count, int(time.time() * 1000), tag)
+                        limits[name].append(verify_rate(wires, verifier))
+                        if size == 1:
+                            values[name].append(await post_singles(node.url, wires))
+                        else:
+                            values[name].append(await post_batches(client, wires, size))
+        finally:
+            node.stop()
     rows = []
-    for name, size, _ in modes:
+    for name, size, _, _ in modes:
         floor = 0.3 if size == 1 else 0.8
         row = Row(
             name,
@@ -116,7 +127,8 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
     notes = [
         f"node: python -m node run, verifier pool of 2 worker processes (batches of "
         f"≥ 24 records split across them); {BATCH_IN_FLIGHT} batch requests or "
-        f"{SINGLE_IN_FLIGHT} single-record requests in flight"
+        f"{SINGLE_IN_FLIGHT} single-record requests in flight; one node per verifier "
+        f"({', '.join(v.name for v in AVAILABLE)}; the node's default is {AVAILABLE[0].name})"
     ]
     return report(
         "ingest",
@@ -128,6 +140,7 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
             "batch_sizes": list(BATCH_SIZES),
             "batch_in_flight": BATCH_IN_FLIGHT,
             "single_in_flight": SINGLE_IN_FLIGHT,
+            "verifiers": [v.name for v in AVAILABLE],
         },
         started,
         notes,

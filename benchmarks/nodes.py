@@ -1,7 +1,8 @@
-"""Node homes and node processes (``python -m node run``) on 127.0.0.1 for benchmarks.
+"""Node homes and node processes (``rakuichi run``) on 127.0.0.1 for benchmarks.
 
-Every process started here is remembered and stopped by ``stop_all`` (SIGTERM, then SIGKILL
-of its process group, which holds its verifier workers), whatever happens to the benchmark.
+The process helper is the tests' own (``tests.support.nodes.NodeProcess``): this adds what a
+benchmark measures (time to the first answer, time until the sync index is loaded) and stops
+every process it started (``stop_all``), whatever happens to the benchmark.
 """
 
 from __future__ import annotations
@@ -9,44 +10,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 
-from benchmarks.common import REPO_ROOT
 from node.config import CONFIG_FILE, load_config
-from node.home import init_home
 from node.tomlfile import dumps, read_toml, write_atomically
+from tests.support import nodes as test_nodes
+from tests.support.nodes import WELL_KNOWN, free_port, subprocess_env
 
-NODE_FIELDS = {"url", "about", "max_body_bytes", "rate_limit", "rate_burst"}
-WELL_KNOWN = "/.well-known/rakuichi"
+__all__ = ["NodeProcess", "free_port", "make_home", "node_env", "set_port"]
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+node_env = subprocess_env
 
 
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST rate limit is off unless given: benchmarks measure the node, not the limiter.
+    The POST rate limit and the cap on connections per address are off unless given:
+    benchmarks measure the node, not the limiters (the ingest benchmark opens 64+ connections).
     """
-    home = parent / name
-    init_home(home, name, f"127.0.0.1:{port or free_port()}")
-    overrides = {"rate_limit": 0.0, **overrides}
-    data = read_toml(home / CONFIG_FILE)
-    for key, value in overrides.items():
-        data.setdefault("node" if key in NODE_FIELDS else "federation", {})[key] = value
-    write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
-    return home
+    off = {"rate_limit": 0.0, "connections_per_address": 1024}
+    return test_nodes.make_home(parent, name, port, **{**off, **overrides})
 
 
 def set_port(home: Path, port: int) -> None:
@@ -55,60 +44,20 @@ def set_port(home: Path, port: int) -> None:
     write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
 
 
-def node_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.pop("RAKUICHI_PASSPHRASE", None)
-    return env
+class NodeProcess(test_nodes.NodeProcess):
+    """The tests' node process, logging warnings only, with timed readiness."""
 
-
-class NodeProcess:
-    """``python -m node run --home HOME`` in its own process group; output in HOME/*.log."""
-
-    live: ClassVar[set[NodeProcess]] = set()
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        host, port = load_config(home).host_port
-        self.url = f"http://{host}:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+    def __init__(
+        self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    ) -> None:
+        host, port = load_config(home).host_port  # not its public URL: a cached store's is fixed
+        args = ["--log-level", "WARNING", *extra_args]
+        super().__init__(home, args, url=f"http://{host}:{port}", env=env)
         self.started_at = 0.0
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def start(self) -> NodeProcess:
-        with (
-            (self.home / "node.stdout.log").open("ab") as out,
-            (self.home / "node.stderr.log").open("ab") as err,
-        ):
-            self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "node",
-                    "run",
-                    "--home",
-                    str(self.home),
-                    "--log-level",
-                    "WARNING",
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=node_env(),
-                cwd=REPO_ROOT,
-                start_new_session=True,
-            )
-        NodeProcess.live.add(self)
+        self.started_at = time.monotonic()
+        super().start()
         return self
 
     async def ready(self, session: aiohttp.ClientSession, timeout: float = 60.0) -> float:
@@ -143,42 +92,15 @@ class NodeProcess:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"node {self.home}: sync index not loaded in {timeout} s")
 
-    def errors(self) -> str:
-        path = self.home / "node.stderr.log"
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM and wait; SIGKILL the whole group if it does not stop in time."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._reap_group()
-        NodeProcess.live.discard(self)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        NodeProcess.live.discard(self)
-
-    def _reap_group(self) -> None:
-        """Workers left in the group after the leader exited (should not happen): kill them."""
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, 0)
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.terminate(timeout)
 
     @classmethod
     def stop_all(cls) -> None:
-        for proc in list(cls.live):
-            proc.kill()
-            proc._reap_group()
+        cls.kill_leftovers()
 
 
 def rss_bytes(pid: int) -> int:

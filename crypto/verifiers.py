@@ -24,7 +24,7 @@ class SignatureVerifier:
     """One library's strict Ed25519 check: ``verify(key, signature, message)`` raises on failure."""
 
     name: str
-    _check: Callable[[bytes, bytes, bytes], bool]
+    equation: Callable[[bytes, bytes, bytes], bool]  # the library's check alone
 
     def verify(self, raw_key: bytes, signature: bytes, message: bytes) -> None:
         """Key validity (section 1), signature shape and R rule, then the library's equation.
@@ -33,7 +33,7 @@ class SignatureVerifier:
         """
         check_public_key(raw_key)
         check_signature_shape(signature)
-        if not self._check(bytes(raw_key), bytes(signature), message):
+        if not self.equation(bytes(raw_key), bytes(signature), message):
             raise InvalidSignature("signature does not verify")
 
 

@@ -46,6 +46,7 @@ class FederationConfig:
     connect_timeout: float = 3.0
     max_backoff: float = 120.0
     signature_max_age: int = 300
+    node_key_grace: float = 86_400.0  # seconds a retired node key of a peer is still accepted
 
 
 @dataclass(frozen=True)
@@ -186,8 +187,17 @@ def _storage_url(data: dict[str, Any], path: Path) -> str:
 
 def load_config(home: Path) -> NodeConfig:
     """Read ``home/config.toml``; raises ``ConfigError`` naming the file and the bad value."""
+    config = config_from_data(home, read_toml(home / CONFIG_FILE))
+    problems = range_problems(config)
+    if problems:
+        raise ConfigError(problems[0])
+    return config
+
+
+def config_from_data(home: Path, data: dict[str, Any]) -> NodeConfig:
+    """The config of parsed ``config.toml`` data: types checked, ranges not (see
+    ``range_problems``); the first bad value raises ``ConfigError``."""
     path = home / CONFIG_FILE
-    data = read_toml(path)
     node, fed = data.get("node", {}), data.get("federation", {})
     for name, table in (("node", node), ("federation", fed)):
         if not isinstance(table, dict):
@@ -207,6 +217,7 @@ def load_config(home: Path) -> NodeConfig:
         request_timeout=_typed(fed, "request_timeout", float, defaults.request_timeout, where),
         connect_timeout=_typed(fed, "connect_timeout", float, defaults.connect_timeout, where),
         max_backoff=_typed(fed, "max_backoff", float, defaults.max_backoff, where),
+        node_key_grace=_typed(fed, "node_key_grace", float, defaults.node_key_grace, where),
         signature_max_age=_typed(fed, "signature_max_age", int, defaults.signature_max_age, where),
     )
     where = f"{path}: [node]"
@@ -239,9 +250,6 @@ def load_config(home: Path) -> NodeConfig:
         config.host_port  # noqa: B018 - validates listen
     except ConfigError as exc:
         raise ConfigError(f"{where}.listen: {exc}") from None
-    problems = range_problems(config)
-    if problems:
-        raise ConfigError(problems[0])
     return config
 
 

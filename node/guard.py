@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import socket
 from collections.abc import Callable
 
 from aiohttp import web
@@ -135,9 +136,17 @@ class GuardedProtocol(asyncio.Protocol):
 class GuardedSite(web.BaseSite):
     """``web.TCPSite`` whose connections go through a ``ConnectionGuard``."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard):
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        sock: socket.socket | None = None,
+    ):
         super().__init__(runner)
         self._host, self._port, self.guard = host, port, guard
+        self._sock = sock  # a socket bound by a parent process (a node of several workers)
 
     @property
     def name(self) -> str:
@@ -148,6 +157,11 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         loop = asyncio.get_running_loop()
+        if self._sock is not None:
+            self._server = await loop.create_server(
+                self.guard.factory(server), sock=self._sock, backlog=self._backlog
+            )
+            return
         self._server = await loop.create_server(
             self.guard.factory(server),
             self._host,

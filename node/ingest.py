@@ -55,6 +55,8 @@ class Ingestor:
         self.listeners: list[NewRecordsListener] = []
         # told (synchronously) every outcome with its source: metrics count refusals
         self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
+        # raises when writes must not be attempted now (node.storage.faults: disk floor, damage)
+        self.before_write: Callable[[], None] | None = None
 
     async def submit(self, wires: Sequence[bytes], source: str | None = None) -> list[Outcome]:
         """Validate (all of section 4, the operator's policy included) and store.
@@ -65,6 +67,8 @@ class Ingestor:
         now = self.clock.now_ms()
         checked = await self.verifier.check(list(wires), now, self.policy())
         accepted = [item.record for item in checked if item.record is not None]
+        if accepted and self.before_write is not None:
+            self.before_write()
         flags = iter(await self.store.add(accepted, now, source))
         outcomes = [
             Outcome(refusal=item.refusal)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,10 +17,12 @@ from node.api.app import make_app
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
+from node.federation.syncindex import SyncIndex
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
-from node.ops.check import quick_check
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
+from node.storage.check import quick_check
+from node.storage.faults import StorageFault
 from node.storage.store import StoreError
 
 log = logging.getLogger("rakuichi.node")
@@ -34,6 +37,22 @@ class RunningNode:
     node: Node
     federation: Federation | None
     runner: web.AppRunner
+    key_watch: asyncio.Task[None] | None = None
+
+
+KEY_WATCH_INTERVAL = 1.0  # seconds between looks at org.key and its key events
+
+
+async def _watch_keys(node: Node, passphrase: str | None) -> None:
+    """Follow ``rakuichi keys rotate`` while running: new events, new signing key, profile."""
+    while True:
+        await asyncio.sleep(KEY_WATCH_INTERVAL)
+        try:
+            await node.sync_keys(passphrase)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("key files not picked up")
 
 
 async def start_node(
@@ -42,6 +61,8 @@ async def start_node(
     clock: Clock | None = None,
     verifier_workers: int | None = None,
     federate: bool = True,
+    sock: socket.socket | None = None,
+    sync_index: SyncIndex | None = None,
 ) -> RunningNode:
     """Open the node's store, publish its profile if it changed, listen, and federate."""
     keys = load_keys(config.home, passphrase)
@@ -51,10 +72,13 @@ async def start_node(
     try:
         if federate:
             fed = await Federation.start(node)
-        await node.publish_profile_if_changed()
+        try:
+            await node.sync_keys(passphrase, force=True)
+        except StorageFault as exc:  # a node under its disk floor still serves reads
+            log.warning("own profile not published now: %s", exc)
         raise_open_files_limit()
         runner = web.AppRunner(
-            make_app(node, fed),
+            make_app(node, fed, sync_index),
             access_log=None,
             shutdown_timeout=5.0,
             keepalive_timeout=config.limits.idle_timeout,
@@ -63,7 +87,7 @@ async def start_node(
         await runner.setup()
         host, port = config.host_port
         try:
-            await GuardedSite(runner, host, port, ConnectionGuard(config.limits)).start()
+            await GuardedSite(runner, host, port, ConnectionGuard(config.limits), sock).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         mark_listening(runner.app)
@@ -74,10 +98,15 @@ async def start_node(
             await fed.stop()
         await node.close()
         raise
-    return RunningNode(node, fed, runner)
+    watch = asyncio.create_task(_watch_keys(node, passphrase), name="key-watch")
+    return RunningNode(node, fed, runner, watch)
 
 
 async def stop_node(running: RunningNode) -> None:
+    if running.key_watch is not None:
+        running.key_watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running.key_watch
     await running.runner.cleanup()
     if running.federation is not None:
         await running.federation.stop()

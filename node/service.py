@@ -8,10 +8,20 @@ from dataclasses import dataclass, field, replace
 from crypto import did_from_raw
 from node import __version__
 from node.clock import Clock, SystemClock
-from node.config import FederationConfig, NodeConfig, NodeKeys
+from node.config import (
+    NODE_KEY_FILE,
+    ORG_KEY_FILE,
+    FederationConfig,
+    NodeConfig,
+    NodeKeys,
+    load_keys,
+)
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
+from node.keyring import events_path, read_events
 from node.storage.engines import open_record_store
+from node.storage.faults import StorageGuard
+from node.storage.identities import HistoryCache
 from node.storage.interface import RecordStore
 from node.verifier import Verifier
 from protocol import Policy, Record, kinds, parse, sign_record
@@ -28,15 +38,60 @@ class Node:
     verifier: Verifier
     ingestor: Ingestor = field(init=False)
     peers: PeerDirectory = field(init=False)
+    storage_guard: StorageGuard = field(init=False)
+
+    org_identity: bytes = field(init=False)
+    key_histories: HistoryCache = field(init=False)
+    _key_files: tuple[float, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
+        self.storage_guard = StorageGuard(
+            self.config.database_path, self.config.limits.free_disk_floor, self.clock.monotonic
+        )
+        self.ingestor.before_write = self.storage_guard.before_write
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
+        self.org_identity = self.keys.org.public_key.raw
+        self.key_histories = HistoryCache(self.store)
+        self.store.on_commit.append(self.key_histories.on_commit)
 
     @property
     def org_did(self) -> str:
-        return self.keys.org.public_key.did
+        """The organisation's identity: the did:key of its first key (revision 3 proposal)."""
+        return did_from_raw(self.org_identity)
+
+    def _key_file_times(self) -> tuple[float, ...]:
+        org_key = self.config.home / ORG_KEY_FILE
+        times = []
+        for path in (org_key, events_path(org_key), self.config.home / NODE_KEY_FILE):
+            try:
+                times.append(path.stat().st_mtime)
+            except OSError:
+                times.append(0.0)
+        return tuple(times)
+
+    async def sync_keys(self, passphrase: str | None = None, force: bool = False) -> bool:
+        """Pick up the organisation's key events and current signing key from the home
+        (``rakuichi keys rotate`` changes them while the node runs): publish the events, use
+        the new key, and publish the profile signed with it. Returns whether anything changed."""
+        times = self._key_file_times()
+        if times == self._key_files and not force:
+            return False
+        org_key = self.config.home / ORG_KEY_FILE
+        events = read_events(org_key)
+        if events:
+            outcomes = await self.ingestor.submit([e.wire for e in events], source=None)
+            for event, outcome in zip(events, outcomes, strict=True):
+                if outcome.refusal is not None:
+                    log.error("own key event %s refused: %s", event.id.hex(), outcome.refusal)
+        if times != self._key_files and self._key_files:
+            self.keys = load_keys(self.config.home, passphrase)
+        self.org_identity = events[0].author if events else self.keys.org.public_key.raw
+        self._key_files = times
+        await self.publish_profile_if_changed()
+        log.info("organisation %s signs with %s", self.org_did, self.keys.org.public_key.did)
+        return True
 
     @property
     def node_did(self) -> str:
@@ -56,6 +111,7 @@ class Node:
             "version": __version__,
             "name": self.config.name,
             "org": self.org_did,
+            "key": self.keys.org.public_key.did,
             "node": self.node_did,
             "url": self.config.public_url,
             "max_body_bytes": self.config.max_body_bytes,

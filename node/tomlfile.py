@@ -1,13 +1,18 @@
-"""Reading TOML (stdlib ``tomllib``) and writing the small flat TOML files a node keeps."""
+"""Reading TOML (stdlib ``tomllib``), writing the small flat TOML files a node creates, and
+editing an operator's files without losing their comments (``tomlkit``)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import tomlkit
+import tomlkit.exceptions
 
 
 class ConfigError(Exception):
@@ -58,3 +63,18 @@ def write_atomically(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+@contextmanager
+def edited_toml(path: Path) -> Iterator[tomlkit.TOMLDocument]:
+    """Edit ``path`` in place keeping the operator's comments and layout (``tomlkit``): the
+    document is written back (atomically) when the block ends without an exception."""
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        document = tomlkit.parse(text)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    yield document
+    write_atomically(path, tomlkit.dumps(document))

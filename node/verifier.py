@@ -55,13 +55,29 @@ class Checked:
     refusal: Rejected | None
 
 
+VERIFIER_ENV = "RAKUICHI_VERIFIER"  # cryptography | pynacl; unset: the fastest installed
+
+
+def chosen_verifier() -> SignatureVerifier:
+    """The verifier named by ``RAKUICHI_VERIFIER`` (for benchmarks), else the fastest."""
+    name = os.environ.get(VERIFIER_ENV, "").strip()
+    if not name:
+        return fastest()
+    try:
+        return by_name(name)
+    except KeyError:
+        raise ValueError(
+            f"{VERIFIER_ENV}={name!r}: not an installed verifier (cryptography or pynacl)"
+        ) from None
+
+
 class Verifier:
     """Checks batches of wire records; signatures by ``signatures`` (default: the fastest)."""
 
     def __init__(
         self, workers: int | None = None, signatures: SignatureVerifier | None = None
     ) -> None:
-        self.signatures = signatures or fastest()
+        self.signatures = signatures or chosen_verifier()
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
         self._pool = ProcessPoolExecutor(count) if count > 0 else None
         self._workers = count

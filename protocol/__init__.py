@@ -21,8 +21,19 @@ from protocol.errors import (
     SizeError,
     TimeError,
 )
+from protocol.identityviews import IdentityViews, derive_identities
 from protocol.itemset import Item, ItemSet, MemoryItemSet
-from protocol.jsonview import body_from_json, to_json
+from protocol.jsonview import body_from_json, from_json, to_json
+from protocol.keyevents import (
+    KEY_EVENT_KINDS,
+    KEY_INCEPTION,
+    KEY_ROTATION,
+    KeyEvent,
+    inception,
+    parse_event,
+    rotation,
+)
+from protocol.keyhistory import KeyHistories, KeyHistory, key_histories
 from protocol.kinds import CLAIMS
 from protocol.reconcile import Initiator, respond
 from protocol.record import Record, Signature, record_from_trusted
@@ -37,6 +48,7 @@ from protocol.validate import (
     check_time,
     parse,
     verify_each,
+    verify_signatures,
 )
 from protocol.validate import validate as validate_record
 from protocol.views import (
@@ -54,6 +66,9 @@ __all__ = [
     "CLAIMS",
     "CONTEXT_PATH",
     "GROUNDED",
+    "KEY_EVENT_KINDS",
+    "KEY_INCEPTION",
+    "KEY_ROTATION",
     "MAX_RECORD_BYTES",
     "UNGROUNDED",
     "AllianceState",
@@ -64,9 +79,13 @@ __all__ = [
     "CredentialReport",
     "Draft",
     "EncodingError",
+    "IdentityViews",
     "Initiator",
     "Item",
     "ItemSet",
+    "KeyEvent",
+    "KeyHistories",
+    "KeyHistory",
     "MemoryItemSet",
     "Policy",
     "PolicyError",
@@ -81,6 +100,7 @@ __all__ = [
     "Tombstone",
     "Views",
     "body_from_json",
+    "from_json",
     "check_after_signatures",
     "check_before_signatures",
     "check_credential",
@@ -90,18 +110,24 @@ __all__ = [
     "context_url",
     "decode",
     "derive",
+    "derive_identities",
     "encode",
+    "inception",
     "issue_credential",
+    "key_histories",
     "kinds",
     "parse",
+    "parse_event",
     "read_bundle",
     "record_from_trusted",
     "reputation_from_views",
     "respond",
+    "rotation",
     "sign_record",
     "to_json",
     "validate_record",
     "verify_bundle",
     "verify_each",
+    "verify_signatures",
     "write_bundle",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from crypto import CryptoError, PublicKey, SigningKey, did_from_raw, sha256
@@ -131,11 +132,21 @@ def parse_event(record: Record) -> KeyEvent:
     committed = body["next"]
     if committed in {next_digest(k) for k in (identity, record.author, new_key)}:
         raise SchemaError("body.next must commit to a new rotation key")
-    try:
-        verify_raw(new_key, body["key_sig"], consent_message(identity, seq))
-    except CryptoError as exc:
-        raise SchemaError(f"body.key_sig: {did_from_raw(new_key)} did not consent: {exc}") from None
+    problem = _consent_problem(new_key, body["key_sig"], consent_message(identity, seq))
+    if problem is not None:
+        raise SchemaError(f"body.key_sig: {did_from_raw(new_key)} did not consent: {problem}")
     return KeyEvent(record, identity, seq, prior, new_key, committed, body.get("cutoff"))
+
+
+@lru_cache(maxsize=65_536)
+def _consent_problem(key: bytes, signature: bytes, message: bytes) -> str | None:
+    """Why a consent signature fails, or None. Cached: histories are computed again and again
+    from the same events, and an Ed25519 verification is the costly part."""
+    try:
+        verify_raw(key, signature, message)
+    except CryptoError as exc:
+        return str(exc)
+    return None
 
 
 def inception(

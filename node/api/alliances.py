@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import params, stakeholders
+from node.api import identities, params, stakeholders
 from node.api.keys import NODE, PEER
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
@@ -93,6 +93,10 @@ async def member_drafts(request: web.Request) -> web.Response:
 @routes.get("/v1/members/{did}")
 async def member(request: web.Request) -> web.Response:
     key = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], key)
+    if identity is not None:
+        views = await identities.views_of(request.app[NODE], identity)
+        return web.json_response(identities.member_document(views, identity))
     store = request.app[NODE].store
     profile = await store.current_of(kinds.MEMBER_PROFILE, key)
     alliances = await store.member_alliances(key)

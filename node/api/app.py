@@ -9,6 +9,7 @@ from node.api import (
     credentials,
     directory,
     federation,
+    identities,
     openapi,
     records,
     reputation,
@@ -16,32 +17,52 @@ from node.api import (
 )
 from node.api.auth import peer_auth_middleware
 from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
+from node.api.caching import add_cache_headers
+from node.api.cors import add_cors_headers, preflight_middleware
+from node.api.faults import STORAGE_GUARD, fault_middleware
 from node.api.keys import FEDERATION, NODE, SYNC_INDEX
 from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
 from node.api.problems import problem_middleware
+from node.api.ratelimit import (
+    SEARCH_LIMITER,
+    RateLimiter,
+    add_rate_headers,
+    search_limit_middleware,
+)
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
+from node.federation.syncindex import SyncIndex
 from node.ops import endpoints as ops_endpoints
 from node.service import Node
 from node.web import add_web
 
 
-def make_app(node: Node, fed: Federation | None = None) -> web.Application:
+def make_app(
+    node: Node, fed: Federation | None = None, sync_index: SyncIndex | None = None
+) -> web.Application:
+    """The node's HTTP application; ``sync_index`` answers reconciliation when this process
+    does not run the federation (a worker of a node of several processes)."""
     app = web.Application(
         middlewares=[
+            preflight_middleware,
             problem_middleware,
+            fault_middleware,
             address_limit_middleware,
             body_middleware,
             peer_auth_middleware,
+            search_limit_middleware,
         ],
         client_max_size=node.config.max_body_bytes,
     )
     app[NODE] = node
     app[FEDERATION] = fed
-    app[SYNC_INDEX] = fed.index if fed is not None else None
+    app[STORAGE_GUARD] = node.storage_guard
+    app[SYNC_INDEX] = sync_index or (fed.index if fed is not None else None)
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
+    app[SEARCH_LIMITER] = RateLimiter(node.config.search_rate_limit, node.config.search_rate_burst)
+    app.on_response_prepare.extend([add_cors_headers, add_cache_headers, add_rate_headers])
     for module in (
         directory,
         records,
@@ -49,6 +70,7 @@ def make_app(node: Node, fed: Federation | None = None) -> web.Application:
         alliances,
         reputation,
         credentials,
+        identities,
         stream,
         openapi,
     ):

@@ -65,14 +65,19 @@ async def peer_auth_middleware(
             raise ApiError(
                 401, "signature", f"request signature refused: {error}", "bad request signature"
             )
+        if node.peers.retired_too_long(request[PEER], node.clock.now_ms(), fed.node_key_grace):
+            raise ApiError(
+                401,
+                "signature",
+                f"node key {request[PEER]} was retired by its organisation",
+                "retired node key",
+            )
         denial = node.peers.denial(request[PEER], fed)
         if denial is not None:
             raise ApiError(403, "policy", denial, "refused by policy")
         if node.peers.known(request[PEER]):
             limits = request.app[REQUEST_LIMITS]
-            limits.charge(
-                limits.by_peer, request[PEER], f"peer {request[PEER]}", node.clock.monotonic()
-            )
+            limits.charge(request, limits.by_peer, "peer", request[PEER], node.clock.monotonic())
         federation = request.app[FEDERATION]
         if federation is not None:
             federation.contacted(request[PEER])

@@ -7,19 +7,40 @@ from typing import Any
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import params, stakeholders
+from node.api import identities, params, stakeholders
 from node.api.keys import NODE
 from node.api.problems import ApiError
-from node.api.records import row_json
+from node.api.records import MAX_BATCH, row_json
 from node.storage import queries
-from protocol import kinds
+from protocol import MAX_RECORD_BYTES, kinds
 
 routes = web.RouteTableDef()
 
 
+PROTOCOL_REVISION = 2
+FEATURES = ("stream", "json-post", "cors", "etag", "ratelimit-headers")
+
+
 @routes.get("/.well-known/rakuichi")
 async def well_known(request: web.Request) -> web.Response:
-    return web.json_response(request.app[NODE].identity())
+    """Who this node is, and (like NIP-11) its limits and the API features it offers."""
+    node = request.app[NODE]
+    identity = node.identity()
+    config = node.config
+    limits = identity.get("limits")
+    identity["limits"] = {
+        **(limits if isinstance(limits, dict) else {}),
+        "record_bytes": MAX_RECORD_BYTES,
+        "body_bytes": config.max_body_bytes,
+        "batch_records": MAX_BATCH,
+        "page_records": queries.MAX_LIMIT,
+        "post_rate": {"per_second": config.rate_limit, "burst": config.rate_burst},
+        "search_rate": {"per_second": config.search_rate_limit, "burst": config.search_rate_burst},
+        "stream_buffer_bytes": config.stream_buffer_bytes,
+        "stream_heartbeat_seconds": config.stream_heartbeat,
+    }
+    identity["features"] = {"api": list(FEATURES), "protocol_revision": PROTOCOL_REVISION}
+    return web.json_response(identity)
 
 
 def _opportunity_filter(request: web.Request) -> queries.OpportunityFilter:
@@ -82,6 +103,14 @@ async def orgs(request: web.Request) -> web.Response:
 @routes.get("/v1/orgs/{did}")
 async def org(request: web.Request) -> web.Response:
     author = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], author)
+    if identity is not None:
+        document = identities.org_document(
+            await identities.views_of(request.app[NODE], identity), identity
+        )
+        if document is None:
+            raise ApiError(404, "not-found", "this organisation has no profile here", "unknown")
+        return web.json_response(document)
     store = request.app[NODE].store
     row = await store.current_of(kinds.ORG_PROFILE, author)
     if row is None:
@@ -103,6 +132,10 @@ async def org(request: web.Request) -> web.Response:
 @routes.get("/v1/orgs/{did}/alumni")
 async def alumni(request: web.Request) -> web.Response:
     author = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], author)
+    if identity is not None:
+        views = await identities.views_of(request.app[NODE], identity)
+        return web.json_response(identities.alumni_document(views, identity))
     rows = await request.app[NODE].store.alumni_of(author)
     return web.json_response(
         {

@@ -18,8 +18,7 @@ from aiohttp import web
 
 from node.api.client_address import client_address
 from node.api.keys import NODE
-from node.api.problems import ApiError
-from node.api.ratelimit import RateLimiter
+from node.api.ratelimit import RateLimiter, limited
 
 
 @dataclass
@@ -32,17 +31,15 @@ class RequestLimits:
     def make(cls, rate: float, burst: float) -> RequestLimits:
         return cls(RateLimiter(rate, burst), RateLimiter(rate, burst, max_clients=4096))
 
-    def charge(self, limiter: RateLimiter, who: str, what: str, now: float) -> None:
-        wait = limiter.take(who, now)
-        if wait > 0:
+    def charge(
+        self, request: web.Request, limiter: RateLimiter, policy: str, who: str, now: float
+    ) -> None:
+        """Spend a token of ``who`` under ``policy``; 429 (with ``Retry-After`` and the
+        ``RateLimit`` fields) when none is left."""
+        error = limited(request, limiter, policy, who, now)
+        if error is not None:
             self.limited += 1
-            raise ApiError(
-                429,
-                "rate-limited",
-                f"too many requests from {what}; retry in {wait:.1f} s",
-                "rate limited",
-                retry_after=wait,
-            )
+            raise error
 
 
 REQUEST_LIMITS = web.AppKey("request_limits", RequestLimits)
@@ -54,5 +51,7 @@ async def address_limit_middleware(
 ) -> web.StreamResponse:
     limits = request.app[REQUEST_LIMITS]
     address = client_address(request)
-    limits.charge(limits.by_address, address, address, request.app[NODE].clock.monotonic())
+    limits.charge(
+        request, limits.by_address, "address", address, request.app[NODE].clock.monotonic()
+    )
     return await handler(request)

@@ -27,11 +27,13 @@ class ApiError(Exception):
         detail: str,
         title: str | None = None,
         retry_after: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.klass, self.detail = status, klass, detail
         self.title = title or klass.replace("-", " ")
         self.retry_after = retry_after  # seconds, sent as Retry-After (429 always has one)
+        self.headers = headers or {}
 
 
 def bad_request(detail: str) -> ApiError:
@@ -46,7 +48,12 @@ def refusal(exc: Rejected) -> ApiError:
 
 
 def problem_response(
-    status: int, klass: str, title: str, detail: str, instance: str = ""
+    status: int,
+    klass: str,
+    title: str,
+    detail: str,
+    instance: str = "",
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     body = {
         "type": "about:blank",
@@ -57,7 +64,9 @@ def problem_response(
     }
     if instance:
         body["instance"] = instance
-    return web.Response(status=status, text=json.dumps(body), content_type=PROBLEM_TYPE)
+    return web.Response(
+        status=status, text=json.dumps(body), content_type=PROBLEM_TYPE, headers=headers
+    )
 
 
 _CLASS_OF_STATUS = {
@@ -79,7 +88,9 @@ async def problem_middleware(
     try:
         return await handler(request)
     except ApiError as exc:
-        response = problem_response(exc.status, exc.klass, exc.title, exc.detail, request.path)
+        response = problem_response(
+            exc.status, exc.klass, exc.title, exc.detail, request.path, exc.headers
+        )
         if exc.retry_after is not None or exc.status == 429:
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
         return response
@@ -94,7 +105,8 @@ async def problem_middleware(
             detail = f"{request.method} is not allowed on {request.path}"
         elif exc.status == 413:
             detail = f"request body is over this node's limit ({detail})"
-        return problem_response(exc.status, klass, exc.reason, detail, request.path)
+        kept = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return problem_response(exc.status, klass, exc.reason, detail, request.path, kept)
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
         return problem_response(

@@ -1,7 +1,9 @@
-"""``/v1/records``: submitting records (msgpack) and reading them (JSON or exact wire bytes)."""
+"""``/v1/records``: submitting records (msgpack, or their JSON view) and reading them (JSON or
+exact wire bytes)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgpack
@@ -9,19 +11,24 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api import params
+from node.api.caching import immutable_headers, not_modified
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
 from node.storage import queries
+from node.storage.interface import RecordStore
 from protocol import (
     MAX_RECORD_BYTES,
     EncodingError,
     Record,
+    SchemaError,
     SizeError,
+    from_json,
     record_from_trusted,
     to_json,
 )
 
 MSGPACK = "application/msgpack"
+JSON = "application/json"
 MAX_BATCH = 5000
 routes = web.RouteTableDef()
 
@@ -67,46 +74,102 @@ def split_batch(body: bytes) -> list[bytes] | None:
     return items
 
 
+def wires_from_json(body: bytes) -> list[bytes] | bytes:
+    """The wire bytes of a JSON view (a single record) or of an array of views (a batch).
+
+    The view maps back to exactly the bytes it was made from; those are then validated as
+    any posted record, so a view that does not stand for a valid record is refused the same.
+    """
+    try:
+        parsed = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "encoding", f"body is not JSON: {exc}") from None
+    if isinstance(parsed, list):
+        if len(parsed) > MAX_BATCH:
+            raise ApiError(400, "encoding", f"a batch holds at most {MAX_BATCH} records")
+        views = parsed
+    else:
+        views = [parsed]
+    wires = []
+    for i, view in enumerate(views):
+        if not isinstance(view, dict):
+            raise refusal(SchemaError(f"record {i} is not a JSON object (a record view)"))
+        try:
+            wires.append(from_json(view).wire)
+        except (SchemaError, EncodingError) as exc:
+            raise refusal(SchemaError(f"record {i}: {exc.detail}")) from None
+    return wires if isinstance(parsed, list) else wires[0]
+
+
+async def _submit_one(request: web.Request, wire: bytes) -> web.Response:
+    if len(wire) > MAX_RECORD_BYTES:
+        raise refusal(SizeError(f"record is {len(wire)} bytes, over {MAX_RECORD_BYTES}"))
+    if not wire:
+        raise refusal(EncodingError("empty body"))
+    (outcome,) = await request.app[NODE].ingestor.submit([wire], request.get(PEER))
+    if outcome.refusal is not None:
+        raise refusal(outcome.refusal)
+    return web.json_response(outcome.to_json(), status=201 if outcome.stored else 200)
+
+
+async def _submit_batch(request: web.Request, wires: list[bytes]) -> web.Response:
+    outcomes = await request.app[NODE].ingestor.submit(wires, request.get(PEER))
+    return web.json_response({"results": [o.to_json() for o in outcomes]})
+
+
 @routes.post("/v1/records")
 async def post_records(request: web.Request) -> web.Response:
+    body = await request.read()
+    if request.content_type == JSON:
+        wires = wires_from_json(body)
+        if isinstance(wires, list):
+            return await _submit_batch(request, wires)
+        return await _submit_one(request, wires)
     if request.content_type != MSGPACK:
         raise ApiError(
             415,
             "unsupported-media-type",
-            f"records are posted as {MSGPACK}, not {request.content_type or 'nothing'}",
+            f"records are posted as {MSGPACK} or {JSON}, not {request.content_type or 'nothing'}",
         )
-    node = request.app[NODE]
-    body = await request.read()
     batch = split_batch(body)
-    source = request.get(PEER)
     if batch is None:
-        if len(body) > MAX_RECORD_BYTES:
-            raise refusal(SizeError(f"record is {len(body)} bytes, over {MAX_RECORD_BYTES}"))
-        if not body:
-            raise refusal(EncodingError("empty body"))
-        (outcome,) = await node.ingestor.submit([body], source)
-        if outcome.refusal is not None:
-            raise refusal(outcome.refusal)
-        return web.json_response(outcome.to_json(), status=201 if outcome.stored else 200)
-    outcomes = await node.ingestor.submit(batch, source)
-    return web.json_response({"results": [o.to_json() for o in outcomes]})
+        return await _submit_one(request, body)
+    return await _submit_batch(request, batch)
+
+
+async def answer_by_id(store: RecordStore, rid: bytes) -> tuple[int, queries.Row | None]:
+    """The status ``GET /v1/records/{id}`` answers, with the row when it is 200.
+
+    The target of a held retract reads 410 whether this node ever held it or not (revision 2),
+    so a record erased at its first node before it spread reads the same on every node.
+    """
+    row = await store.get_record(rid)
+    if row is not None and row.wire is not None:
+        return 200, row
+    if row is not None or await store.retract_pending_on(rid):
+        return 410, None
+    return 404, None
 
 
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
-    store = request.app[NODE].store
-    row = await store.get_record(rid)
-    if row is None and not await store.retract_pending_on(rid):
+    status, row = await answer_by_id(request.app[NODE].store, rid)
+    if status == 404:
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    # the target of a held retract reads the same whether this node ever held it or not
-    if row is None or row.wire is None:
+    if row is None:
         raise ApiError(
             410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
         )
-    if MSGPACK in request.headers.get("Accept", ""):
-        return web.Response(body=row.wire, content_type=MSGPACK)
-    return web.json_response(row_json(row))
+    wants_wire = MSGPACK in request.headers.get("Accept", "")
+    # content-addressed: the id names the bytes; the wire form gets its own tag (Vary: Accept)
+    etag = f'"{rid.hex()}.msgpack"' if wants_wire else f'"{rid.hex()}"'
+    unchanged = not_modified(request, etag)
+    if unchanged is not None:
+        return unchanged
+    if wants_wire:
+        return web.Response(body=row.wire, content_type=MSGPACK, headers=immutable_headers(etag))
+    return web.json_response(row_json(row), headers=immutable_headers(etag))
 
 
 @routes.get("/v1/records")

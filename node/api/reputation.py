@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node.api import params
+from node.api import identities, params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
@@ -18,6 +18,10 @@ MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 async def get_reputation(request: web.Request) -> web.Response:
     subject = params.did_text(request.match_info["did"], "did")
     node = request.app[NODE]
+    identity = await identities.established(node, subject)
+    if identity is not None:
+        views = await identities.views_of(node, identity)
+        return web.json_response(identities.reputation_document(views, identity))
     result = await node.store.reputation_of(subject, node.clock.now_ms())
     return web.json_response(result.to_json())
 
@@ -26,6 +30,12 @@ async def get_reputation(request: web.Request) -> web.Response:
 async def get_bundle(request: web.Request) -> web.Response:
     """A bundle of the chosen live attestations (grounded or not) and what checks them."""
     subject = params.did_text(request.match_info["did"], "did")
+    identity = await identities.established(request.app[NODE], subject)
+    if identity is not None:
+        views = await identities.views_of(request.app[NODE], identity)
+        wanted = identities.bundle_filter(request, views.keys)
+        body = identities.bundle_of(views, identity, wanted)
+        return web.Response(body=body, content_type="application/json")
     claims = set(request.query.getall("claim", []))
     if claims - set(CLAIMS):
         raise params.bad_request(f"claim must be among {', '.join(CLAIMS)}")

@@ -12,17 +12,30 @@ from node.cli import (
     alliance,
     credentials,
     demo,
+    keys,
     maintenance,
     member,
     operator,
     peers,
     publish,
+    storecmd,
 )
 from node.cli.common import CliError
 from node.storage.store import StoreError
 from node.tomlfile import ConfigError
 
-COMMAND_MODULES = [operator, maintenance, publish, peers, alliance, member, credentials, demo]
+COMMAND_MODULES = [
+    operator,
+    maintenance,
+    storecmd,
+    publish,
+    peers,
+    alliance,
+    member,
+    credentials,
+    keys,
+    demo,
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except (CliError, ConfigError, StoreError, CryptoError) as exc:
-        print(f"rakuichi {args.command}: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # several problems: one line each
+            print(f"rakuichi {args.command}: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -40,9 +40,12 @@ def read_passphrase_file(path: str | None) -> str | None:
     if path is None:
         return None
     try:
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        passphrase = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise CliError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    if not passphrase:
+        raise CliError(f"passphrase file {path} is empty; refusing to use an empty passphrase")
+    return passphrase
 
 
 def now_ms() -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto import did_from_raw
-from node.cli import credentials
+from node.cli import credentials, keys
 from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
 from node.cli.bundles import read_and_verify
 from node.cli.common import CliError, client, now_ms, parse_did, parse_id, run_async, say
@@ -93,6 +93,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--vc", type=Path, metavar="DIR", help="one JSON file per credential")
     p.set_defaults(func=cmd_export)
     credentials.add_member_parsers(what, _wallet, wallet_did)
+    keys.add_member_parsers(what, _wallet)
     p = what.add_parser(
         "present",
         help="have a node check a bundle (nothing is stored); --publish hands its records over",

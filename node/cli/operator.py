@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from pathlib import Path
 
 from crypto import did_from_raw
 from node.cli.common import CliError, read_passphrase_file, run_async, say
-from node.config import CONFIG_FILE, DEFAULT_LISTEN, load_config, load_keys, parse_listen
+from node.config import (
+    CONFIG_FILE,
+    DEFAULT_LISTEN,
+    PASSPHRASE_ENV,
+    load_config,
+    load_keys,
+    parse_listen,
+    passphrase_from_env,
+)
 from node.home import init_home
+from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
-from node.ops.migration import latest_schema, read_counts, schema_version
 from node.storage.engines import open_record_store
+from node.storage.migration import latest_schema, read_counts, schema_version
 from node.tomlfile import ConfigError, read_toml
 
 
@@ -22,6 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--listen", default=DEFAULT_LISTEN, help="HOST:PORT to listen on")
     p.add_argument("--url", default="", help="public URL of this node (default from --listen)")
     p.add_argument("--passphrase-file", help="encrypt the keys with the passphrase in FILE")
+    p.add_argument(
+        "--no-passphrase",
+        action="store_true",
+        help="leave the keys unencrypted (no prompt even on a terminal)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("run", help="run the node in the foreground until SIGINT/SIGTERM")
@@ -33,6 +49,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         f" default {DEFAULT_LISTEN})",
     )
     p.add_argument("--passphrase-file")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving the port (PostgreSQL storage only; one runs the federation)",
+    )
     add_logging_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -56,8 +78,42 @@ async def _create_database(home: Path) -> None:
     await store.close()
 
 
+def _prompted_passphrase() -> str:
+    """Asked twice on the terminal, not echoed; an empty answer is refused."""
+    first = getpass.getpass("passphrase to encrypt the keys (none: --no-passphrase): ")
+    if not first:
+        raise CliError("empty passphrase; give one, or use --no-passphrase")
+    if getpass.getpass("the same passphrase again: ") != first:
+        raise CliError("the two passphrases differ; nothing was created")
+    return first
+
+
+def init_passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase for new keys: --no-passphrase, else a file, the environment, a prompt
+    on a terminal; without any, keys are left unencrypted and that is said in one line."""
+    if args.no_passphrase:
+        if args.passphrase_file:
+            raise CliError("--no-passphrase and --passphrase-file contradict each other")
+        return None
+    passphrase = read_passphrase_file(args.passphrase_file) or passphrase_from_env()
+    if passphrase:
+        return passphrase
+    if sys.stdin.isatty():
+        return _prompted_passphrase()
+    say(
+        "keys are not encrypted (no terminal to ask on, no --passphrase-file or"
+        f" {PASSPHRASE_ENV}); anyone who can read {args.home} can sign as this organisation"
+    )
+    return None
+
+
 def cmd_init(args: argparse.Namespace) -> None:
-    _init(args.home, args.name, args.listen, args.url, read_passphrase_file(args.passphrase_file))
+    if (args.home / CONFIG_FILE).exists():  # before asking for a passphrase
+        raise CliError(f"{args.home}: already a node home (config.toml exists); not overwriting")
+    if not args.name.strip():
+        raise CliError("--name must not be empty")
+    parse_listen(args.listen)
+    _init(args.home, args.name, args.listen, args.url, init_passphrase(args))
 
 
 def _listen_override(home: Path, listen: str | None) -> str | None:
@@ -83,11 +139,19 @@ def cmd_run(args: argparse.Namespace) -> None:
         say(f"no node home at {args.home}: initialising one with defaults")
         _init(args.home, name, listen or DEFAULT_LISTEN, "", passphrase)
         listen = None
+    problems = home_problems(args.home)
+    if problems:
+        raise CliError("\n".join(problems))
     override = _listen_override(args.home, listen)
     try:
         load_keys(args.home, passphrase)
     except ConfigError as exc:
         raise CliError(str(exc)) from None
+    if args.workers < 1:
+        raise CliError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1:
+        _serve_workers(args, passphrase, override)
+        return
     try:
         run_async(
             serve(
@@ -100,6 +164,17 @@ def cmd_run(args: argparse.Namespace) -> None:
             )
         )
     except ListenError as exc:
+        raise CliError(str(exc)) from None
+    say("node stopped")
+
+
+def _serve_workers(args: argparse.Namespace, passphrase: str | None, listen: str | None) -> None:
+    from node.runner import ListenError
+    from node.workers import WorkersError, serve_workers
+
+    try:
+        serve_workers(args.home, passphrase, args.workers, listen)
+    except (ListenError, WorkersError) as exc:
         raise CliError(str(exc)) from None
     say("node stopped")
 

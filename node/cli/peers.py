@@ -1,4 +1,5 @@
-"""``rakuichi peers``: list, add, remove and deny peers by editing the node's files.
+"""``rakuichi peers``: list, add, remove, deny and undeny peers by editing the node's files
+(with ``tomlkit``: the operator's comments and layout stay).
 
 A running node re-reads ``peers.toml`` and ``config.toml`` within a second, so every change
 takes effect without a restart; a stopped node reads them when it starts.
@@ -11,12 +12,15 @@ import json
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
-from crypto import InvalidDid, raw_from_did
+import tomlkit
+
+from crypto import InvalidDid, did_from_raw, raw_from_did
 from node.cli.common import CliError, say
 from node.config import load_config
-from node.federation.peersfile import SeedPeer, normalise_url, read_peers, write_peers
-from node.tomlfile import dumps, read_toml, write_atomically
+from node.federation.peersfile import SeedPeer, normalise_url, read_peers
+from node.tomlfile import edited_toml
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,6 +43,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--home", required=True, type=Path)
     p.add_argument("target", help="URL or did:key")
     p.set_defaults(func=cmd_deny)
+    p = what.add_parser("undeny", help="lift a deny of a peer URL or an organisation did:key")
+    p.add_argument("--home", required=True, type=Path)
+    p.add_argument("target", help="URL or did:key")
+    p.set_defaults(func=cmd_undeny)
 
 
 def _live_table(url: str) -> list[dict[str, object]] | None:
@@ -49,32 +57,53 @@ def _live_table(url: str) -> list[dict[str, object]] | None:
         return None
 
 
+def _denied_org(did: str, denied: frozenset[bytes]) -> bool:
+    try:
+        return raw_from_did(did) in denied
+    except InvalidDid:
+        return False
+
+
 def cmd_list(args: argparse.Namespace) -> None:
     from node.cli.publish import local_url
 
     config = load_config(args.home)
     seeds = read_peers(config.peers_path)
     live = _live_table(local_url(config))
+    fed = config.federation
     say(f"{len(seeds)} peer(s) in {config.peers_path}")
     for seed in seeds:
         say(
             f"  {seed.url}"
             + (f"  ({seed.name})" if seed.name else "")
             + (f"  pinned {seed.node_key}" if seed.node_key else "")
+            + ("  DENIED" if seed.url in fed.deny_urls else "")
         )
-    fed = config.federation
     for url in sorted(fed.deny_urls):
-        say(f"  denied url {url}")
+        say(f"  DENIED url {url}")
+    for org in sorted(fed.deny_orgs):
+        say(f"  DENIED organisation/node {did_from_raw(org)}")
     if live is None:
         say("node not running: no live state")
         return
     say("live state:")
     for row in live:
         state = "ok" if not row.get("failures") else f"failing ({row.get('error')})"
+        if row["url"] in fed.deny_urls or (
+            isinstance(row.get("org"), str) and _denied_org(str(row["org"]), fed.deny_orgs)
+        ):
+            state = "DENIED"
         say(
             f"  {row['url']}  {row['source']}  {'active' if row['active'] else 'idle'}  "
             f"backlog {row['backlog']}  {state}"
         )
+
+
+def _peer_tables(document: tomlkit.TOMLDocument) -> Any:
+    """The ``[[peer]]`` array of tables of a peers.toml document, created if missing."""
+    if "peer" not in document:
+        document.append("peer", tomlkit.aot())
+    return document["peer"]
 
 
 def cmd_add(args: argparse.Namespace) -> None:
@@ -85,45 +114,79 @@ def cmd_add(args: argparse.Namespace) -> None:
             raw_from_did(args.node_key)
         except InvalidDid as exc:
             raise CliError(f"--node-key: {exc}") from None
-    peers = read_peers(config.peers_path)
-    if any(p.url == url for p in peers):
+    if any(p.url == url for p in read_peers(config.peers_path)):
         raise CliError(f"{url} is already a peer")
-    write_peers(config.peers_path, [*peers, SeedPeer(url, args.name, args.node_key)])
+    if url in config.federation.deny_urls:
+        raise CliError(f"{url} is denied; `rakuichi peers undeny {url}` first")
+    with edited_toml(config.peers_path) as document:
+        entry = tomlkit.table()
+        for key, value in SeedPeer(url, args.name, args.node_key).to_toml().items():
+            entry[key] = value
+        _peer_tables(document).append(entry)
     say(f"added peer {url} to {config.peers_path}")
+
+
+def _drop_peer(path: Path, url: str) -> bool:
+    with edited_toml(path) as document:
+        tables = _peer_tables(document)
+        keep = [t for t in tables if normalise_url(str(t.get("url", ""))) != url]
+        if len(keep) == len(tables):
+            return False
+        document["peer"] = tomlkit.aot()
+        for table in keep:
+            document["peer"].append(table)
+    return True
 
 
 def cmd_remove(args: argparse.Namespace) -> None:
     config = load_config(args.home)
     url = normalise_url(args.url)
-    peers = read_peers(config.peers_path)
-    kept = [p for p in peers if p.url != url]
-    if len(kept) == len(peers):
+    if not _drop_peer(config.peers_path, url):
         raise CliError(f"{url} is not in {config.peers_path}")
-    write_peers(config.peers_path, kept)
     say(f"removed peer {url}")
+
+
+def _target(text: str) -> tuple[str, str, str]:
+    """(config key, value, description) of a URL or did:key given to deny/undeny."""
+    if text.startswith("did:"):
+        try:
+            raw_from_did(text)
+        except InvalidDid as exc:
+            raise CliError(str(exc)) from None
+        return "deny_orgs", text, f"organisation/node {text}"
+    url = normalise_url(text)
+    return "deny_urls", url, f"peer {url}"
+
+
+def _federation_table(document: tomlkit.TOMLDocument) -> Any:
+    if "federation" not in document:
+        document.append("federation", tomlkit.table())
+    return document["federation"]
 
 
 def cmd_deny(args: argparse.Namespace) -> None:
     config = load_config(args.home)
-    data = read_toml(config.config_path)
-    fed = data.setdefault("federation", {})
-    if args.target.startswith("did:"):
-        try:
-            raw_from_did(args.target)
-        except InvalidDid as exc:
-            raise CliError(str(exc)) from None
-        denied = fed.setdefault("deny_orgs", [])
-        what = f"organisation/node {args.target}"
-        value = args.target
-    else:
-        value = normalise_url(args.target)
-        denied = fed.setdefault("deny_urls", [])
-        what = f"peer {value}"
-    if value in denied:
-        raise CliError(f"{what} is already denied")
-    denied.append(value)
-    write_atomically(config.config_path, dumps(data, "Rakuichi node configuration."))
-    if not args.target.startswith("did:"):
-        kept = [p for p in read_peers(config.peers_path) if p.url != value]
-        write_peers(config.peers_path, kept)
+    key, value, what = _target(args.target)
+    with edited_toml(config.config_path) as document:
+        fed = _federation_table(document)
+        if key not in fed:
+            fed[key] = tomlkit.array()
+        if value in [str(v) for v in fed[key]]:
+            raise CliError(f"{what} is already denied")
+        fed[key].append(value)
+    if key == "deny_urls":
+        _drop_peer(config.peers_path, value)
     say(f"denied {what}: its requests get 403 and records by a denied organisation are refused")
+
+
+def cmd_undeny(args: argparse.Namespace) -> None:
+    config = load_config(args.home)
+    key, value, what = _target(args.target)
+    with edited_toml(config.config_path) as document:
+        fed = _federation_table(document)
+        held = [str(v) for v in fed.get(key, [])]
+        if value not in held:
+            raise CliError(f"{what} is not denied")
+        fed[key].pop(held.index(value))
+    again = "`rakuichi peers add` it again to peer with it" if key == "deny_urls" else ""
+    say(f"{what} is no longer denied" + (f"; {again}" if again else ""))

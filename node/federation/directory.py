@@ -25,6 +25,32 @@ class PeerDirectory:
         self.replay_cache = ReplayCache(max(1, replay_capacity))
         self.seed_keys: set[str] = set()
         self.max_keys = max(1, max_keys)
+        self.node_keys: dict[str, tuple[int, frozenset[str]]] = {}  # org -> newest profile's
+        self.retired: dict[str, int] = {}  # node key -> created of the profile that dropped it
+
+    def note_node_keys(self, org: str, created: int, keys: frozenset[str]) -> None:
+        """An ``org.profile`` of ``org`` lists ``keys``: a node key that its newest profile no
+        longer lists is retired from that profile's ``created`` on."""
+        known = self.node_keys.get(org)
+        if known is not None and known[0] > created:
+            for key in keys - known[1]:
+                self.retired.setdefault(key, known[0])
+            return
+        if known is not None:
+            for key in known[1] - keys:
+                self.retired[key] = created
+        for key in keys:
+            self.retired.pop(key, None)
+        self.node_keys.pop(org, None)
+        self.node_keys[org] = (created, keys)
+        for table in (self.node_keys, self.retired):  # bounded like the learned keys
+            while len(table) > self.max_keys:
+                del table[next(iter(table))]
+
+    def retired_too_long(self, node_key: str, now_ms: int, grace_s: float) -> bool:
+        """Whether ``node_key`` was retired by its organisation more than ``grace_s`` ago."""
+        since = self.retired.get(node_key)
+        return since is not None and now_ms > since + grace_s * 1000
 
     def learn(self, node_key: str, url: str | None, org: str | None) -> None:
         known = self.by_key.pop(node_key, None)

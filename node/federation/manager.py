@@ -15,9 +15,10 @@ from typing import Any
 
 import aiohttp
 
+from crypto import did_from_raw
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
-from node.federation.peersfile import SeedPeer
+from node.federation.peersfile import SeedPeer, normalise_url
 from node.federation.roster import PeerRoster
 from node.federation.scheduler import AntiEntropy
 from node.federation.sender import PeerSender
@@ -27,8 +28,9 @@ from node.federation.watcher import ConfigWatcher
 from node.service import Node
 from node.storage.engines import open_peer_store
 from node.storage.interface import PeerStore
+from node.tomlfile import ConfigError
 from node.transport import NodeClient, timeouts
-from protocol import Record, kinds
+from protocol import Record, kinds, parse
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
@@ -89,6 +91,7 @@ class Federation:
             asyncio.create_task(self.index.load(node.store), name="index"),
             asyncio.create_task(self._watch(), name="watch"),
             asyncio.create_task(self.anti_entropy.run(), name="anti-entropy"),
+            asyncio.create_task(self._load_node_keys(), name="node-keys"),
         ]
         return self
 
@@ -183,6 +186,9 @@ class Federation:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
+            self.pool.signer = self.node.keys.node  # the node key may have been rotated
+            for client in self.pool.clients.values():
+                client.signer = self.node.keys.node
             try:
                 await self._reload()
             except Exception:
@@ -213,9 +219,48 @@ class Federation:
         profiles = [r for r in records if r.kind == kinds.ORG_PROFILE]
         for profile in profiles:
             self.roster.note_nodes(profile)
+        if profiles:
+            task = asyncio.get_running_loop().create_task(self._follow_logged(profiles))
+            self._learning.add(task)
+            task.add_done_callback(self._learning.discard)
         if self.node.config.federation.learn_peers:
             urls = [n["url"] for r in profiles for n in r.body.get("nodes", [])]
             if urls:
                 task = asyncio.get_running_loop().create_task(self._learn_logged(urls))
                 self._learning.add(task)
                 task.add_done_callback(self._learning.discard)
+
+    # ----- node key rotation (revision 3 proposal)
+    async def _follow_node_keys(self, profiles: list[Record]) -> None:
+        """A profile names its organisation's node keys (signed by the organisation): keys
+        its newest profile dropped are retired (refused after ``node_key_grace``), and a
+        peer URL whose key changed is followed without operator action (unless pinned)."""
+        keys = await self.node.key_histories.histories()
+        for profile in profiles:
+            org = did_from_raw(keys.resolve(profile.author))
+            nodes = {}
+            for entry in profile.body.get("nodes", []):
+                with contextlib.suppress(ConfigError):
+                    nodes[normalise_url(entry["url"])] = did_from_raw(entry["key"])
+            self.node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
+            newest = self.node.peers.node_keys.get(org)
+            if newest is None or newest[0] != profile.created:
+                continue
+            for url, node_key in nodes.items():
+                self.node.peers.learn(node_key, url, org)
+                row = await self.state.get(url)
+                pinned = any(p.url == url and p.node_key for p in self.seeds)
+                if row is not None and row.node_key not in (None, node_key) and not pinned:
+                    await self.state.set_identity(url, node_key, org)
+                    log.info("peer %s now signs with node key %s", url, node_key)
+
+    async def _follow_logged(self, profiles: list[Record]) -> None:
+        try:
+            await self._follow_node_keys(profiles)
+        except Exception:
+            log.exception("following node keys failed")
+
+    async def _load_node_keys(self) -> None:
+        """At start: what the held profiles say about node keys, oldest first."""
+        wires = await self.node.store.live_of_kinds([kinds.ORG_PROFILE])
+        await self._follow_logged([parse(wire) for wire in wires])

@@ -17,9 +17,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from node.api.client_address import client_address, is_local
-from node.api.keys import NODE, PEER
+from node.api.keys import NODE, PEER, SYNC_INDEX
 from node.api.problems import ApiError
 from node.federation.manager import Federation
+from node.federation.syncindex import SyncIndex
 from node.ops.logsetup import ACCESS_LOGGER
 from node.ops.metrics import NodeMetrics
 from node.service import Node
@@ -30,7 +31,7 @@ QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes: access l
 
 @dataclass
 class Readiness:
-    fed: Federation | None
+    index: SyncIndex | None  # the federation's, or a worker's copy
     listening: bool = False
 
     def reasons(self) -> list[str]:
@@ -38,7 +39,7 @@ class Readiness:
         waiting = []
         if not self.listening:
             waiting.append("not listening yet")
-        if self.fed is not None and not self.fed.index.ready.is_set():
+        if self.index is not None and not self.index.ready.is_set():
             waiting.append("sync index loading")
         return waiting
 
@@ -170,7 +171,8 @@ async def observe_middleware(
 
 
 def install(app: web.Application, node: Node, fed: Federation | None) -> None:
-    app[READINESS] = Readiness(fed)
+    """Call after ``app[SYNC_INDEX]`` is set (readiness waits for that index to load)."""
+    app[READINESS] = Readiness(app[SYNC_INDEX])
     app[METRICS] = NodeMetrics(node, fed)
     app.middlewares.insert(0, observe_middleware)
     app.add_routes(routes)

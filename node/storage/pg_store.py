@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import asyncpg
@@ -24,6 +25,7 @@ from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
 from node.storage.pg_schema import MIGRATIONS
 from node.storage.store import _INSERT_RECORD, Store, StoreError, _Pending
+from node.storage.transfer import StoredRow
 from protocol import Record, parse
 
 WRITE_LOCK = 0x52414B55  # "RAKU": the advisory lock every record transaction holds
@@ -158,6 +160,44 @@ class PgStore(Store):
             await tx.executemany(FACT_INSERTS[table], params)
         rows = [record_row(record).params(received, origin) for record, received, origin in items]
         await tx.executemany(_INSERT_RECORD, rows)
+
+    async def import_rows(
+        self,
+        rows: list[StoredRow],
+        peers: Sequence[tuple[object, ...]] = (),
+        drafts: Sequence[tuple[object, ...]] = (),
+    ) -> None:
+        """Rows exported from another store, as they were (``seq`` kept), in one transaction;
+        the triggers rebuild the views. Peers and drafts come along with the last batch."""
+        async with self._write_lock, self.writer.transaction(lock=WRITE_LOCK) as tx:
+            facts: dict[str, list[tuple[object, ...]]] = {}
+            for row in rows:
+                fact = facts_of(parse(row.wire)) if row.wire is not None else None
+                if fact is not None:
+                    facts.setdefault(fact[0], []).append(fact[1])
+            for table, params in facts.items():
+                await tx.executemany(FACT_INSERTS[table], params)
+            await tx.executemany(
+                "INSERT INTO records (seq, id, kind, author, created, subject, ref, slot, wire,"
+                " retracted, received, origin) OVERRIDING SYSTEM VALUE"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [row.params() for row in rows],
+            )
+            await tx.execute(
+                "SELECT setval(pg_get_serial_sequence('records', 'seq'),"
+                " (SELECT coalesce(max(seq), 0) + 1 FROM records), false)"
+            )
+            await tx.executemany(
+                "INSERT INTO peers (url, source, node_key, org, cursor, last_success, last_error,"
+                " error, failures, last_sync, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (url) DO NOTHING",
+                list(peers),
+            )
+            await tx.executemany(
+                "INSERT INTO drafts (id, member, wire, created) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                list(drafts),
+            )
 
     async def put_draft(self, draft_id: bytes, member: bytes, wire: bytes, created: int) -> bool:
         """Keep an alliance draft for its member to co-sign (a newer one replaces it)."""

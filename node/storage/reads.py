@@ -7,12 +7,19 @@ node/storage/ use these methods and never see a connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import aiosqlite
 
-from node.storage import board_queries, queries, reputation_queries, stream_queries, viewdump
+from node.storage import (
+    board_queries,
+    identities,
+    queries,
+    reputation_queries,
+    stream_queries,
+    viewdump,
+)
 from node.storage.board_queries import PartyAlliance
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
@@ -113,3 +120,12 @@ class StoreReads:
     async def dump_views(self, now_ms: int) -> Views:
         """Every derived view as stored (equal to ``protocol.derive`` over the records held)."""
         return await viewdump.dump_views(self.reader, now_ms)
+
+    async def live_of_kinds(self, kinds: Sequence[str]) -> list[bytes]:
+        """Wire bytes of every live record of ``kinds`` (key events, profiles), oldest first."""
+        return await identities.live_of_kinds(self.reader, kinds)
+
+    async def live_where_in(self, column: str, values: Sequence[bytes]) -> list[bytes]:
+        """Wire bytes of the live records whose indexed ``column`` (author, subject, ref, id)
+        is among ``values``: what views by identity gather (revision 3 proposal)."""
+        return await identities.live_where_in(self.reader, column, values)

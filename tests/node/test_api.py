@@ -164,12 +164,16 @@ def parsed_id(wire: bytes) -> bytes | None:
 async def test_well_known_identity(node: Node, api: Api) -> None:
     identity = await api.ok("/.well-known/rakuichi")
     written = read_toml(node.config.config_path)["identity"]
+    limits, features = identity.pop("limits"), identity.pop("features")
+    assert limits["record_bytes"] == 65536 and limits["body_bytes"] == MAX_BODY
+    assert "stream" in features["api"]
     assert identity == {
         "protocol": 1,
         "software": "rakuichi",
         "version": __version__,
         "name": "acme",
         "org": written["org"],
+        "key": written["org"],  # no key events: the one key is the current key
         "node": written["node"],
         "url": base_url(node),
         "max_body_bytes": MAX_BODY,
@@ -582,11 +586,15 @@ async def test_bad_query_parameters_are_problems(api: Api) -> None:
 
 async def test_wrong_content_type_route_and_method(api: Api) -> None:
     record = org_profile(fresh_key(), now_ms())
-    for ctype in ("application/json", "text/plain", "application/octet-stream"):
+    for ctype in ("text/plain", "application/octet-stream"):
         response = await api.request(
             "POST", "/v1/records", data=record.wire, headers={"Content-Type": ctype}
         )
         assert_problem(response, 415, "unsupported-media-type", ctype)
+    response = await api.request(  # wire bytes labelled JSON: not JSON
+        "POST", "/v1/records", data=record.wire, headers={"Content-Type": "application/json"}
+    )
+    assert_problem(response, 400, "encoding", "not JSON")
     assert_problem(
         await api.request("POST", "/v1/records", data=record.wire), 415, "unsupported-media-type"
     )

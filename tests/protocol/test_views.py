@@ -83,6 +83,11 @@ def retract(k: SigningKey, target: Record | bytes, t: int) -> Record:
     return sign_record(k, RETRACT, t, {"target": tid})
 
 
+def reply(k: SigningKey, target: Record | bytes, t: int, text: str = "My answer.") -> Record:
+    tid = target.id if isinstance(target, Record) else target
+    return sign_record(k, REPLY, t, {"target": tid, "text": text})
+
+
 def unknown(k: SigningKey, t: int, note: str = "x") -> Record:
     return sign_record(k, "org.badge", t, {"note": note})
 
@@ -435,7 +440,39 @@ def _pool() -> list[Record]:
     r_badge = retract(MEM, badge, T0 + 56)
     r_badge2 = retract(MEM, badge2, T0 + 56)
     r_ghost_end = retract(ORG2, e_ghost, T0 + 57)
+    # revision 2: a supplier alliance between two organisations, an end dated before it,
+    # tour.completed claims, and replies (in effect, replaced, retracted, by others, waiting)
+    supplier_body = {
+        "member": raw(ORG2),
+        "relation": "supplier",
+        "tour": "rotational",
+        "mission": "Supply",
+        "starts": T0,
+        "alumni": True,
+    }
+    supplier = Draft.new(ALLIANCE, raw(ORG), T0 + 2, supplier_body).sign(ORG).sign(ORG2).finish()
+    e_before = end(ORG2, supplier, T0 + 1)  # dated before its alliance: no effect
+    e_supplier = end(ORG2, supplier, T0 + 60, "ended-early")
+    a_tour = attest(ORG, MEM, T0 + 45, alliance=pact.id)  # tour.completed: pact's end decides
+    a_tour2 = attest(ORG, ORG2, T0 + 46, alliance=supplier.id)  # ended early: ungrounded
+    rp_sub = reply(MEM, a_third, T0 + 61, "Not my view.")
+    rp_sub2 = reply(MEM, a_third, T0 + 62, "Not my view, on reflection.")
+    rp_other = reply(OTHER, a_bare, T0 + 63)  # not the subject: no effect
+    rp_end = reply(ORG, e_supplier, T0 + 64, "Agreed.")  # the other party of the end
+    rp_wait = reply(MEM, MISSING, T0 + 65)
+    r_rp = retract(MEM, rp_sub2, T0 + 66)
     return [
+        supplier,
+        e_before,
+        e_supplier,
+        a_tour,
+        a_tour2,
+        rp_sub,
+        rp_sub2,
+        rp_other,
+        rp_end,
+        rp_wait,
+        r_rp,
         pact,
         pact2,
         pact3,
@@ -496,10 +533,13 @@ def test_pool_exercises_every_view() -> None:
             FULL.tombstones,
             FULL.pending,
             FULL.unknown,
+            FULL.replies,
         ]
     )
+    assert {s.relation for s in FULL.alliances.values()} == {"member", "supplier"}
+    assert len(FULL.replies) == 2
     assert {s.state for s in FULL.attestations.values()} == {"grounded", "ungrounded", "expired"}
-    assert len(FULL.tombstones) == 7
+    assert len(FULL.tombstones) == 8
 
 
 def shuffled_with_duplicates(data: st.DataObject, records: list[Record]) -> list[Record]:
@@ -542,17 +582,18 @@ def check_invariants(views: Views, records: list[Record]) -> None:
         if state.end is not None:
             assert state.end.author in (state.org, state.member)
             assert state.end.body["alliance"] == state.record.id
+            assert state.end.created >= state.record.created  # earlier ends have no effect
+    for target, answer in views.replies.items():  # only the subject or the other party
+        assert target in held and target not in views.tombstones
+        assert answer.id not in views.tombstones and answer.body["target"] == target
+        if target in views.attestations:
+            assert views.attestations[target].record.body["subject"] == answer.author
     for state in views.attestations.values():
         if state.grounded:
             assert state.record.body["alliance"] in views.alliances
 
 
 # --- revision 2: grounding, ends before their alliance, relations, replies -------------------
-
-
-def reply(k: SigningKey, target: Record | bytes, t: int, text: str = "My answer.") -> Record:
-    tid = target.id if isinstance(target, Record) else target
-    return sign_record(k, REPLY, t, {"target": tid, "text": text})
 
 
 def test_tour_completed_counts_only_once_its_alliance_ended_completed() -> None:

@@ -48,8 +48,17 @@ _FEDERATION_FIELDS = {f.name for f in dataclasses.fields(FederationConfig)}
 _LIMITS_FIELDS = {f.name for f in dataclasses.fields(Limits)}
 
 
-def make_home(tmp_path: Path, name: str, port: int | None = None, **config_overrides: Any) -> Path:
+def make_home(
+    tmp_path: Path,
+    name: str,
+    port: int | None = None,
+    key_events: bool = False,
+    **config_overrides: Any,
+) -> Path:
     """A node home ``tmp_path/name`` (keys without passphrase) listening on 127.0.0.1:port.
+
+    ``key_events`` gives the organisation a key history as ``rakuichi init`` does; without it
+    ``org.key`` is the organisation's only key (what most tests check).
 
     Keyword arguments override ``config.toml`` values: fields of ``[node]`` (``url``,
     ``about``, ``max_body_bytes``...) or of ``[federation]`` (``deny_orgs`` as did:key
@@ -57,7 +66,7 @@ def make_home(tmp_path: Path, name: str, port: int | None = None, **config_overr
     """
     home = tmp_path / name
     port = free_port() if port is None else port
-    init_home(home, name, f"127.0.0.1:{port}")
+    init_home(home, name, f"127.0.0.1:{port}", key_events=key_events)
     if config_overrides:
         data = read_toml(home / CONFIG_FILE)
         for key, value in config_overrides.items():
@@ -135,9 +144,16 @@ class NodeProcess:
 
     live: ClassVar[set[NodeProcess]] = set()
 
-    def __init__(self, home: Path, extra_args: Sequence[str] = (), url: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        extra_args: Sequence[str] = (),
+        url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.extra_args = list(extra_args)
+        self.env = env or {}  # set on top of subprocess_env()
         self._url = url
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -177,7 +193,7 @@ class NodeProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=subprocess_env(),
+                env={**subprocess_env(), **self.env},
                 cwd=REPO_ROOT,
                 start_new_session=True,
             )

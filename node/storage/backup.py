@@ -86,7 +86,7 @@ def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def backup_home(home: Path, out: Path) -> BackupReport:
+def backup_home(home: Path, out: Path, database: Path | None = None) -> BackupReport:
     """Write ``out`` (a .tar.gz) with the database snapshot and the home's files."""
     started = time.monotonic()
     if not (home / CONFIG_FILE).exists():
@@ -96,7 +96,7 @@ def backup_home(home: Path, out: Path) -> BackupReport:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".rakuichi-backup-") as tmp:
         copy = Path(tmp) / DATABASE_FILE
-        records, schema = copy_database(home / DATABASE_FILE, copy)
+        records, schema = copy_database(database or home / DATABASE_FILE, copy)
         sources = {name: home / name for name in HOME_FILES if (home / name).exists()}
         sources[DATABASE_FILE] = copy
         manifest = {

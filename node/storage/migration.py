@@ -8,7 +8,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from node.ops.check import read_only_uri
+from node.storage.check import read_only_uri
 from node.storage.schema import MIGRATIONS
 
 _DDL = re.compile(

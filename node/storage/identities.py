@@ -1,0 +1,144 @@
+"""Views by identity from the store (revision 3 proposal): key histories and one identity's
+records, handed to ``protocol.identityviews.derive_identities``.
+
+The store keeps its views by author key. For an identity with key events, the API gathers the
+records that its views depend on (its keys' records, the records naming its keys, what those
+refer to and what refers to them) together with every key event held, and derives the views
+of that subset by identity. Each step is an indexed lookup bounded by the identity's records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import aiosqlite
+
+from node.storage.interface import RecordStore
+from protocol import (
+    KEY_INCEPTION,
+    KEY_ROTATION,
+    IdentityViews,
+    KeyHistories,
+    Record,
+    derive_identities,
+    key_histories,
+    parse,
+)
+
+CHUNK = 500
+COLUMNS = frozenset({"author", "subject", "ref", "id"})  # indexed columns of ``records``
+
+
+# ----- SQL (the store's reads call these on its reader connection)
+
+
+async def live_of_kinds(db: aiosqlite.Connection, kinds: Sequence[str]) -> list[bytes]:
+    """Wire bytes of every live record of ``kinds``, oldest ``created`` first."""
+    rows = await db.execute_fetchall(
+        f"SELECT wire FROM records WHERE kind IN ({','.join('?' * len(kinds))})"
+        " AND wire IS NOT NULL ORDER BY created, id",
+        list(kinds),
+    )
+    return [row[0] for row in rows]
+
+
+async def live_where_in(
+    db: aiosqlite.Connection, column: str, values: Sequence[bytes]
+) -> list[bytes]:
+    """Wire bytes of the live records whose ``column`` (author, subject, ref, id) is among
+    ``values``."""
+    if column not in COLUMNS:
+        raise ValueError(f"not an indexed column: {column}")
+    ordered = sorted(set(values))
+    out: list[bytes] = []
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        rows = await db.execute_fetchall(
+            f"SELECT wire FROM records WHERE {column} IN ({','.join('?' * len(chunk))})"
+            " AND wire IS NOT NULL",
+            chunk,
+        )
+        out.extend(row[0] for row in rows)
+    return out
+
+
+# ----- over the store interface
+
+
+async def key_events(store: RecordStore) -> list[Record]:
+    return [parse(w) for w in await store.live_of_kinds([KEY_INCEPTION, KEY_ROTATION])]
+
+
+async def histories(store: RecordStore) -> KeyHistories:
+    return key_histories(await key_events(store))
+
+
+class HistoryCache:
+    """The key events held and their histories, computed again only after a commit that holds
+    a key event or a retract (``on_commit`` is a store commit listener)."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+        self._generation = 0
+        self._value: tuple[list[Record], KeyHistories] | None = None
+
+    def on_commit(self, records: list[Record]) -> None:
+        if any(r.kind in (KEY_INCEPTION, KEY_ROTATION, "retract") for r in records):
+            self._generation += 1
+            self._value = None
+
+    async def get(self) -> tuple[list[Record], KeyHistories]:
+        if self._value is not None:
+            return self._value
+        generation = self._generation
+        events = await key_events(self.store)
+        value = (events, key_histories(events))
+        if generation == self._generation:  # no key event committed meanwhile
+            self._value = value
+        return value
+
+    async def histories(self) -> KeyHistories:
+        return (await self.get())[1]
+
+
+def keys_of(keys: KeyHistories, identity: bytes) -> set[bytes]:
+    """Every key that has ever spoken for ``identity`` (its first key included)."""
+    history = keys.history(identity)
+    found = {identity}
+    if history is not None:
+        found.update(w.key for w in history.windows)
+    return found
+
+
+async def _where_in(
+    store: RecordStore, column: str, values: Iterable[bytes]
+) -> dict[bytes, Record]:
+    records = (parse(w) for w in await store.live_where_in(column, list(values)))
+    return {r.id: r for r in records}
+
+
+async def identity_records(
+    store: RecordStore, keys: KeyHistories, identities: Iterable[bytes]
+) -> list[Record]:
+    """The records the views of ``identities`` depend on (see the module docstring)."""
+    wanted: set[bytes] = set()
+    for identity in identities:
+        wanted |= keys_of(keys, identity)
+    held = await _where_in(store, "author", wanted)
+    held.update(await _where_in(store, "subject", wanted))
+    for _ in range(2):  # referred to, and referring (ends, attestations, retracts, replies)
+        refs = {r.body.get(f) for r in held.values() for f in ("alliance", "target")}
+        missing = {ref for ref in refs if isinstance(ref, bytes) and ref not in held}
+        held.update(await _where_in(store, "id", missing))
+        held.update(await _where_in(store, "ref", list(held)))
+    return list(held.values())
+
+
+async def identity_views(
+    cache: HistoryCache, identities: Iterable[bytes], now_ms: int
+) -> IdentityViews:
+    """The views by identity of the records ``identities`` depend on, with every key event."""
+    store = cache.store
+    events, keys = await cache.get()
+    records = await identity_records(store, keys, identities)
+    return derive_identities([*records, *events], now_ms)
