@@ -147,7 +147,9 @@ async def _run(
             await a.post_record(record.wire)
             signers = "A and the member" if len(record.signers) == 2 else "A"
             say(f"A publishes {label:<12} {record.id.hex()[:16]}…  signed by {signers}")
-    profile_id = bytes.fromhex(await _profile_id(homes[0][1], identities[0]["org"]))
+    profile_id = bytes.fromhex(
+        await _profile_id(homes[0][1], identities[0].get("key", identities[0]["org"]))
+    )
     wanted = [("org.profile", profile_id)] + [(label, r.id) for label, r in story]
     say("C is not a peer of A; watching records arrive at C through B:")
     arrived = await _watch(homes[2][1], wanted, time.monotonic() + 20, started)
