@@ -291,6 +291,11 @@ class NodeClient:
             raise TransportError(f"{self.base_url}: the drafts answer has no drafts list")
         return [d for d in drafts if isinstance(d, dict)]
 
+    async def key_history(self, did: str) -> dict[str, Any]:
+        """``GET /v1/keys/{did}``: the identity a did names and its key history."""
+        result: dict[str, Any] = await self._json(f"/v1/keys/{did}")
+        return result
+
     async def org(self, did: str) -> dict[str, Any]:
         """``GET /v1/orgs/{did}``: profile, counts and opportunities (404 if unknown)."""
         return await self._json(f"/v1/orgs/{did}")

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crypto import SigningKey, sha256
+from crypto import InvalidDid, SigningKey, did_from_raw, raw_from_did, sha256
 from node.cli.answers import (
     Offline,
     add_reply_options,
@@ -168,6 +168,10 @@ def cmd_propose(args: argparse.Namespace) -> None:
             body["terms"] = sha256(args.terms.read_bytes())
         except OSError as exc:
             raise CliError(f"cannot read terms file {args.terms}: {exc.strerror}") from None
+    named = body["member"]
+    body["member"] = run_async(current_key(local_url(config), named))
+    if body["member"] != named:
+        say(f"member {args.member} signs with {did_from_raw(body['member'])} now (key history)")
     try:
         draft = Draft.new(kinds.ALLIANCE, org.public_key.raw, now_ms(), body).sign(org)
     except Rejected as exc:
@@ -181,6 +185,21 @@ def cmd_propose(args: argparse.Namespace) -> None:
         say(f"  terms sha256 {body['terms'].hex()} (the document itself stays private)")
     say(f"the member opens {url}")
     say(f"  and signs with: rakuichi member sign {url} --wallet WALLET")
+
+
+async def current_key(url: str, key: bytes) -> bytes:
+    """The signing key that speaks for the identity ``key`` names now, as the node knows its
+    key history (revision 3 proposal); ``key`` itself when the node is down or knows none."""
+    try:
+        async with client(url) as node:
+            answer = await node.key_history(did_from_raw(key))
+    except (TransportError, RemoteRefusal):
+        return key
+    current = (answer.get("history") or {}).get("current")
+    try:
+        return raw_from_did(current) if isinstance(current, str) else key
+    except InvalidDid:
+        return key
 
 
 async def _post_draft(url: str, wire: bytes) -> dict[str, Any]:

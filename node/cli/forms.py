@@ -11,7 +11,7 @@ from typing import Any
 
 from crypto import did_from_raw
 from node.cli.common import CliError, client, format_ms, parse_date_ms, parse_did, parse_id
-from node.transport import RemoteRefusal, TransportError
+from node.transport import NodeClient, RemoteRefusal, TransportError
 from protocol import Rejected, kinds, parse
 
 
@@ -57,6 +57,20 @@ def attestation_body(args: argparse.Namespace) -> dict[str, Any]:
     return body
 
 
+async def _same_identity(node: NodeClient, key: bytes, parties: tuple[bytes, ...]) -> bool:
+    """Whether ``key`` and one of ``parties`` belong to one identity, by the node's key
+    histories (a party that rotated its key since the alliance: revision 3 proposal)."""
+
+    async def identity(k: bytes) -> str:
+        return str((await node.key_history(did_from_raw(k))).get("identity"))
+
+    mine = await identity(key)
+    for party in parties:
+        if await identity(party) == mine:
+            return True
+    return False
+
+
 async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
     """Refuse to end an alliance the node shows ``key`` is no party of (an end by anyone
     else has no effect, ever), or one the node shows already ended (a second end changes
@@ -72,7 +86,8 @@ async def check_party(url: str, alliance_id: bytes, key: bytes) -> None:
                 return
             if record.kind != kinds.ALLIANCE:
                 raise CliError(f"record {alliance_id.hex()} is a {record.kind}, not an alliance")
-            if key not in (record.author, record.body["member"]):
+            parties = (record.author, record.body["member"])
+            if key not in parties and not await _same_identity(node, key, parties):
                 raise CliError(
                     f"{did_from_raw(key)} is not a party of alliance {alliance_id.hex()}"
                 )

@@ -8,6 +8,7 @@ docs/operations.md explains each family and gives alert rules.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from node.ingest import Outcome
 from node.service import Node
 from protocol import Record
 
+COUNTS_MAX_AGE = 60.0  # seconds a slow count of the store's records may be reused
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -123,6 +125,8 @@ class NodeMetrics:
         self.node, self.fed = node, fed
         self.registry = CollectorRegistry(auto_describe=True)
         self.snapshot = Snapshot()
+        self._counted: tuple[float, dict[str, int]] | None = None
+        self._counts_max_age = 0.0
         r = self.registry
         self.ingested = Counter(
             "rakuichi_records_ingested",
@@ -216,10 +220,22 @@ class NodeMetrics:
         self.snapshot = await self._read_levels(ready)
         return generate_latest(self.registry)
 
+    async def _counts(self) -> dict[str, int]:
+        """Records by kind; on a large store (the count scans it) reused for a while: up to
+        50 times what counting took, at most a minute, so scrapes cost the store little."""
+        now = time.monotonic()
+        if self._counted is not None and now - self._counted[0] < self._counts_max_age:
+            return self._counted[1]
+        counts = await self.node.store.counts_by_kind()
+        took = time.monotonic() - now
+        self._counts_max_age = min(COUNTS_MAX_AGE, 50 * took) if took > 0.05 else 0.0
+        self._counted = (time.monotonic(), counts)
+        return counts
+
     async def _read_levels(self, ready: bool) -> Snapshot:
         node, fed = self.node, self.fed
         snap = Snapshot(ready=ready)
-        snap.records_by_kind = await node.store.counts_by_kind()
+        snap.records_by_kind = await self._counts()
         snap.store_bytes = _database_bytes(node.config.database_path)
         if fed is None:
             return snap

@@ -111,7 +111,10 @@ def backup_home(home: Path, out: Path, database: Path | None = None) -> BackupRe
         (Path(tmp) / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         partial = Path(tmp) / "archive.tar.gz"
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds the keys
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as archive:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as archive,
+        ):
             archive.add(Path(tmp) / MANIFEST, MANIFEST, filter=_private)
             for name, path in sorted(sources.items()):
                 archive.add(path, name, filter=_private)

@@ -201,6 +201,45 @@ async def test_rotations_keep_the_identity_whole(tmp_path: Path, api: Api) -> No
         (alliance, org, False)
     ]
     assert view["alumni_of"] == [org]
+
+    # after the rotation: a new alliance proposed to the member's identity, co-signed with the
+    # wallet's new key, and ended by the member (a party by identity)
+    async def a_knows_the_member() -> bool:
+        history = (await api.get_json(f"{a}/v1/keys/{member}"))["history"]
+        return bool(history and history["seq"] == 1)
+
+    await wait_for(a_knows_the_member, WITHIN, "A holding the member's key events")
+    proposed = (
+        await rakuichi(
+            "alliance",
+            "propose",
+            "--home",
+            home_a,
+            "--member",
+            member,
+            "--tour",
+            "foundational",
+            "--mission",
+            "Second tour",
+            "--starts",
+            "2026-12-01",
+        )
+    ).stdout
+    assert f"member {member} signs with" in proposed
+    match = DRAFT_URL.search(proposed)
+    assert match, proposed
+    second = match.group(1)
+    await rakuichi("member", "sign", match.group(0), "--wallet", wallet, "--yes")
+    await published(
+        "member", "end", "--wallet", wallet, "--node", a, second, "--outcome", "ended-early"
+    )
+
+    async def both_alliances_on_b() -> bool:
+        view = await api.get_json(f"{b}/v1/members/{member}")
+        got = {(x["id"], x["org"], x["in_force"]) for x in view["alliances"]}
+        return got == {(alliance, org, False), (second, org, False)}
+
+    await wait_for(both_alliances_on_b, WITHIN, "both alliances of the member ended, on B")
     bundle = tmp_path / "bundle.json"
     async with api.session.get(f"{b}/v1/reputation/{member}/bundle") as response:
         assert response.status == 200
