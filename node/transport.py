@@ -8,6 +8,7 @@ node answered with a problem document: do not retry the same thing).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ from crypto import SigningKey, httpsig
 from node.config import FederationConfig
 
 MSGPACK = "application/msgpack"
+_SAFE_CLASS = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
 class TransportError(Exception):
@@ -38,6 +40,12 @@ class RemoteRefusal(Exception):
 
     def __str__(self) -> str:
         return f"{self.status} {self.klass}: {self.detail}"
+
+    def summary(self) -> str:
+        """Status and class only: what may be shown to others (``/v1/peers``), never the
+        detail a remote wrote."""
+        klass = self.klass if _SAFE_CLASS.fullmatch(self.klass) else "error"
+        return f"HTTP {self.status} {klass}"
 
 
 def sign_request(
