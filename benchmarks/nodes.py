@@ -31,10 +31,18 @@ node_env = subprocess_env
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST rate limit and the cap on connections per address are off unless given:
-    benchmarks measure the node, not the limiters (the ingest benchmark opens 64+ connections).
+    The POST rate limit, the cap on connections per address and the storage quotas are off
+    unless given: benchmarks measure the node, not its defences (the ingest benchmark opens
+    64+ connections).
     """
-    off = {"rate_limit": 0.0, "connections_per_address": 1024}
+    off = {
+        "rate_limit": 0.0,
+        "connections_per_address": 0,
+        "quota_bytes_per_client": 0,
+        "quota_bytes_per_peer": 0,
+        "quota_bytes_per_author": 0,
+        "quota_bytes_unknown_kind": 0,
+    }
     return test_nodes.make_home(parent, name, port, **{**off, **overrides})
 
 

@@ -5,7 +5,7 @@ headers no deadline of their own and no cap on how many connections one address 
 guard wraps each connection's protocol:
 
 * at most ``connections_per_address`` concurrent connections per remote address (more are
-  closed at once, before any byte is read);
+  closed at once, before any byte is read; ``[node] trusted_proxies`` are not capped);
 * the first request's line and headers must be complete ``header_timeout`` seconds after the
   accept (later requests on a kept-alive connection are bounded by aiohttp's keep-alive
   timeout, set to ``idle_timeout``);
@@ -17,6 +17,7 @@ Bodies (minimum rate, size, bytes in flight) are watched in ``node.api.bodies``.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import resource
 import socket
@@ -45,13 +46,24 @@ def raise_open_files_limit() -> tuple[int, int]:
 class ConnectionGuard:
     """Counts connections per address and what it closed (reported at ``/metrics`` if any)."""
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, trusted_proxies: tuple[str, ...] = ()) -> None:
         self.limits = limits
+        # a trusted reverse proxy carries many clients' connections: not capped
+        self.exempt = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
         self.per_address: dict[str, int] = {}
         self.refused = 0  # connections over the per-address cap
         self.header_timeouts = 0  # connections closed for slow or missing headers
 
+    def _exempt(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.exempt)
+
     def admit(self, address: str) -> bool:
+        if self.exempt and self._exempt(address):
+            return True
         count = self.per_address.get(address, 0)
         if count >= self.limits.connections_per_address > 0:
             self.refused += 1
@@ -60,6 +72,8 @@ class ConnectionGuard:
         return True
 
     def release(self, address: str) -> None:
+        if address not in self.per_address:
+            return
         count = self.per_address.get(address, 0) - 1
         if count > 0:
             self.per_address[address] = count

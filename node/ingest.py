@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from node.clock import Clock
 from node.config import FederationConfig
+from node.quotas import StorageQuotas
 from node.storage.interface import RecordStore
-from node.verifier import Verifier
+from node.verifier import Checked, Verifier
 from protocol import Policy, Record, Rejected
 
 # told the records a submission made new, with their source (metrics count them by peer)
@@ -57,15 +58,22 @@ class Ingestor:
         self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
         # raises when writes must not be attempted now (node.storage.faults: disk floor, damage)
         self.before_write: Callable[[], None] | None = None
+        # byte budgets per client and author (node.quotas); None: no quotas (local tools)
+        self.quotas: StorageQuotas | None = None
 
-    async def submit(self, wires: Sequence[bytes], source: str | None = None) -> list[Outcome]:
+    async def submit(
+        self, wires: Sequence[bytes], source: str | None = None, client: str | None = None
+    ) -> list[Outcome]:
         """Validate (all of section 4, the operator's policy included) and store.
 
-        ``source`` is the peer the records came from (None: submitted here). What is new goes
+        ``source`` is the peer the records came from (None: submitted here), ``client`` the
+        address of an unsigned HTTP client (for quotas). What is new goes
         to the store's commit listeners (federation, stream) and to ``listeners`` (metrics).
         """
         now = self.clock.now_ms()
         checked = await self.verifier.check(list(wires), now, self.policy())
+        if self.quotas is not None:
+            checked = self._charge(checked, source, client)
         accepted = [item.record for item in checked if item.record is not None]
         if accepted and self.before_write is not None:
             self.before_write()
@@ -89,3 +97,15 @@ class Ingestor:
                 if result is not None:
                     await result
         return outcomes
+
+    def _charge(
+        self, checked: list[Checked], peer: str | None, client: str | None
+    ) -> list[Checked]:
+        assert self.quotas is not None
+        out = []
+        for item in checked:
+            refusal = (
+                None if item.record is None else self.quotas.refusal(item.record, peer, client)
+            )
+            out.append(item if refusal is None else Checked(None, refusal))
+        return out

@@ -26,10 +26,11 @@ class Limits:
     body_grace: float = 10.0  # seconds a body may take before the minimum rate applies
     body_min_rate: int = 16 * KIB  # bytes per second, averaged from the start of the body
     body_bytes_in_flight: int = 64 * MIB  # request bodies buffered at once, all requests
-    # storage quotas (node/api/quotas.py)
+    # storage quotas (node/quotas.py)
     quota_window: float = 3600.0  # seconds over which the byte budgets below are counted
-    quota_bytes_per_client: int = 64 * MIB  # record bytes stored per address or peer, per window
-    quota_bytes_per_author: int = 16 * MIB  # record bytes stored per author, per window
+    quota_bytes_per_client: int = 64 * MIB  # record bytes per client address, per window
+    quota_bytes_per_peer: int = 512 * MIB  # record bytes per peer (node key), per window
+    quota_bytes_per_author: int = 64 * MIB  # record bytes stored per author, per window
     quota_bytes_unknown_kind: int = 1 * MIB  # per author, for kinds no view reads
     free_disk_floor: int = 256 * MIB  # below this free space on the database's disk: 507
     # expensive reads

@@ -87,7 +87,9 @@ async def start_node(
         await runner.setup()
         host, port = config.host_port
         try:
-            await GuardedSite(runner, host, port, ConnectionGuard(config.limits), sock).start()
+            await GuardedSite(
+                runner, host, port, ConnectionGuard(config.limits, config.trusted_proxies), sock
+            ).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         mark_listening(runner.app)

@@ -19,6 +19,7 @@ from node.config import (
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.keyring import events_path, read_events
+from node.quotas import StorageQuotas
 from node.storage.engines import open_record_store
 from node.storage.faults import StorageGuard
 from node.storage.identities import HistoryCache
@@ -50,6 +51,9 @@ class Node:
             self.config.database_path, self.config.limits.free_disk_floor, self.clock.monotonic
         )
         self.ingestor.before_write = self.storage_guard.before_write
+        self.ingestor.quotas = StorageQuotas(
+            self.config.limits, self.clock.monotonic, self.keys.org.public_key.raw
+        )
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
         self.org_identity = self.keys.org.public_key.raw

@@ -14,7 +14,7 @@ from protocol import Rejected
 PROBLEM_TYPE = "application/problem+json"
 log = logging.getLogger("rakuichi.api")
 
-STATUS_OF_CLASS = {"size": 413, "policy": 403}
+STATUS_OF_CLASS = {"size": 413, "policy": 403, "quota": 429}
 
 
 class ApiError(Exception):
@@ -43,7 +43,11 @@ def bad_request(detail: str) -> ApiError:
 def refusal(exc: Rejected) -> ApiError:
     """The problem for a refused record: 413 size, 403 policy, 422 otherwise."""
     return ApiError(
-        STATUS_OF_CLASS.get(exc.klass, 422), exc.klass, exc.detail, f"record refused ({exc.klass})"
+        STATUS_OF_CLASS.get(exc.klass, 422),
+        exc.klass,
+        exc.detail,
+        f"record refused ({exc.klass})",
+        getattr(exc, "retry_after", None),  # a spent quota says when to come back
     )
 
 

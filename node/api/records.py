@@ -4,6 +4,7 @@ exact wire bytes)."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import msgpack
@@ -12,6 +13,7 @@ from aiohttp import web
 from crypto import did_from_raw
 from node.api import params
 from node.api.caching import immutable_headers, not_modified
+from node.api.client_address import client_address
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError, refusal
 from node.storage import queries
@@ -106,15 +108,23 @@ async def _submit_one(request: web.Request, wire: bytes) -> web.Response:
         raise refusal(SizeError(f"record is {len(wire)} bytes, over {MAX_RECORD_BYTES}"))
     if not wire:
         raise refusal(EncodingError("empty body"))
-    (outcome,) = await request.app[NODE].ingestor.submit([wire], request.get(PEER))
+    (outcome,) = await request.app[NODE].ingestor.submit(
+        [wire], request.get(PEER), client_address(request)
+    )
     if outcome.refusal is not None:
         raise refusal(outcome.refusal)
     return web.json_response(outcome.to_json(), status=201 if outcome.stored else 200)
 
 
 async def _submit_batch(request: web.Request, wires: list[bytes]) -> web.Response:
-    outcomes = await request.app[NODE].ingestor.submit(wires, request.get(PEER))
-    return web.json_response({"results": [o.to_json() for o in outcomes]})
+    outcomes = await request.app[NODE].ingestor.submit(
+        wires, request.get(PEER), client_address(request)
+    )
+    response = web.json_response({"results": [o.to_json() for o in outcomes]})
+    waits = [getattr(o.refusal, "retry_after", 0) for o in outcomes if o.refusal is not None]
+    if any(waits):  # some records met a spent quota: when to send them again
+        response.headers["Retry-After"] = str(math.ceil(max(waits)))
+    return response
 
 
 @routes.post("/v1/records")
