@@ -43,6 +43,10 @@ def operator_policy(federation: FederationConfig) -> Policy:
     return Policy(denied_authors=federation.deny_orgs)
 
 
+class Unrequested(Rejected):
+    klass = "unrequested"
+
+
 class Ingestor:
     """The one way records enter a node, whoever sends them: the HTTP API, a peer, the CLI."""
 
@@ -62,26 +66,48 @@ class Ingestor:
         self.quotas: StorageQuotas | None = None
 
     async def submit(
-        self, wires: Sequence[bytes], source: str | None = None, client: str | None = None
+        self,
+        wires: Sequence[bytes],
+        source: str | None = None,
+        client: str | None = None,
+        only: set[bytes] | None = None,
     ) -> list[Outcome]:
         """Validate (all of section 4, the operator's policy included) and store.
 
         ``source`` is the peer the records came from (None: submitted here), ``client`` the
-        address of an unsigned HTTP client (for quotas). What is new goes
+        address of an unsigned HTTP client (for quotas). With ``only``, a record whose id is
+        not in it is refused (``unrequested``) and not stored. What is new goes
         to the store's commit listeners (federation, stream) and to ``listeners`` (metrics).
         """
         now = self.clock.now_ms()
         checked = await self.verifier.check(list(wires), now, self.policy())
+        if only is not None:
+            checked = [
+                Checked(None, Unrequested("a fetch answer held a record that was not asked for"))
+                if item.record is not None and item.record.id not in only
+                else item
+                for item in checked
+            ]
         if self.quotas is not None:
             checked = self._charge(checked, source, client)
         accepted = [item.record for item in checked if item.record is not None]
         if accepted and self.before_write is not None:
             self.before_write()
-        flags = iter(await self.store.add(accepted, now, source))
+        # private records (node/storage/private.py) are kept apart and never announced
+        parties = await self.store.classify_private(accepted) if accepted else []
+        public = [r for r, p in zip(accepted, parties, strict=True) if p is None]
+        kept = [(r, p) for r, p in zip(accepted, parties, strict=True) if p is not None]
+        stored: dict[bytes, bool] = {}
+        for (record, _), fresh in zip(kept, await self.store.add_private(kept, now), strict=True):
+            stored[record.id] = stored.get(record.id, False) or fresh
+        flags = iter(await self.store.add(public, now, source))
         outcomes = [
             Outcome(refusal=item.refusal)
             if item.record is None
-            else Outcome(id=item.record.id, stored=next(flags))
+            else Outcome(
+                id=item.record.id,
+                stored=stored[item.record.id] if item.record.id in stored else next(flags),
+            )
             for item in checked
         ]
         for observe in self.outcome_listeners:
@@ -89,7 +115,7 @@ class Ingestor:
         new = [
             item.record
             for item, outcome in zip(checked, outcomes, strict=True)
-            if item.record is not None and outcome.stored
+            if item.record is not None and outcome.stored and item.record.id not in stored
         ]
         if new:
             for listener in self.listeners:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from crypto.verifiers import SignatureVerifier, by_name, fastest
 from protocol import (
@@ -28,6 +30,7 @@ from protocol import (
     verify_each,
 )
 
+T = TypeVar("T")
 INLINE_BELOW = 24
 
 Job = tuple[bytes, tuple[Signature, ...]]  # (signing input, signatures)
@@ -131,6 +134,13 @@ class Verifier:
             )
         )
         return [failure for part in results for failure in part]
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker process (a thread when there are none): costly checks
+        that must not hold the event loop. ``fn`` and its arguments must pickle."""
+        if self._pool is None:
+            return await asyncio.to_thread(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def close(self) -> None:
         if self._pool is not None:

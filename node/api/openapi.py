@@ -7,6 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from node import __version__
+from node.api.apischemas import DIALECT, SCHEMAS, SECURITY_SCHEMES, finish
+from node.api.keys import NODE
 from node.ops import endpoints as ops_endpoints
 
 routes = web.RouteTableDef()
@@ -49,10 +51,16 @@ PAGING = [
 
 OPERATIONS: dict[str, dict[str, Any]] = {
     "/.well-known/rakuichi": {
-        "get": {"summary": "who this node is", "responses": {"200": _json("identity", "Identity")}}
+        "get": {
+            "summary": "who this node is, its limits and features",
+            "responses": {"200": _json("identity", "Identity")},
+        }
     },
     "/v1/openapi.json": {
-        "get": {"summary": "this document", "responses": {"200": _json("OpenAPI 3.1 document")}}
+        "get": {
+            "summary": "this document",
+            "responses": {"200": _json("OpenAPI 3.1 document", "OpenApiDocument")},
+        }
     },
     "/v1/records": {
         "post": {
@@ -60,12 +68,37 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/msgpack": {"schema": {"type": "string", "format": "binary"}}
+                    "application/msgpack": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/RecordView"},
+                                {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/RecordView"},
+                                },
+                            ]
+                        }
+                    },
                 },
             },
             "responses": {
-                "201": _json("stored"),
-                "200": _json("already held, or batch results"),
+                "201": _json("stored", "Outcome"),
+                "200": {
+                    "description": "already held (one record), or the results of a batch",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "anyOf": [
+                                    {"$ref": "#/components/schemas/Outcome"},
+                                    {"$ref": "#/components/schemas/BatchResults"},
+                                ]
+                            }
+                        }
+                    },
+                },
+                "400": PROBLEM,
+                "429": PROBLEM,
                 "403": PROBLEM,
                 "413": PROBLEM,
                 "415": PROBLEM,
@@ -82,7 +115,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 _q("until", "created < until (ms)", "integer"),
                 *PAGING,
             ],
-            "responses": {"200": _json("a page of records"), "400": PROBLEM},
+            "responses": {"200": _json("a page of records", "RecordPage"), "400": PROBLEM},
         },
     },
     "/v1/records/{id}": {
@@ -91,6 +124,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "parameters": [_path("id", "record id, 64 hex digits")],
             "responses": {
                 "200": _json("the record", "Record"),
+                "304": {"description": "not modified (If-None-Match held the ETag)"},
                 "400": PROBLEM,
                 "404": PROBLEM,
                 "410": PROBLEM,
@@ -129,70 +163,37 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 _q("audience", "public or alumni"),
                 *PAGING,
             ],
-            "responses": {"200": _json("a page of opportunities"), "400": PROBLEM},
+            "responses": {
+                "200": _json("a page of opportunities", "OpportunityPage"),
+                "400": PROBLEM,
+                "429": PROBLEM,
+            },
         }
     },
     "/v1/orgs": {
         "get": {
             "summary": "organisations known here, with counts",
             "parameters": PAGING,
-            "responses": {"200": _json("a page of organisations"), "400": PROBLEM},
+            "responses": {"200": _json("a page of organisations", "OrgPage"), "400": PROBLEM},
         }
     },
     "/v1/orgs/{did}": {
         "get": {
             "summary": "an organisation: profile, counts, current opportunities",
             "parameters": [_path("did", "did:key of the organisation")],
-            "responses": {"200": _json("the organisation"), "400": PROBLEM, "404": PROBLEM},
+            "responses": {
+                "200": _json("the organisation", "Org"),
+                "400": PROBLEM,
+                "404": PROBLEM,
+            },
         }
     },
     "/v1/orgs/{did}/alumni": {
         "get": {
             "summary": "members who ended an alliance with the alumni clause",
             "parameters": [_path("did", "did:key of the organisation")],
-            "responses": {"200": _json("alumni"), "400": PROBLEM},
+            "responses": {"200": _json("alumni", "Alumni"), "400": PROBLEM},
         }
-    },
-}
-
-SCHEMAS = {
-    "Problem": {
-        "type": "object",
-        "required": ["title", "status", "class"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "class": {"type": "string"},
-            "detail": {"type": "string"},
-            "instance": {"type": "string"},
-        },
-    },
-    "Identity": {
-        "type": "object",
-        "required": ["protocol", "software", "version", "name", "org", "node", "url"],
-        "properties": {
-            "protocol": {"type": "integer"},
-            "software": {"type": "string"},
-            "version": {"type": "string"},
-            "name": {"type": "string"},
-            "org": {"type": "string"},
-            "node": {"type": "string"},
-            "url": {"type": "string"},
-        },
-    },
-    "Record": {
-        "type": "object",
-        "required": ["id", "v", "kind", "author", "created", "body", "sigs"],
-        "properties": {
-            "id": {"type": "string"},
-            "v": {"type": "integer"},
-            "kind": {"type": "string"},
-            "author": {"type": "string"},
-            "created": {"type": "integer"},
-            "body": {"type": "object"},
-            "sigs": {"type": "array"},
-        },
     },
 }
 
@@ -203,19 +204,24 @@ def add_operations(paths: dict[str, dict[str, Any]]) -> None:
         OPERATIONS.setdefault(path, {}).update(methods)
 
 
-def document() -> dict[str, Any]:
+def document(server: str = "http://127.0.0.1:8470") -> dict[str, Any]:
+    finished = finish({**OPERATIONS, **ops_endpoints.OPENAPI_PATHS}, server)
     return {
         "openapi": "3.1.0",
+        "jsonSchemaDialect": DIALECT,
         "info": {
             "title": "Rakuichi federation API",
             "version": __version__,
-            "description": "Every node serves this API. Errors are problem+json.",
+            "description": "Every node serves this API. Errors are problem+json (RFC 9457). "
+            "Reads, /v1/stream and POST /v1/records answer any origin (CORS); records by id "
+            "are immutable (ETag, 304). Guide: docs/api.md.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "paths": {**OPERATIONS, **ops_endpoints.OPENAPI_PATHS},
-        "components": {"schemas": SCHEMAS},
+        **finished,
+        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 
 @routes.get("/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document())
+    return web.json_response(document(request.app[NODE].config.public_url))

@@ -30,6 +30,7 @@ from protocol import Record
 
 log = logging.getLogger("rakuichi.stream")
 FANOUT_BATCH = 1000  # records read per round of the hub
+ROUND_INTERVAL = 0.025  # seconds between rounds at most: commits in between share one round
 HEARTBEAT = b": heartbeat\n\n"
 
 
@@ -160,6 +161,10 @@ class StreamHub:
                 log.exception("stream hub failed to read new records; retrying")
                 await asyncio.sleep(1.0)
                 self._wake.set()
+            if self.subscribers:
+                # each round wakes every subscriber: under a stream of commits, a few dozen
+                # rounds a second (each carrying many records) cost far less than one a commit
+                await asyncio.sleep(ROUND_INTERVAL)
 
     async def _catch_up(self) -> None:
         store = self.store

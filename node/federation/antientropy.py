@@ -55,9 +55,10 @@ async def anti_entropy(
     for start in range(0, len(wanted), FETCH_BATCH):
         wires = await client.fetch(wanted[start : start + FETCH_BATCH])
         asked = set(wanted[start : start + FETCH_BATCH])
-        outcomes = await ingestor.submit(wires, source=peer_key)
+        # a record not asked for is dropped (not stored) and counted against the peer
+        outcomes = await ingestor.submit(wires, source=peer_key, only=asked)
         for outcome in outcomes:
-            if outcome.refusal is not None or outcome.id not in asked:
+            if outcome.refusal is not None:
                 report.refused += 1
             elif outcome.stored:
                 report.fetched += 1

@@ -15,6 +15,9 @@ class PeerIdentity:
     node_key: str
     url: str | None
     org: str | None
+    # bound by proof: the peer's own well-known document read from ``url``, or a pin; an
+    # identity only claimed by some organisation's profile is not used to deny anyone
+    proven: bool = False
 
 
 class PeerDirectory:
@@ -52,10 +55,18 @@ class PeerDirectory:
         since = self.retired.get(node_key)
         return since is not None and now_ms > since + grace_s * 1000
 
-    def learn(self, node_key: str, url: str | None, org: str | None) -> None:
+    def learn(self, node_key: str, url: str | None, org: str | None, proven: bool = True) -> None:
+        """``node_key`` answers at ``url`` for ``org``: proven (its well-known document, a
+        pin), or only claimed by ``org``'s profile. A claim never rebinds a proven key."""
         known = self.by_key.pop(node_key, None)
+        if known is not None and known.proven and not proven:
+            self.by_key[node_key] = known
+            return
         self.by_key[node_key] = PeerIdentity(
-            node_key, url or (known.url if known else None), org or (known.org if known else None)
+            node_key,
+            url or (known.url if known else None),
+            org or (known.org if known else None),
+            proven or (known.proven if known else False),
         )
         while len(self.by_key) > self.max_keys:  # bounded: the oldest learned key goes
             self.by_key.popitem(last=False)
@@ -73,7 +84,7 @@ class PeerDirectory:
         if raw in federation.deny_orgs:
             return f"node {node_key} is denied by this node"
         identity = self.by_key.get(node_key)
-        if identity is not None:
+        if identity is not None and identity.proven:
             if identity.org and raw_or_none(identity.org) in federation.deny_orgs:
                 return f"organisation {identity.org} is denied by this node"
             if identity.url and identity.url.rstrip("/") in federation.deny_urls:

@@ -247,10 +247,17 @@ class Federation:
             if newest is None or newest[0] != profile.created:
                 continue
             for url, node_key in nodes.items():
-                self.node.peers.learn(node_key, url, org)
+                self.node.peers.learn(node_key, url, org, proven=False)
                 row = await self.state.get(url)
                 pinned = any(p.url == url and p.node_key for p in self.seeds)
-                if row is not None and row.node_key not in (None, node_key) and not pinned:
+                # only the organisation the URL proved to belong to moves it to a new key:
+                # a profile by someone else never rebinds it
+                if (
+                    row is not None
+                    and row.node_key not in (None, node_key)
+                    and row.org == org
+                    and not pinned
+                ):
                     await self.state.set_identity(url, node_key, org)
                     log.info("peer %s now signs with node key %s", url, node_key)
 

@@ -149,7 +149,9 @@ class PeerRoster:
                 url = normalise_url(entry["url"])
             except ConfigError:
                 continue
-            self.directory.learn(did_from_raw(entry["key"]), url, did_from_raw(profile.author))
+            self.directory.learn(
+                did_from_raw(entry["key"]), url, did_from_raw(profile.author), proven=False
+            )
             self.confirmed.discard(url)  # the profile may name a new node key: read it again
 
     async def learn(self, urls: list[str]) -> None:

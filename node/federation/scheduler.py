@@ -103,7 +103,10 @@ class AntiEntropy:
             except TimeoutError:
                 await self._failed(url, "sync: session over its deadline")
                 return None
-            except (TransportError, RemoteRefusal, Rejected) as exc:  # Rejected: a bad reply
+            except RemoteRefusal as exc:  # shown at /v1/peers: never the remote's own words
+                await self._failed(url, f"sync: {exc.summary()}")
+                return None
+            except (TransportError, Rejected) as exc:  # Rejected: a bad reply
                 await self._failed(url, f"sync: {exc}")
                 return None
             await self.state.synced(url, self.clock.now_ms())

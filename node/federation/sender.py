@@ -104,7 +104,7 @@ class PeerSender:
         try:
             node_key = await self.identify(self.url)
         except (TransportError, RemoteRefusal) as exc:
-            await self._failed(str(exc))
+            await self._failed(exc.summary() if isinstance(exc, RemoteRefusal) else str(exc))
             return False
         budget = batch_budget(self.body_limit(self.url))
         batch, upto = await self.state.outbox(node_key, peer.cursor, BATCH, budget)
@@ -117,8 +117,8 @@ class PeerSender:
         except TransportError as exc:
             await self._failed(str(exc))
             return False
-        except RemoteRefusal as exc:
-            await self._failed(str(exc))
+        except RemoteRefusal as exc:  # shown at /v1/peers: never the remote's own words
+            await self._failed(exc.summary())
             return False
         refused = [r for r in results if "class" in r]
         if refused:
