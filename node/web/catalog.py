@@ -119,6 +119,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "record.signed_by": ("Signed by", "署名者"),
     "record.verified": ("signatures verified", "署名を検証済み"),
     "record.download": ("Download the wire bytes", "ワイヤ形式のバイト列をダウンロード"),
+    "att.credential": ("Download as W3C credential", "検証可能な資格情報としてダウンロード"),
     "record.fields": ("Fields", "項目"),
     "record.retracted": (
         "This record was retracted by its author.",

@@ -166,6 +166,8 @@ async def member(request: web.Request) -> web.Response:
             "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
             "org_names": await store.profile_names(kinds.ORG_PROFILE, (a.org for a in items)),
+            # this node issues W3C credentials for its own organisation's attestations
+            "own_org": node.keys.org.public_key.raw,
             **await _reputation_context(store, rep, cap),
         },
     )
