@@ -10,7 +10,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, WORK_DIR, Options, Row, markdown
 
-NAMES = ("ingest", "sync", "query", "converge", "footprint", "simulate", "stream")
+NAMES = ("ingest", "sync", "query", "converge", "footprint", "simulate", "stream", "board")
 # run by name only (they start a PostgreSQL server): ``ingest --store postgresql`` is ``engines``
 EXTRA = ("engines",)
 

@@ -214,6 +214,7 @@ def run(options: Options) -> list[Row]:
             "p99 POST answered -> event",
             "ms",
             col("p99_answered"),
+            target="reference: the client's view",
             extra={"p50": col("p50_answered"), "share delivered before the answer": col("early")},
         ),
         Row(
@@ -240,6 +241,7 @@ def run(options: Options) -> list[Row]:
             "node RSS growth per subscriber (idle)",
             "KiB",
             col("per_subscriber"),
+            target="reported",
             extra={"at peak while publishing": col("peak_per_subscriber")},
         ),
     ]

@@ -93,11 +93,21 @@ class Ingestor:
         accepted = [item.record for item in checked if item.record is not None]
         if accepted and self.before_write is not None:
             self.before_write()
-        flags = iter(await self.store.add(accepted, now, source))
+        # private records (node/storage/private.py) are kept apart and never announced
+        parties = await self.store.classify_private(accepted) if accepted else []
+        public = [r for r, p in zip(accepted, parties, strict=True) if p is None]
+        kept = [(r, p) for r, p in zip(accepted, parties, strict=True) if p is not None]
+        stored: dict[bytes, bool] = {}
+        for (record, _), fresh in zip(kept, await self.store.add_private(kept, now), strict=True):
+            stored[record.id] = stored.get(record.id, False) or fresh
+        flags = iter(await self.store.add(public, now, source))
         outcomes = [
             Outcome(refusal=item.refusal)
             if item.record is None
-            else Outcome(id=item.record.id, stored=next(flags))
+            else Outcome(
+                id=item.record.id,
+                stored=stored[item.record.id] if item.record.id in stored else next(flags),
+            )
             for item in checked
         ]
         for observe in self.outcome_listeners:
@@ -105,7 +115,7 @@ class Ingestor:
         new = [
             item.record
             for item, outcome in zip(checked, outcomes, strict=True)
-            if item.record is not None and outcome.stored
+            if item.record is not None and outcome.stored and item.record.id not in stored
         ]
         if new:
             for listener in self.listeners:

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import msgpack
+from yarl import URL
 
 from crypto import SigningKey, httpsig
 from node.config import FederationConfig
@@ -119,7 +120,9 @@ class NodeClient:
         self.round_trips += 1
         self.bytes_sent += len(data or b"")
         try:
-            async with self.session.request(method, url, data=data, headers=headers) as response:
+            # sent exactly as signed: yarl would otherwise re-quote the query (%3A -> :)
+            target = URL(url, encoded=True) if self.signer is not None else url
+            async with self.session.request(method, target, data=data, headers=headers) as response:
                 if (response.content_length or 0) > max_answer:
                     raise TransportError(f"{self.base_url}: answer over {max_answer} bytes")
                 # read() gives what has arrived so far, not the whole body: read to the end
@@ -268,15 +271,27 @@ class NodeClient:
 
     # Alliances, members and reputation: what organisations' and members' tools ask.
 
-    async def post_draft(self, wire: bytes) -> dict[str, Any]:
+    async def post_draft(self, wire: bytes, private: bool = False) -> dict[str, Any]:
         """Leave an alliance signed by the node's organisation for the member to co-sign;
-        returns ``{"id", "url", "draft", "missing"}``."""
+        returns ``{"id", "url", "draft", "missing", "private"}``. ``private``: the co-signed
+        alliance and what names it stay with the two parties (never federated)."""
         status, ctype, body = await self._request(
-            "POST", "/v1/drafts", data=wire, headers={"Content-Type": MSGPACK}
+            "POST",
+            "/v1/drafts",
+            data=wire,
+            headers={"Content-Type": MSGPACK},
+            params={"private": "true"} if private else None,
         )
         if status != 201:
             raise self._refusal(status, ctype, body)
         return json.loads(body)
+
+    async def get_draft_json(self, draft_id: bytes) -> dict[str, Any]:
+        """``GET /v1/drafts/{id}``: the draft's JSON (``private``, ``signed``, ``missing``)."""
+        answer = await self._json(f"/v1/drafts/{draft_id.hex()}")
+        if not isinstance(answer, dict):
+            raise TransportError(f"{self.base_url}: the draft answer is not a JSON object")
+        return answer
 
     async def get_draft_wire(self, draft_id: bytes) -> bytes:
         """The wire bytes of a draft (signatures collected so far); raises if not served."""

@@ -46,8 +46,13 @@ async def post_draft(request: web.Request) -> web.Response:
             "a draft here must be an alliance authored and signed by this node's organisation",
             "draft refused",
         )
+    private = request.query.get("private", "") in ("1", "true", "yes")
+    if private:  # marked before the draft is kept: its alliance is never public here
+        await node.store.mark_draft_private(draft.id)
     await node.store.put_draft(draft.id, draft.body["member"], draft.wire, node.clock.now_ms())
-    return web.json_response(_draft_json(draft, node.config.public_url), status=201)
+    answer = _draft_json(draft, node.config.public_url)
+    answer["private"] = await node.store.is_draft_private(draft.id)
+    return web.json_response(answer, status=201)
 
 
 @routes.get("/v1/drafts/{id}")
@@ -61,7 +66,9 @@ async def get_draft(request: web.Request) -> web.Response:
         return web.Response(body=wire, content_type=MSGPACK)
     draft = Draft.from_wire(wire)
     answer = _draft_json(draft, node.config.public_url)
-    answer["signed"] = await node.store.get_record(draft_id) is not None
+    answer["private"] = await node.store.is_draft_private(draft_id)
+    held = await node.store.get_record(draft_id) or await node.store.get_private(draft_id)
+    answer["signed"] = held is not None
     return web.json_response(answer)
 
 

@@ -8,9 +8,16 @@ from aiohttp import web
 from node.api import params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
+from node.api.private import private_for_requester
 from node.api.problems import ApiError
-from node.api.records import stored_record
-from protocol import CONTEXT_PATH, context_document, context_url, issue_credential, kinds
+from protocol import (
+    CONTEXT_PATH,
+    context_document,
+    context_url,
+    issue_credential,
+    kinds,
+    parse,
+)
 
 CREDENTIAL_TYPE = "application/vc+ld+json"
 LD_JSON = "application/ld+json"
@@ -22,14 +29,17 @@ async def credential(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
     node = request.app[NODE]
     row = await node.store.get_record(rid)
-    if row is None:
+    private = None if row is not None else await private_for_requester(request, rid)
+    if row is None and private is None:
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    if row.wire is None:
+    wire = row.wire if row is not None else private.wire if private is not None else None
+    if wire is None:
         raise ApiError(
             410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
         )
+    record = parse(wire)
     org = node.keys.org
-    if row.kind != kinds.ATTESTATION or row.author != org.public_key.raw:
+    if record.kind != kinds.ATTESTATION or record.author != org.public_key.raw:
         raise ApiError(
             404,
             "not-issuer",
@@ -37,7 +47,7 @@ async def credential(request: web.Request) -> web.Response:
             f"{org.public_key.did}; record {rid.hex()} is not one (ask its author's node)",
             "not issued here",
         )
-    document = issue_credential(stored_record(row), org, context_url(node.config.public_url))
+    document = issue_credential(record, org, context_url(node.config.public_url))
     return web.json_response(document, content_type=CREDENTIAL_TYPE)
 
 

@@ -15,6 +15,7 @@ from node.api import params
 from node.api.caching import immutable_headers, not_modified
 from node.api.client_address import client_address
 from node.api.keys import NODE, PEER
+from node.api.private import private_record_response
 from node.api.problems import ApiError, refusal
 from node.storage import queries
 from node.storage.interface import RecordStore
@@ -165,7 +166,10 @@ async def answer_by_id(store: RecordStore, rid: bytes) -> tuple[int, queries.Row
 async def get_record(request: web.Request) -> web.Response:
     rid = params.record_id(request.match_info["id"])
     status, row = await answer_by_id(request.app[NODE].store, rid)
-    if status == 404:
+    if status == 404:  # a private record exists for its two parties alone
+        answer = await private_record_response(request, rid)
+        if answer is not None:
+            return answer
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
     if row is None:
         raise ApiError(

@@ -10,8 +10,9 @@ from node.api import identities, params
 from node.api.bundlecheck import check_bundle
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
+from node.api.private import about_subject, requester
 from node.api.problems import ApiError
-from protocol import CLAIMS, GROUNDED, UNGROUNDED, write_bundle
+from protocol import CLAIMS, GROUNDED, UNGROUNDED, Record, kinds, parse, write_bundle
 
 routes = web.RouteTableDef()
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024  # bundles uploaded to the web board (node/web)
@@ -77,8 +78,25 @@ async def get_bundle(request: web.Request) -> web.Response:
         and (not issuers or s.record.author in issuers)
         and (not skills or s.record.body.get("skill") in skills)
     ]
+    extra: list[Record] = []
+    if requester(request) == subject:  # the member asks: their private records come too
+        mine = about_subject([parse(w) for w in await node.store.private_of(subject)], subject)
+        shown = [
+            r
+            for r in mine
+            if r.kind != kinds.ATTESTATION
+            or (
+                (not claims or r.body["claim"] in claims)
+                and (not issuers or r.author in issuers)
+                and (not skills or r.body.get("skill") in skills)
+            )
+        ]
+        chosen += [r for r in shown if r.kind == kinds.ATTESTATION]
+        extra = [r for r in shown if r.kind != kinds.ATTESTATION]
     records = await node.store.bundle_records(subject, chosen)
-    return web.Response(body=write_bundle(subject, records), content_type="application/json")
+    return web.Response(
+        body=write_bundle(subject, [*records, *extra]), content_type="application/json"
+    )
 
 
 @routes.post("/v1/reputation/verify")

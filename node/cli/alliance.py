@@ -97,6 +97,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         default=True,
         help="both stay allied once the tour ends",
     )
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="keep the alliance, its end and the attestations grounded in it between the two "
+        "parties: this node never publishes them; the member carries them in a bundle",
+    )
     p.set_defaults(func=cmd_propose)
 
     p = what.add_parser("end", help="close an alliance (alliance.end)")
@@ -176,11 +182,13 @@ def cmd_propose(args: argparse.Namespace) -> None:
         draft = Draft.new(kinds.ALLIANCE, org.public_key.raw, now_ms(), body).sign(org)
     except Rejected as exc:
         raise CliError(f"not a valid alliance: {exc.detail}") from None
-    answer = run_async(_post_draft(local_url(config), draft.wire))
+    answer = run_async(_post_draft(local_url(config), draft.wire, args.private))
     url = answer.get("url") or f"{config.public_url}/v1/drafts/{draft.id.hex()}"
     relation = f" ({args.relation})" if args.relation else ""
     say(f"proposed alliance {draft.id.hex()} to {args.member}{relation}")
     say(f"  signed by the organisation {org.public_key.did}; awaiting the member's signature")
+    if answer.get("private"):
+        say("  private: kept by this node and the member's wallet, never published")
     if "terms" in body:
         say(f"  terms sha256 {body['terms'].hex()} (the document itself stays private)")
     say(f"the member opens {url}")
@@ -202,10 +210,10 @@ async def current_key(url: str, key: bytes) -> bytes:
         return key
 
 
-async def _post_draft(url: str, wire: bytes) -> dict[str, Any]:
+async def _post_draft(url: str, wire: bytes, private: bool) -> dict[str, Any]:
     try:
         async with client(url) as node:
-            return await node.post_draft(wire)
+            return await node.post_draft(wire, private)
     except TransportError as exc:
         raise CliError(f"the node must be running to keep a draft: {exc}") from None
     except RemoteRefusal as exc:

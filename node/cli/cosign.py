@@ -17,7 +17,7 @@ import aiohttp
 from crypto import SigningKey, did_from_raw, sha256
 from node.cli.common import CliError, client, run_async, say
 from node.cli.forms import describe_alliance
-from node.cli.wallet import load_wallet
+from node.cli.wallet import keep_record, load_wallet
 from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
 from protocol import Draft, Record, Rejected, kinds
 
@@ -44,7 +44,7 @@ def cmd_sign(args: argparse.Namespace) -> None:
         raise CliError(f"not the URL of a draft (.../v1/drafts/<64 hex>): {args.url!r:.200}")
     base, draft_id = match.group("base"), bytes.fromhex(match.group("id"))
     key = load_wallet(args)
-    draft, org_name, opportunity = run_async(_read_draft(base, draft_id))
+    draft, org_name, opportunity, private = run_async(_read_draft(base, draft_id))
     me = key.public_key.raw
     if draft.body["member"] != me:
         raise CliError(
@@ -63,6 +63,8 @@ def cmd_sign(args: argparse.Namespace) -> None:
         say(line)
     if opportunity:
         say(f"  (opportunity: {opportunity})")
+    if private:
+        say("  private       yes: kept by the organisation's node and your wallet only")
     if not args.yes and not _confirm("Sign this alliance? [y/N] "):
         raise CliError("not signed: nothing was sent")
     try:
@@ -70,7 +72,8 @@ def cmd_sign(args: argparse.Namespace) -> None:
     except Rejected as exc:
         raise CliError(f"cannot sign: {exc}") from None
     state = run_async(post_record(base, record))
-    say(f"signed alliance {record.id.hex()} ({state})")
+    kept = keep_record(args.wallet, record)
+    say(f"signed alliance {record.id.hex()} ({state}); a copy is in {kept}")
 
 
 def _check_terms(path: Path, draft: Draft) -> str:
@@ -122,13 +125,16 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-async def _read_draft(base: str, draft_id: bytes) -> tuple[Draft, str, str]:
-    """The draft (its organisation's signature checked), the org's name, the opportunity."""
+async def _read_draft(base: str, draft_id: bytes) -> tuple[Draft, str, str, bool]:
+    """The draft (its organisation's signature checked), the org's name, the opportunity,
+    and whether the node keeps it private."""
     try:
         async with client(base) as node:
             wire = await node.get_draft_wire(draft_id)
             draft = _check_draft(wire, draft_id)
-            return draft, await org_name(node, draft.author), await _title(node, draft)
+            private = bool((await node.get_draft_json(draft_id)).get("private"))
+            name = await org_name(node, draft.author)
+            return draft, name, await _title(node, draft), private
     except TransportError as exc:
         raise CliError(f"cannot reach the node: {exc}") from None
     except RemoteRefusal as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from crypto import SigningKey
+from crypto import SigningKey, save_signing_key, sha256
 from node.cli.common import CliError, client, run_async, say
 from node.config import load_keys
 from node.federation.peersfile import SeedPeer, write_peers
@@ -33,6 +34,11 @@ NAMES = ("Aurora Labs", "Birchwood Co-op", "Cobalt Works")
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("demo", help="run a three-node federation on 127.0.0.1 and show it work")
     p.add_argument("--keep", action="store_true", help="keep the temporary homes")
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the three nodes running (until Ctrl-C) and print each one's web board",
+    )
     p.set_defaults(func=cmd_demo)
 
 
@@ -141,7 +147,9 @@ async def _run(
             await a.post_record(record.wire)
             signers = "A and the member" if len(record.signers) == 2 else "A"
             say(f"A publishes {label:<12} {record.id.hex()[:16]}…  signed by {signers}")
-    profile_id = bytes.fromhex(await _profile_id(homes[0][1], identities[0]["org"]))
+    profile_id = bytes.fromhex(
+        await _profile_id(homes[0][1], identities[0].get("key", identities[0]["org"]))
+    )
     wanted = [("org.profile", profile_id)] + [(label, r.id) for label, r in story]
     say("C is not a peer of A; watching records arrive at C through B:")
     arrived = await _watch(homes[2][1], wanted, time.monotonic() + 20, started)
@@ -182,6 +190,62 @@ async def _watch(
     return [(label, arrived[rid]) for label, rid in wanted]
 
 
+async def _leave_draft(home: tuple[Path, str], root: Path) -> tuple[str, Path]:
+    """A draft alliance from A for a new member to co-sign in the browser, and that member's
+    wallet (unencrypted: a demo key)."""
+    org = load_keys(home[0]).org
+    member = SigningKey.generate()
+    wallet = root / "demo-member-wallet.key"
+    save_signing_key(wallet, member)
+    now = int(time.time() * 1000)
+    terms = b"Rakuichi demo terms: twelve weeks, fixed fee, shared IP.\n"
+    (root / "demo-terms.txt").write_bytes(terms)
+    draft = Draft.new(
+        kinds.ALLIANCE,
+        org.public_key.raw,
+        now,
+        {
+            "member": member.public_key.raw,
+            "tour": "rotational",
+            "mission": "Run the federation's first public board for twelve weeks.",
+            "starts": now + 7 * DAY_MS,
+            "ends": now + 91 * DAY_MS,
+            "org_commits": ["a mentor in the platform team", "a conference budget"],
+            "member_commits": ["a weekly demo", "a written hand-over"],
+            "terms": sha256(terms),
+            "alumni": True,
+        },
+    ).sign(org)
+    async with client(home[1]) as a:
+        await a.post_draft(draft.wire)
+    return f"{home[1]}/drafts/{draft.id.hex()}", wallet
+
+
+def _serve(
+    homes: list[tuple[Path, str]],
+    processes: list[subprocess.Popen[bytes]],
+    draft: str,
+    wallet: Path,
+) -> None:
+    say("the three boards (open them in a browser):")
+    for label, (_, url) in zip("ABC", homes, strict=True):
+        say(f"  {label}  {url}/")
+    say(f"a draft alliance for a new member to co-sign in the browser: {draft}")
+    say(f"  with the member's wallet {wallet} (terms document beside it: demo-terms.txt)")
+    say("serving until Ctrl-C")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        say("a node stopped on its own; see its node.log (--keep keeps the homes)")
+    except KeyboardInterrupt:
+        say("")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="rakuichi-demo-"))
@@ -199,6 +263,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
                 )
             )
         run_async(_run(homes, processes, started))
+        if args.serve:
+            draft_url, wallet = run_async(_leave_draft(homes[0], root))
+            _serve(homes, processes, draft_url, wallet)
     finally:
         for process in processes:
             process.terminate()

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crypto import did_from_raw
+import aiohttp
+
+from crypto import SigningKey, did_from_raw
 from node.cli import credentials, keys
 from node.cli.answers import add_reply_options, add_retract_options, check_reply, check_retract
 from node.cli.bundles import read_and_verify
@@ -28,7 +30,7 @@ from node.cli.forms import (
     end_body,
 )
 from node.cli.wallet import create_wallet, load_wallet, new_passphrase, public_file, wallet_did
-from node.transport import RemoteRefusal, TransportError
+from node.transport import NodeClient, RemoteRefusal, TransportError, timeouts
 from protocol import BundleError, Rejected, kinds, parse, read_bundle, sign_record
 
 BATCH = 5000  # the most records a node takes in one POST
@@ -184,9 +186,10 @@ def cmd_export(args: argparse.Namespace) -> None:
         return
     if args.node is None:
         raise CliError("--out needs --node URL: the node that assembles the bundle")
-    me = load_wallet(args).public_key
+    key = load_wallet(args)
+    me = key.public_key
     issuers = [did_from_raw(parse_did(i, "--issuer")) for i in args.issuer]
-    data = run_async(_fetch_bundle(args.node, me.did, args.claim, issuers, args.skill))
+    data = run_async(_fetch_bundle(args.node, key, args.claim, issuers, args.skill))
     try:
         subject, wires = read_bundle(data)
         records = [parse(w) for w in wires]
@@ -203,11 +206,14 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 async def _fetch_bundle(
-    url: str, did: str, claims: list[str], issuers: list[str], skills: list[str]
+    url: str, key: SigningKey, claims: list[str], issuers: list[str], skills: list[str]
 ) -> bytes:
+    """The bundle, asked by a request signed with the member's key: the node then adds the
+    member's private records (those it keeps for the member and the organisation alone)."""
     try:
-        async with client(url, total=60) as node:
-            return await node.bundle(did, claims, issuers, skills)
+        async with aiohttp.ClientSession(timeout=timeouts(total=60)) as session:
+            node = NodeClient(url, session, signer=key)
+            return await node.bundle(key.public_key.did, claims, issuers, skills)
     except TransportError as exc:
         raise CliError(f"cannot reach the node: {exc}") from None
     except RemoteRefusal as exc:

@@ -19,8 +19,25 @@ from crypto import InvalidDid, KeyFileError, SigningKey, load_signing_key, raw_f
 from crypto import save_signing_key as _save_key
 from node.cli.common import CliError, read_passphrase_file
 from node.config import passphrase_from_env
+from protocol import Record
 
 Prompt = Callable[[str], str]
+
+
+def records_dir(wallet: Path) -> Path:
+    """``WALLET.records/``: records the member keeps (the alliances they co-signed)."""
+    return wallet.with_name(wallet.name + ".records")
+
+
+def keep_record(wallet: Path, record: Record) -> Path:
+    """Keep a record's wire bytes in the wallet (``WALLET.records/{id}.bin``)."""
+    path = records_dir(wallet) / f"{record.id.hex()}.bin"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(record.wire)
+    except OSError as exc:
+        raise CliError(f"cannot keep {path}: {exc.strerror}") from None
+    return path
 
 
 def public_file(wallet: Path) -> Path:

@@ -10,6 +10,7 @@ Migrations are numbered in ``schema_version``; this engine's history starts at r
 
 from __future__ import annotations
 
+from node.storage.private import PG_SCHEMA as PRIVATE_PG_SCHEMA
 from node.storage.schema import (
     NOT_RETRACTABLE,
     _grounded,
@@ -159,4 +160,7 @@ CREATE TRIGGER alliance_end_set AFTER UPDATE OF end_id ON alliances
   FOR EACH ROW EXECUTE FUNCTION alliance_end_set();
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# Private alliances and what names them: node-local, outside ``records`` (private.py).
+V2 = PRIVATE_PG_SCHEMA
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
+from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
@@ -209,6 +210,15 @@ class PgStore(Store):
                 (draft_id, member, wire, created),
             )
         )
+
+    async def add_private(
+        self, items: Sequence[tuple[Record, private.Parties]], received_ms: int
+    ) -> list[bool]:
+        """Keep private records (node/storage/private.py) in one transaction."""
+        if not items:
+            return []
+        async with self._write_lock, self.writer.transaction() as tx:
+            return await private.insert_all(tx, items, received_ms)
 
 
 class PgPeerTable(PeerTable):

@@ -9,6 +9,7 @@ function of the set of records and not of their arrival order (PROTOCOL-v1 secti
 
 from __future__ import annotations
 
+from node.storage.private import SCHEMA as PRIVATE_SCHEMA
 from protocol import kinds
 
 NOT_RETRACTABLE = "(" + ", ".join(f"'{k}'" for k in sorted(kinds.NOT_RETRACTABLE)) + ")"
@@ -266,4 +267,7 @@ END;
 {_recompute_end_v4("alliances.id")}
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+# Private alliances and what names them: node-local, outside ``records`` (node/storage/private.py).
+V5 = PRIVATE_SCHEMA
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.reads import StoreReads
 from node.storage.schema import MIGRATIONS
@@ -231,6 +232,47 @@ class Store(StoreReads):
                 (draft_id, member, wire, created),
             )
         )
+
+    # ----- private records (node/storage/private.py): node-local, outside ``records``
+
+    async def mark_draft_private(self, draft_id: bytes) -> None:
+        """The alliance of this draft, once co-signed, is kept private to its two parties."""
+        await self.write("INSERT OR IGNORE INTO private_drafts (id) VALUES (?)", (draft_id,))
+
+    async def is_draft_private(self, draft_id: bytes) -> bool:
+        rows = await self.reader.execute_fetchall(
+            "SELECT 1 FROM private_drafts WHERE id = ?", (draft_id,)
+        )
+        return bool(rows)
+
+    async def classify_private(self, records: Sequence[Record]) -> list[private.Parties | None]:
+        """For each record, the two parties it is private to, or None (a public record)."""
+        return await private.classify(self.writer, records)
+
+    async def add_private(
+        self, items: Sequence[tuple[Record, private.Parties]], received_ms: int
+    ) -> list[bool]:
+        """Keep private records (never announced); for each, True when it was new."""
+        if not items:
+            return []
+        db = self.writer
+        async with self._write_lock:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                flags = await private.insert_all(db, items, received_ms)
+                await db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await db.execute("ROLLBACK")
+                raise
+        return flags
+
+    async def get_private(self, record_id: bytes) -> private.PrivateRow | None:
+        return await private.get_private(self.reader, record_id)
+
+    async def private_of(self, party: bytes) -> list[bytes]:
+        """Wire bytes of the live private records ``party`` is one of the two parties of."""
+        return await private.private_of(self.reader, party)
 
     async def write(self, sql: str, params: tuple[object, ...]) -> int:
         """One statement in its own committed transaction, never inside a record batch."""

@@ -109,6 +109,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "att.score": ("score {n} of 5", "評価 {n} / 5"),
     "summary.issuers": ("{n} issuer(s)", "発行者 {n} 件"),
     "summary.mean": ("mean {x}", "平均 {x}"),
+    "more.opportunities": ("All of them on the board", "すべての募集を一覧で見る"),
+    "more.hidden": ("{n} more: show all", "ほか {n} 件: すべて表示"),
     # record
     "record.title": ("Record", "レコード"),
     "record.kind": ("Kind", "種類"),
@@ -117,6 +119,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "record.signed_by": ("Signed by", "署名者"),
     "record.verified": ("signatures verified", "署名を検証済み"),
     "record.download": ("Download the wire bytes", "ワイヤ形式のバイト列をダウンロード"),
+    "att.credential": ("Download as W3C credential", "検証可能な資格情報としてダウンロード"),
     "record.fields": ("Fields", "項目"),
     "record.retracted": (
         "This record was retracted by its author.",

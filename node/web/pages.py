@@ -18,6 +18,7 @@ from protocol import GROUNDED, UNGROUNDED, Reputation, kinds
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 20
+SHOWN = 25  # items per list on an organisation's or a member's page, unless ?all=1
 MAX_ORGS_IN_FILTER = 200
 
 
@@ -119,22 +120,27 @@ async def org(request: web.Request) -> web.Response:
     row = await store.current_of(kinds.ORG_PROFILE, key)
     if row is None or row.wire is None:
         raise PageError(404, "org.unknown")
-    opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, PAGE_SIZE * 5)
+    opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, SHOWN + 1)
     items = await store.party_alliances("org", key)
     rep = await store.reputation_of(key, node.clock.now_ms())
+    cap = _cap(request)
+    in_force, alumni = shaping.by_relation(items, True), shaping.by_relation(items, False)
+    shown = [a for group in (*in_force.values(), *alumni.values()) for a in group[:cap]]
     return render(
         request,
         "org.html",
         {
             "did": request.match_info["did"],
             "profile": record_of(row),
-            "opportunities": [record_of(r) for r in opps if r.wire],
-            "in_force": shaping.by_relation(items, in_force=True),
-            "alumni": shaping.by_relation(items, in_force=False),
-            "people": await shaping.names(store, (a.member for a in items)),
+            "opportunities": [record_of(r) for r in opps[:SHOWN] if r.wire],
+            "more_opportunities": len(opps) > SHOWN,
+            "in_force": in_force,
+            "alumni": alumni,
+            "cap": cap,
+            "people": await shaping.names(store, (a.member for a in shown)),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
             "counts": await store.counts_by_kind(key),
-            **await _reputation_context(store, rep),
+            **await _reputation_context(store, rep, cap),
         },
     )
 
@@ -148,17 +154,21 @@ async def member(request: web.Request) -> web.Response:
     row = await store.current_of(kinds.MEMBER_PROFILE, key)
     items = await store.party_alliances("member", key)
     rep = await store.reputation_of(key, node.clock.now_ms())
+    cap = _cap(request)
     return render(
         request,
         "member.html",
         {
             "did": request.match_info["did"],
             "profile": record_of(row) if row is not None and row.wire else None,
-            "alliances": items,
+            "alliances": items[:cap],
+            "more_alliances": len(items) - len(items[:cap]),
             "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
             "org_names": await store.profile_names(kinds.ORG_PROFILE, (a.org for a in items)),
-            **await _reputation_context(store, rep),
+            # this node issues W3C credentials for its own organisation's attestations
+            "own_org": node.keys.org.public_key.raw,
+            **await _reputation_context(store, rep, cap),
         },
     )
 
@@ -167,13 +177,21 @@ def _summary_order(k: tuple[str, str | None]) -> tuple[str, str]:
     return (k[0], k[1] or "")
 
 
-async def _reputation_context(store: RecordStore, rep: Reputation) -> dict[str, Any]:
+def _cap(request: web.Request) -> int:
+    """How many items each list shows: ``SHOWN``, or (``?all=1``) up to the store's bound."""
+    return 100_000 if request.query.get("all") else SHOWN
+
+
+async def _reputation_context(store: RecordStore, rep: Reputation, cap: int) -> dict[str, Any]:
     """Grounded attestations (newest first, each with its subject's reply beside it) and
-    ungrounded ones apart, with the issuers' names."""
+    ungrounded ones apart, at most ``cap`` of each, with the issuers' names."""
     grounded = [e for e in reversed(rep.attestations) if e.state == GROUNDED]
     apart = [e for e in reversed(rep.ungrounded) if e.state == UNGROUNDED]
+    hidden = max(0, len(grounded) - cap) + max(0, len(apart) - cap)
+    grounded, apart = grounded[:cap], apart[:cap]
     return {
         "grounded": grounded,
         "ungrounded": apart,
+        "hidden": hidden,
         "issuer_names": await shaping.names(store, {e.issuer for e in grounded + apart}),
     }

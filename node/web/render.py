@@ -14,7 +14,7 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api.keys import NODE
-from node.web.i18n import LANG_COOKIE, Speaker, choose_language
+from node.web.i18n import LANG_COOKIE, Speaker, choose_language, messages
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -63,6 +63,7 @@ def render(
     switch["lang"] = other
     html = ENV.get_template(template).render(
         t=t,
+        T=messages(lang),
         other_lang=other,
         switch_url=f"{request.path}?{urllib.parse.urlencode(switch)}",
         lang=lang,

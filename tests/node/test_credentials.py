@@ -151,3 +151,25 @@ def test_a_node_issued_credential_fails_after_any_change(
         parent[path[-1]] = value[:i] + ("A" if value[i] != "A" else "B") + value[i + 1 :]
     with pytest.raises(CredentialError):
         check_credential(vc, now_ms())
+
+
+async def test_the_member_page_offers_the_credential_of_this_nodes_attestations(
+    node: Node,
+) -> None:
+    org, cast, t0 = node.keys.org, Cast.fresh(), now_ms() - 60_000
+    agreed = alliance(org, cast.member, t0)
+    own = attestation(org, cast.member, t0 + 2, "skill", agreed, skill="sql")
+    other_alliance = alliance(cast.org, cast.member, t0 + 3)
+    other = attestation(cast.org, cast.member, t0 + 4, "skill", other_alliance, skill="go")
+    url = base_url(node)
+    async with aiohttp.ClientSession() as session:
+        for record in (agreed, own, other_alliance, other):
+            await _post(session, url, record.wire)
+        async with session.get(f"{url}/members/{cast.member.public_key.did}") as response:
+            assert response.status == 200
+            page = await response.text()
+        link = f"/v1/records/{own.id.hex()}/credential"
+        assert f'href="{link}"' in page and "Download as W3C credential" in page
+        assert f"/v1/records/{other.id.hex()}/credential" not in page  # not issued here
+        status, _, vc = await _get(session, url + link)
+        assert status == 200 and check_credential(vc, now_ms()).record == own
