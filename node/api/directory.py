@@ -68,7 +68,9 @@ async def opportunities(request: web.Request) -> web.Response:
     limit = params.limit(request)
     rows = await request.app[NODE].store.list_opportunities(where, before, limit)
     following = params.encode_cursor(rows[-1].created, rows[-1].id) if len(rows) == limit else None
-    return web.json_response({"opportunities": [row_json(r) for r in rows], "next": following})
+    keys = await request.app[NODE].key_histories.histories()
+    shown = [r for r in rows if keys.identity_at(r.author, r.created) is not None]
+    return web.json_response({"opportunities": [row_json(r) for r in shown], "next": following})
 
 
 async def _org_summary(request: web.Request, row: queries.Row) -> dict[str, Any]:
@@ -95,9 +97,17 @@ async def orgs(request: web.Request) -> web.Response:
     limit = params.limit(request)
     rows = await request.app[NODE].store.list_org_profiles(after, limit)
     following = params.encode_cursor(rows[-1].author) if len(rows) == limit else None
-    return web.json_response(
-        {"orgs": [await _org_summary(request, r) for r in rows], "next": following}
-    )
+    keys = await request.app[NODE].key_histories.histories()
+    listed = []
+    for row in rows:
+        identity = keys.identity_at(row.author, row.created)
+        history = None if identity is None else keys.history(identity)
+        if history is None or (history.chain and history.current != row.author):
+            continue  # a retired or unattributed key: its identity is listed by its current key
+        summary = await _org_summary(request, row)
+        summary["org"] = did_from_raw(history.identity)
+        listed.append(summary)
+    return web.json_response({"orgs": listed, "next": following})
 
 
 @routes.get("/v1/orgs/{did}")

@@ -29,7 +29,8 @@ class PeerDirectory:
         self.seed_keys: set[str] = set()
         self.max_keys = max(1, max_keys)
         self.node_keys: dict[str, tuple[int, frozenset[str]]] = {}  # org -> newest profile's
-        self.retired: dict[str, int] = {}  # node key -> created of the profile that dropped it
+        # node key -> (created of the profile that dropped it, the organisation that did)
+        self.retired: dict[str, tuple[int, str]] = {}
 
     def note_node_keys(self, org: str, created: int, keys: frozenset[str]) -> None:
         """An ``org.profile`` of ``org`` lists ``keys``: a node key that its newest profile no
@@ -37,11 +38,11 @@ class PeerDirectory:
         known = self.node_keys.get(org)
         if known is not None and known[0] > created:
             for key in keys - known[1]:
-                self.retired.setdefault(key, known[0])
+                self.retired.setdefault(key, (known[0], org))
             return
         if known is not None:
             for key in known[1] - keys:
-                self.retired[key] = created
+                self.retired[key] = (created, org)
         for key in keys:
             self.retired.pop(key, None)
         self.node_keys.pop(org, None)
@@ -51,9 +52,15 @@ class PeerDirectory:
                 del table[next(iter(table))]
 
     def retired_too_long(self, node_key: str, now_ms: int, grace_s: float) -> bool:
-        """Whether ``node_key`` was retired by its organisation more than ``grace_s`` ago."""
-        since = self.retired.get(node_key)
-        return since is not None and now_ms > since + grace_s * 1000
+        """Whether ``node_key`` was retired more than ``grace_s`` ago by the organisation it
+        is proven to serve (its own well-known document, or a pin): another organisation's
+        profile that names and then drops the key retires nothing."""
+        retired = self.retired.get(node_key)
+        identity = self.by_key.get(node_key)
+        if retired is None or identity is None or not identity.proven:
+            return False
+        since, org = retired
+        return identity.org == org and now_ms > since + grace_s * 1000
 
     def learn(self, node_key: str, url: str | None, org: str | None, proven: bool = True) -> None:
         """``node_key`` answers at ``url`` for ``org``: proven (its well-known document, a

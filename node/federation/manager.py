@@ -233,8 +233,10 @@ class Federation:
     # ----- node key rotation (revision 3 proposal)
     async def _follow_node_keys(self, profiles: list[Record]) -> None:
         """A profile names its organisation's node keys (signed by the organisation): keys
-        its newest profile dropped are retired (refused after ``node_key_grace``), and a
-        peer URL whose key changed is followed without operator action (unless pinned)."""
+        its newest profile dropped are retired (refused after ``node_key_grace`` when the key
+        is proven to serve that organisation). Following a URL's new key is the roster's job:
+        a profile naming the URL makes its well-known document be read again (a claim never
+        rebinds a proven key)."""
         keys = await self.node.key_histories.histories()
         for profile in profiles:
             org = did_from_raw(keys.resolve(profile.author))
@@ -243,23 +245,6 @@ class Federation:
                 with contextlib.suppress(ConfigError):
                     nodes[normalise_url(entry["url"])] = did_from_raw(entry["key"])
             self.node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
-            newest = self.node.peers.node_keys.get(org)
-            if newest is None or newest[0] != profile.created:
-                continue
-            for url, node_key in nodes.items():
-                self.node.peers.learn(node_key, url, org, proven=False)
-                row = await self.state.get(url)
-                pinned = any(p.url == url and p.node_key for p in self.seeds)
-                # only the organisation the URL proved to belong to moves it to a new key:
-                # a profile by someone else never rebinds it
-                if (
-                    row is not None
-                    and row.node_key not in (None, node_key)
-                    and row.org == org
-                    and not pinned
-                ):
-                    await self.state.set_identity(url, node_key, org)
-                    log.info("peer %s now signs with node key %s", url, node_key)
 
     async def _follow_logged(self, profiles: list[Record]) -> None:
         try:

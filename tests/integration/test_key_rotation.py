@@ -166,6 +166,11 @@ async def test_rotations_keep_the_identity_whole(tmp_path: Path, api: Api) -> No
     await api.post(b, [ghost])
     document = await api.get_json(f"{b}/v1/orgs/{org}")
     assert "ghost" not in {o["body"]["slug"] for o in document["opportunities"]}
+    listed = (await api.get_json(f"{b}/v1/opportunities"))["opportunities"]
+    assert {"first-tour", "second-tour"} <= {o["body"]["slug"] for o in listed}
+    assert "ghost" not in {o["body"]["slug"] for o in listed}
+    directory = (await api.get_json(f"{b}/v1/orgs"))["orgs"]
+    assert [o["org"] for o in directory].count(org) == 1  # once, under its identity
 
     # an attacker with the current signing key but not the committed rotation key
     thief_home = tmp_path / "thief"

@@ -1,0 +1,47 @@
+"""Retired node keys (revision 3 proposal): only the organisation a key is proven to serve
+can retire it, and only after the grace period is it refused."""
+
+from __future__ import annotations
+
+from node.federation.directory import PeerDirectory
+
+ORG, OTHER = "did:key:org", "did:key:other"
+OLD, NEW = "did:key:old-node", "did:key:new-node"
+T, GRACE = 1_760_000_000_000, 60.0
+
+
+def directory() -> PeerDirectory:
+    peers = PeerDirectory()
+    peers.learn(OLD, "https://a.example", ORG, proven=True)
+    return peers
+
+
+def test_a_key_dropped_by_its_own_organisation_is_refused_after_the_grace() -> None:
+    peers = directory()
+    peers.note_node_keys(ORG, T, frozenset({OLD}))
+    peers.note_node_keys(ORG, T + 1000, frozenset({NEW}))
+    assert not peers.retired_too_long(OLD, T + 1000 + 59_000, GRACE)
+    assert peers.retired_too_long(OLD, T + 1000 + 60_001, GRACE)
+    assert not peers.retired_too_long(NEW, T + 10**9, GRACE)
+
+
+def test_profiles_arriving_out_of_order_give_the_same_retirement() -> None:
+    peers = directory()
+    peers.note_node_keys(ORG, T + 1000, frozenset({NEW}))
+    peers.note_node_keys(ORG, T, frozenset({OLD}))  # the older profile arrives later
+    assert peers.retired_too_long(OLD, T + 1000 + 60_001, GRACE)
+
+
+def test_another_organisation_cannot_retire_a_proven_key() -> None:
+    peers = directory()
+    peers.note_node_keys(OTHER, T, frozenset({OLD}))  # a hostile profile claims the key
+    peers.note_node_keys(OTHER, T + 1000, frozenset())  # and drops it
+    assert not peers.retired_too_long(OLD, T + 10**9, GRACE)
+
+
+def test_a_key_listed_again_is_no_longer_retired() -> None:
+    peers = directory()
+    peers.note_node_keys(ORG, T, frozenset({OLD}))
+    peers.note_node_keys(ORG, T + 1000, frozenset({NEW}))
+    peers.note_node_keys(ORG, T + 2000, frozenset({OLD, NEW}))
+    assert not peers.retired_too_long(OLD, T + 10**9, GRACE)
