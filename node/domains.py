@@ -17,8 +17,7 @@ import aiohttp
 
 from crypto import did_from_raw
 from node.clock import Clock
-from protocol import Record, kinds
-from protocol.domainproof import MAX_PROOF_BYTES, normalise_domain, proof_holds, proof_url
+from protocol import MAX_PROOF_BYTES, Record, kinds, normalise_domain, proof_holds, proof_url
 
 log = logging.getLogger("rakuichi.domains")
 
