@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select
 
 from crypto import did_from_raw
@@ -21,7 +22,10 @@ def titles(browser: Browser) -> list[str]:
 
 
 def submit_filters(browser: Browser) -> None:
+    """Submit the filter form and wait for the new page (the old one's elements go stale)."""
+    old = browser.find("html")
     browser.find("#apply").click()
+    browser.wait_for(lambda: staleness_of(old)(browser.driver), "the filtered page")
     browser.wait_for(
         lambda: browser.driver.execute_script("return document.readyState") == "complete",
         "page load",
