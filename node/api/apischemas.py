@@ -135,7 +135,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Org": {
         "allOf": [ref("OrgSummary")],
         "required": ["opportunities"],
-        "properties": {"opportunities": {"type": "array", "items": ref("Record")}},
+        "properties": {
+            "opportunities": {"type": "array", "items": ref("Record")},
+            "domain": {
+                "description": "the profile's domain and whether this node saw it proved "
+                "(https://DOMAIN/.well-known/rakuichi-did serves the org's did)",
+                "type": "object",
+                "required": ["name", "verified", "checked"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "verified": {"type": "boolean"},
+                    "checked": {"type": "integer", "description": "ms since the epoch"},
+                },
+            },
+        },
     },
     "Alumni": {
         "type": "object",

@@ -44,7 +44,7 @@ def cmd_sign(args: argparse.Namespace) -> None:
         raise CliError(f"not the URL of a draft (.../v1/drafts/<64 hex>): {args.url!r:.200}")
     base, draft_id = match.group("base"), bytes.fromhex(match.group("id"))
     key = load_wallet(args)
-    draft, org_name, opportunity, private = run_async(_read_draft(base, draft_id))
+    draft, (org_name, domain), opportunity, private = run_async(_read_draft(base, draft_id))
     me = key.public_key.raw
     if draft.body["member"] != me:
         raise CliError(
@@ -56,6 +56,8 @@ def cmd_sign(args: argparse.Namespace) -> None:
     org = did_from_raw(draft.author)
     say(f"Alliance {draft.id.hex()}")
     say(f"  organisation  {org_name + ' (' + org + ')' if org_name else org}")
+    if domain:
+        say(f"  domain        {domain}")
     relation = draft.body.get("relation", kinds.DEFAULT_RELATION)
     party = "member" if relation == kinds.DEFAULT_RELATION else relation
     say(f"  {party:<13} {did_from_raw(me)} (this wallet)")
@@ -125,15 +127,15 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-async def _read_draft(base: str, draft_id: bytes) -> tuple[Draft, str, str, bool]:
-    """The draft (its organisation's signature checked), the org's name, the opportunity,
-    and whether the node keeps it private."""
+async def _read_draft(base: str, draft_id: bytes) -> tuple[Draft, tuple[str, str], str, bool]:
+    """The draft (its organisation's signature checked), the org's name and domain, the
+    opportunity, and whether the node keeps it private."""
     try:
         async with client(base) as node:
             wire = await node.get_draft_wire(draft_id)
             draft = _check_draft(wire, draft_id)
             private = bool((await node.get_draft_json(draft_id)).get("private"))
-            name = await org_name(node, draft.author)
+            name = await org_name_and_domain(node, draft.author)
             return draft, name, await _title(node, draft), private
     except TransportError as exc:
         raise CliError(f"cannot reach the node: {exc}") from None
@@ -156,11 +158,22 @@ def _check_draft(wire: bytes, draft_id: bytes) -> Draft:
 
 
 async def org_name(node: NodeClient, org: bytes) -> str:
+    return (await org_name_and_domain(node, org))[0]
+
+
+async def org_name_and_domain(node: NodeClient, org: bytes) -> tuple[str, str]:
+    """The organisation's name and its domain as "NAME (domain verified)" or "NAME
+    (unverified)" as the node saw its proof ("" when it has no domain)."""
     try:
         answer = await node.org(did_from_raw(org))
-        return str(answer["profile"]["body"]["name"])
+        name = str(answer["profile"]["body"]["name"])
     except (RemoteRefusal, TransportError, KeyError, TypeError):
-        return ""
+        return "", ""
+    domain = answer.get("domain") if isinstance(answer, dict) else None
+    if not isinstance(domain, dict) or not isinstance(domain.get("name"), str):
+        return name, ""
+    proof = "domain verified" if domain.get("verified") is True else "unverified"
+    return name, f"{domain['name']} ({proof})"
 
 
 async def _title(node: NodeClient, draft: Draft) -> str:

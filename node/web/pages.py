@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crypto import InvalidDid, raw_from_did
+from crypto import InvalidDid, did_from_raw, raw_from_did
 from node.api.keys import NODE
 from node.storage import queries
 from node.storage.interface import RecordStore
@@ -124,6 +124,11 @@ async def org(request: web.Request) -> web.Response:
     items = await store.party_alliances("org", key)
     rep = await store.reputation_of(key, node.clock.now_ms())
     cap = _cap(request)
+    profile = record_of(row)
+    domain = profile.body.get("domain")
+    proof = None
+    if isinstance(domain, str):
+        proof = await node.domains.status(domain, did_from_raw(key))
     in_force, alumni = shaping.by_relation(items, True), shaping.by_relation(items, False)
     shown = [a for group in (*in_force.values(), *alumni.values()) for a in group[:cap]]
     return render(
@@ -131,7 +136,8 @@ async def org(request: web.Request) -> web.Response:
         "org.html",
         {
             "did": request.match_info["did"],
-            "profile": record_of(row),
+            "profile": profile,
+            "domain": proof,
             "opportunities": [record_of(r) for r in opps[:SHOWN] if r.wire],
             "more_opportunities": len(opps) > SHOWN,
             "in_force": in_force,
