@@ -66,6 +66,9 @@ class NodeConfig:
     stream_heartbeat: float = 15.0  # seconds between heartbeat comments on /v1/stream
     stream_buffer_bytes: int = 4 * 1024 * 1024  # unwritten events a subscriber may hold
     stream_max_subscribers: int = 5000
+    domain: str = ""  # the organisation's domain, published in its org.profile
+    domain_recheck: float = 86400.0  # seconds before a domain proof is checked again
+    domain_proof_base: str = ""  # test/dev only: replaces https://DOMAIN when fetching proofs
     storage_url: str = (
         ""  # [storage] url: sqlite:///PATH (default: the home's file) or postgresql://
     )
@@ -237,6 +240,9 @@ def config_from_data(home: Path, data: dict[str, Any]) -> NodeConfig:
         stream_heartbeat=_typed(node, "stream_heartbeat", float, 15.0, where),
         stream_buffer_bytes=_typed(node, "stream_buffer_bytes", int, 4 * 1024 * 1024, where),
         stream_max_subscribers=_typed(node, "stream_max_subscribers", int, 5000, where),
+        domain=_typed(node, "domain", str, "", where),
+        domain_recheck=_typed(node, "domain_recheck", float, 86400.0, where),
+        domain_proof_base=_typed(node, "domain_proof_base", str, "", where),
         storage_url=_storage_url(data, path),
         federation=federation,
         limits=load_limits(data.get("limits", {}), f"{path}: [limits]"),
@@ -244,6 +250,8 @@ def config_from_data(home: Path, data: dict[str, Any]) -> NodeConfig:
     )
     if config.stream_heartbeat <= 0 or config.stream_buffer_bytes <= 0:
         raise ConfigError(f"{where}.stream_heartbeat and stream_buffer_bytes must be positive")
+    if config.domain_recheck <= 0:
+        raise ConfigError(f"{where}.domain_recheck must be positive")
     if not config.name:
         raise ConfigError(f"{where}.name is required")
     try:

@@ -16,6 +16,7 @@ from node.config import (
     NodeKeys,
     load_keys,
 )
+from node.domains import DomainProofs
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.keyring import events_path, read_events
@@ -43,6 +44,7 @@ class Node:
 
     org_identity: bytes = field(init=False)
     key_histories: HistoryCache = field(init=False)
+    domains: DomainProofs = field(init=False)
     _key_files: tuple[float, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
@@ -59,6 +61,9 @@ class Node:
         self.org_identity = self.keys.org.public_key.raw
         self.key_histories = HistoryCache(self.store)
         self.store.on_commit.append(self.key_histories.on_commit)
+        config = self.config
+        self.domains = DomainProofs(self.clock, config.domain_recheck, config.domain_proof_base)
+        self.store.on_commit.append(self.domains.on_commit)
 
     @property
     def org_did(self) -> str:
@@ -132,6 +137,8 @@ class Node:
         }
         if self.config.about:
             body["about"] = self.config.about
+        if self.config.domain:
+            body["domain"] = self.config.domain
         return body
 
     async def publish_profile_if_changed(self) -> Record | None:
@@ -153,6 +160,7 @@ class Node:
 
     async def close(self) -> None:
         try:
+            await self.domains.close()
             await self.store.close()
         finally:
             self.verifier.close()

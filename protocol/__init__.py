@@ -11,6 +11,13 @@ from protocol.builder import Draft, sign_record
 from protocol.bundle import BundleError, BundleReport, read_bundle, verify_bundle, write_bundle
 from protocol.credential import CONTEXT_PATH, context_document, context_url, issue_credential
 from protocol.credential_check import CredentialError, CredentialReport, check_credential
+from protocol.domainproof import (
+    MAX_PROOF_BYTES,
+    WELL_KNOWN_PATH,
+    normalise_domain,
+    proof_holds,
+    proof_url,
+)
 from protocol.encoding import MAX_RECORD_BYTES, decode, encode
 from protocol.errors import (
     EncodingError,
@@ -62,6 +69,11 @@ from protocol.views import (
 )
 
 __all__ = [
+    "MAX_PROOF_BYTES",
+    "WELL_KNOWN_PATH",
+    "normalise_domain",
+    "proof_holds",
+    "proof_url",
     "ALLOW_ALL",
     "CLAIMS",
     "CONTEXT_PATH",

@@ -120,7 +120,7 @@ async def org(request: web.Request) -> web.Response:
         )
         if document is None:
             raise ApiError(404, "not-found", "this organisation has no profile here", "unknown")
-        return web.json_response(document)
+        return web.json_response(await _with_domain(request, document))
     store = request.app[NODE].store
     row = await store.current_of(kinds.ORG_PROFILE, author)
     if row is None:
@@ -136,7 +136,18 @@ async def org(request: web.Request) -> web.Response:
     )
     summary["opportunities"] = [row_json(r) for r in opps]
     summary["alliances_by_relation"] = await stakeholders.by_relation(store, author)
-    return web.json_response(summary)
+    return web.json_response(await _with_domain(request, summary))
+
+
+async def _with_domain(request: web.Request, document: dict[str, Any]) -> dict[str, Any]:
+    """Add ``domain``: the profile's domain and whether this node saw it proved."""
+    profile = document.get("profile")
+    body = profile.get("body") if isinstance(profile, dict) else None
+    domain = body.get("domain") if isinstance(body, dict) else None
+    if isinstance(domain, str):
+        status = await request.app[NODE].domains.status(domain, str(document["org"]))
+        document["domain"] = status.json()
+    return document
 
 
 @routes.get("/v1/orgs/{did}/alumni")
