@@ -150,6 +150,8 @@ async def test_every_route_answers_what_its_schema_says(node: Node) -> None:
         await c.check("GET", "/v1/drafts/{id}", f"/v1/drafts/{'0' * 64}")
         await c.check("GET", "/v1/members/{did}/drafts", f"/v1/members/{member}/drafts")
         await c.check("GET", "/v1/members/{did}", f"/v1/members/{member}")
+        status, _ = await c.check("GET", "/v1/private/{did}", f"/v1/private/{member}")
+        assert status == 401  # private records go to their parties, by signed request only
         await c.check("GET", "/v1/records/{id}/credential", f"/v1/records/{rid}/credential")
         await c.check("GET", "/v1/contexts/rakuichi-v1.jsonld")
         await c.check("POST", "/v1/sync", data=b"x", headers={"Content-Type": "text/plain"})
