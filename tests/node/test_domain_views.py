@@ -9,6 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from node.config import load_keys
 from node.service import Node
 from node.transport import timeouts
 from tests.node.test_alliance_rules import cli
@@ -28,8 +29,10 @@ async def served() -> AsyncIterator[ProofServer]:
 @pytest.fixture
 async def node(tmp_path: Path, served: ProofServer) -> AsyncIterator[Node]:
     home = make_home(tmp_path, "acme", domain=DOMAIN, domain_proof_base=served.base)
+    # served before the node starts: it checks its own profile as soon as it publishes it
+    served.body = load_keys(home).org.public_key.did
     async with running_node(home) as running:
-        served.body = running.org_did
+        assert running.org_did == served.body
         yield running
 
 
