@@ -31,9 +31,9 @@ node_env = subprocess_env
 def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home listening on 127.0.0.1:port; keyword arguments override config values.
 
-    The POST and search rate limits, the cap on connections per address and the storage quotas are off
-    unless given: benchmarks measure the node, not its defences (the ingest benchmark opens
-    64+ connections).
+    The POST and search rate limits, the cap on connections per address and the storage
+    quotas are off unless given: benchmarks measure the node, not its defences (the ingest
+    benchmark opens 64+ connections).
     """
     off = {
         "rate_limit": 0.0,
