@@ -25,7 +25,7 @@ from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
 from node.storage.pg_schema import MIGRATIONS
-from node.storage.store import _INSERT_RECORD, Store, StoreError, _Pending
+from node.storage.store import _INSERT_RECORD, Store, StoreError, _Pending, claim
 from node.storage.transfer import StoredRow
 from protocol import Record, parse
 
@@ -129,17 +129,7 @@ class PgStore(Store):
         async with self._write_lock, self.writer.transaction(lock=WRITE_LOCK) as tx:
             ids = list({r.id for item in group for r in item.records})
             rows = await tx.execute_fetchall("SELECT id FROM records WHERE id = ANY(?)", [ids])
-            held = {row[0] for row in rows}
-            new: dict[bytes, tuple[Record, int, str | None]] = {}
-            results: list[list[bool]] = []
-            for item in group:
-                flags = []
-                for record in item.records:
-                    is_new = record.id not in held and record.id not in new
-                    if is_new:
-                        new[record.id] = (record, item.received, item.origin)
-                    flags.append(is_new)
-                results.append(flags)
+            new, results = claim(group, {row[0] for row in rows})
             if new:
                 await self._insert_in(tx, list(new.values()))
                 (span,) = await tx.execute_fetchall(

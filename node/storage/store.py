@@ -41,6 +41,24 @@ class _Pending:
     future: asyncio.Future[list[bool]]
 
 
+def claim(
+    group: list[_Pending], held: set[bytes]
+) -> tuple[dict[bytes, tuple[Record, int, str | None]], list[list[bool]]]:
+    """Which records of a write group are new (not ``held``, first occurrence in the group),
+    with their arrival details, and each submission's new/already-held flags."""
+    new: dict[bytes, tuple[Record, int, str | None]] = {}
+    results: list[list[bool]] = []
+    for item in group:
+        flags = []
+        for record in item.records:
+            is_new = record.id not in held and record.id not in new
+            if is_new:
+                new[record.id] = (record, item.received, item.origin)
+            flags.append(is_new)
+        results.append(flags)
+    return new, results
+
+
 class StoreError(Exception):
     """The database cannot be opened or is not a Rakuichi store."""
 
@@ -177,18 +195,8 @@ class Store(StoreReads):
                     log.exception("commit listener failed")
 
     async def _write_group(self, group: list[_Pending]) -> list[list[bool]]:
-        ids = list({r.id for item in group for r in item.records})
-        held = await self._held(ids)
-        new: dict[bytes, tuple[Record, int, str | None]] = {}
-        results: list[list[bool]] = []
-        for item in group:
-            flags = []
-            for record in item.records:
-                is_new = record.id not in held and record.id not in new
-                if is_new:
-                    new[record.id] = (record, item.received, item.origin)
-                flags.append(is_new)
-            results.append(flags)
+        held = await self._held(list({r.id for item in group for r in item.records}))
+        new, results = claim(group, held)
         if new:
             await self._insert(list(new.values()))
         return results
