@@ -9,8 +9,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -136,25 +137,26 @@ async def _render(request: web.Request, notice: str | None, status: int = 200) -
     )
 
 
-@routes.post("/admin/deny")
-@page
-async def deny(request: web.Request) -> web.StreamResponse:
+async def _change_denylist(
+    request: web.Request, change: Callable[[Path, str], object]
+) -> web.StreamResponse:
+    """A deny or undeny form: guarded, CSRF-checked, then back to the dashboard."""
     _guard(request)
     target = await _check_csrf(request)
     try:
-        denylist.deny(request.app[NODE].config.config_path, target)
+        change(request.app[NODE].config.config_path, target)
     except ValueError:
         raise PageError(400, "admin.bad_target", target=target[:200]) from None
     raise web.HTTPSeeOther("/admin?done=1")
+
+
+@routes.post("/admin/deny")
+@page
+async def deny(request: web.Request) -> web.StreamResponse:
+    return await _change_denylist(request, denylist.deny)
 
 
 @routes.post("/admin/undeny")
 @page
 async def undeny(request: web.Request) -> web.StreamResponse:
-    _guard(request)
-    target = await _check_csrf(request)
-    try:
-        denylist.undeny(request.app[NODE].config.config_path, target)
-    except ValueError:
-        raise PageError(400, "admin.bad_target", target=target[:200]) from None
-    raise web.HTTPSeeOther("/admin?done=1")
+    return await _change_denylist(request, denylist.undeny)
