@@ -125,11 +125,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.started:
+            mode = "fast" if self.keep else "immediate"  # a kept cluster shuts down cleanly
             subprocess.run(
-                self._cmd(
-                    ["pg_ctl", "-D", str(self.data), "-m", "fast" if self.keep else "immediate"]
-                    + ["-w", "stop"]
-                ),
+                self._cmd(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"]),
                 capture_output=True,
                 timeout=60,
                 check=False,
