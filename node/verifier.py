@@ -36,7 +36,8 @@ from protocol import (
 )
 
 T = TypeVar("T")
-INLINE_BELOW = 24
+INLINE_BELOW = 4  # fewer records are verified on the event loop: a worker round trip costs more
+CHUNK = 24  # records per dispatch to a worker at least (up to two dispatches per worker)
 
 Job = tuple[bytes, tuple[Signature, ...]]  # (signing input, signatures)
 # the wire bytes of the records held (and not retracted) among these ids: ``live_wires``
@@ -199,7 +200,7 @@ class Verifier:
         if self._pool is None or len(jobs) < INLINE_BELOW:
             return _verify_jobs(jobs, self.signatures.name)
         loop = asyncio.get_running_loop()
-        parts = max(1, min(self._workers * 2, len(jobs) // INLINE_BELOW))
+        parts = max(1, min(self._workers * 2, len(jobs) // CHUNK))
         size = -(-len(jobs) // parts)
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         results = await asyncio.gather(
