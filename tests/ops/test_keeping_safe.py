@@ -265,6 +265,9 @@ async def test_check_on_postgresql_finds_a_flipped_byte_and_a_view_that_lies(
     healthy = await asyncio.to_thread(run_cli, "check", "--home", home, timeout=120)
     assert healthy.returncode == 0, healthy.stderr
     assert "ok (records, views)" in healthy.stdout
+    status = await asyncio.to_thread(run_cli, "status", "--home", home)
+    assert status.returncode == 0, status.stderr
+    assert "PostgreSQL, schema v" in status.stdout and "records: 120" in status.stdout, status
 
     db = await asyncpg.connect(postgres_dsn)
     try:  # a view that says what no record says: an opportunity's slot points elsewhere
