@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api import identities, params
 from node.api.bundlecheck import check_bundle
 from node.api.keys import NODE
@@ -32,9 +33,12 @@ async def get_reputation(request: web.Request) -> web.Response:
     if identity is not None:
         views = await identities.views_of(node, identity)
         document = identities.reputation_document(views, identity)
-    else:
-        document = (await node.store.reputation_of(subject, node.clock.now_ms())).to_json()
-    return web.json_response(page_lists(document, offset, limit))
+        return web.json_response(page_lists(document, offset, limit))
+    # from the stored summary, with only this page's attestations read
+    lists, more = await node.store.reputation_page(subject, node.clock.now_ms(), offset, limit)
+    document = {"subject": did_from_raw(subject), **lists}
+    document["next"] = params.encode_cursor(offset + limit) if more else None
+    return web.json_response(document)
 
 
 PAGED_LISTS = ("attestations", "ungrounded")

@@ -17,6 +17,7 @@ from node.storage.schema import (
     _recompute_current,
     _recompute_end_v4,
 )
+from node.storage.summaries import POSTGRES as SUMMARIES
 
 V1 = f"""
 CREATE TABLE records (
@@ -171,4 +172,7 @@ CREATE TABLE shared_status (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# Stored summaries for the read side (node/storage/summaries.py), backfilled.
+V4 = SUMMARIES
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)

@@ -228,13 +228,15 @@ async def list_org_profiles(db: aiosqlite.Connection, after: bytes | None, limit
 
 
 async def counts_by_kind(db: aiosqlite.Connection, author: bytes | None = None) -> dict[str, int]:
+    """Live records by kind: of one ``author`` from the stored counters (summaries.py), or of
+    the whole store."""
     if author is None:
         rows = await db.execute_fetchall(
             "SELECT kind, count(*) FROM records WHERE retracted = 0 GROUP BY kind"
         )
     else:
         rows = await db.execute_fetchall(
-            "SELECT kind, count(*) FROM records WHERE author = ? AND retracted = 0 GROUP BY kind",
+            "SELECT kind, n FROM author_counts WHERE author = ? AND n > 0 ORDER BY kind",
             (author,),
         )
     return {kind: n for kind, n in rows}

@@ -19,12 +19,14 @@ from node.storage import (
     queries,
     reputation_queries,
     stream_queries,
+    summary_queries,
     viewdump,
 )
 from node.storage.board_queries import PartyAlliance
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
 from protocol import AttestationState, Record, Reputation, Tombstone, Views
+from protocol.reputation import AttestationEntry, ClaimSummary, SummaryKey
 
 
 class StoreReads:
@@ -104,6 +106,30 @@ class StoreReads:
 
     async def reputation_of(self, subject: bytes, now_ms: int) -> Reputation:
         return await reputation_queries.reputation_of(self.reader, subject, now_ms)
+
+    # ----- reputation from the stored summaries (summary_queries): bounded by a page
+    async def reputation_summary(
+        self, subject: bytes, now_ms: int
+    ) -> dict[SummaryKey, ClaimSummary]:
+        """The grounded summary of ``subject`` (as ``protocol.reputation``), read stored."""
+        return await summary_queries.reputation_summary(self.reader, subject, now_ms)
+
+    async def newest_attestations(
+        self, subject: bytes, now_ms: int, grounded: bool, limit: int
+    ) -> list[AttestationEntry]:
+        """The newest live, unexpired attestations about ``subject``, (un)grounded ones."""
+        return await summary_queries.newest_attestations(
+            self.reader, subject, now_ms, grounded, limit
+        )
+
+    async def attestations_counted(self, subject: bytes, now_ms: int, grounded: bool) -> int:
+        return await summary_queries.attestations_counted(self.reader, subject, now_ms, grounded)
+
+    async def reputation_page(
+        self, subject: bytes, now_ms: int, offset: int, limit: int
+    ) -> tuple[dict[str, Any], bool]:
+        """The reputation document with one page of each list; whether there is more."""
+        return await summary_queries.reputation_page(self.reader, subject, now_ms, offset, limit)
 
     async def bundle_records(self, subject: bytes, chosen: list[Record]) -> list[Record]:
         """What checking ``chosen`` attestations offline needs, beside them."""

@@ -10,6 +10,7 @@ function of the set of records and not of their arrival order (PROTOCOL-v1 secti
 from __future__ import annotations
 
 from node.storage.private import SCHEMA as PRIVATE_SCHEMA
+from node.storage.summaries import SQLITE as SUMMARIES
 from protocol import kinds
 
 NOT_RETRACTABLE = "(" + ", ".join(f"'{k}'" for k in sorted(kinds.NOT_RETRACTABLE)) + ")"
@@ -270,4 +271,8 @@ END;
 # Private alliances and what names them: node-local, outside ``records`` (node/storage/private.py).
 V5 = PRIVATE_SCHEMA
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# Stored summaries for the read side: live records per author and kind, the grounded
+# reputation summary per subject (node/storage/summaries.py), backfilled from the base rows.
+V6 = SUMMARIES
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)

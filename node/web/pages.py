@@ -14,7 +14,8 @@ from node.storage.interface import RecordStore
 from node.web import shaping
 from node.web.render import PageError, page, render
 from node.web.shaping import record_of
-from protocol import GROUNDED, UNGROUNDED, Reputation, kinds
+from protocol import kinds
+from protocol.reputation import ClaimSummary
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 20
@@ -122,7 +123,7 @@ async def org(request: web.Request) -> web.Response:
         raise PageError(404, "org.unknown")
     opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, SHOWN + 1)
     items = await store.party_alliances("org", key)
-    rep = await store.reputation_of(key, node.clock.now_ms())
+    now = node.clock.now_ms()
     cap = _cap(request)
     profile = record_of(row)
     domain = profile.body.get("domain")
@@ -144,9 +145,9 @@ async def org(request: web.Request) -> web.Response:
             "alumni": alumni,
             "cap": cap,
             "people": await shaping.names(store, (a.member for a in shown)),
-            "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
+            "summary": await _summary(store, key, now),
             "counts": await store.counts_by_kind(key),
-            **await _reputation_context(store, rep, cap),
+            **await _reputation_context(store, key, now, cap),
         },
     )
 
@@ -159,7 +160,7 @@ async def member(request: web.Request) -> web.Response:
     key = parse_did(request.match_info["did"])
     row = await store.current_of(kinds.MEMBER_PROFILE, key)
     items = await store.party_alliances("member", key)
-    rep = await store.reputation_of(key, node.clock.now_ms())
+    now = node.clock.now_ms()
     cap = _cap(request)
     return render(
         request,
@@ -170,17 +171,19 @@ async def member(request: web.Request) -> web.Response:
             "alliances": items[:cap],
             "more_alliances": len(items) - len(items[:cap]),
             "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
-            "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
+            "summary": await _summary(store, key, now),
             "org_names": await store.profile_names(kinds.ORG_PROFILE, (a.org for a in items)),
             # this node issues W3C credentials for its own organisation's attestations
             "own_org": node.keys.org.public_key.raw,
-            **await _reputation_context(store, rep, cap),
+            **await _reputation_context(store, key, now, cap),
         },
     )
 
 
-def _summary_order(k: tuple[str, str | None]) -> tuple[str, str]:
-    return (k[0], k[1] or "")
+async def _summary(store: RecordStore, key: bytes, now: int) -> list[ClaimSummary]:
+    """The grounded summary, read from the stored one (no attestation is read)."""
+    summary = await store.reputation_summary(key, now)
+    return [summary[k] for k in sorted(summary, key=lambda k: (k[0], k[1] or ""))]
 
 
 def _cap(request: web.Request) -> int:
@@ -188,13 +191,16 @@ def _cap(request: web.Request) -> int:
     return 100_000 if request.query.get("all") else SHOWN
 
 
-async def _reputation_context(store: RecordStore, rep: Reputation, cap: int) -> dict[str, Any]:
+async def _reputation_context(store: RecordStore, key: bytes, now: int, cap: int) -> dict[str, Any]:
     """Grounded attestations (newest first, each with its subject's reply beside it) and
-    ungrounded ones apart, at most ``cap`` of each, with the issuers' names."""
-    grounded = [e for e in reversed(rep.attestations) if e.state == GROUNDED]
-    apart = [e for e in reversed(rep.ungrounded) if e.state == UNGROUNDED]
-    hidden = max(0, len(grounded) - cap) + max(0, len(apart) - cap)
-    grounded, apart = grounded[:cap], apart[:cap]
+    ungrounded ones apart, at most ``cap`` of each, with the issuers' names: only those
+    shown are read; how many more there are is counted on the index."""
+    grounded = await store.newest_attestations(key, now, True, cap)
+    apart = await store.newest_attestations(key, now, False, cap)
+    hidden = 0
+    for flag, shown in ((True, grounded), (False, apart)):
+        if len(shown) == cap:
+            hidden += await store.attestations_counted(key, now, flag) - cap
     return {
         "grounded": grounded,
         "ungrounded": apart,

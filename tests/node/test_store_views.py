@@ -20,6 +20,7 @@ from node.storage.queries import OpportunityFilter
 from node.storage.store import Store
 from node.storage.viewdump import dump_views
 from protocol.record import Record
+from protocol.reputation import reputation as reputation_from_views
 from protocol.validate import validate
 from protocol.views import EXPIRED, GROUNDED, UNGROUNDED, Views, derive
 from tests.support import (
@@ -46,6 +47,7 @@ MISSING_REPLY_TARGET = b"\xcc" * 32
 
 C = Cast.seeded("store-views")
 A, B, M, N, X = C.org, C.org_b, C.member, C.member_b, C.outsider
+KEYS = [k.public_key.raw for k in (A, B, M, N, X)]
 
 P1 = org_profile(A, T0, "A one")
 P2 = org_profile(A, T0 + 5, "A two")
@@ -254,12 +256,46 @@ async def _check(store: Store, added: list[Record]) -> None:
         stored = await dump_views(store.reader, now)
         expected = derive(added, now)
         _assert_equal(stored, expected)
+        await _check_summaries(store, added, expected, now)
     if isinstance(store, PgStore):
         await _check_pg_search(store, derive(added, EARLY))
         return
     assert await _search_index(store, "main", "opportunity_search") == await _rebuilt_index(
         store
     ), "the full-text index is not exactly the current opportunities"
+
+
+async def _check_summaries(store: Store, added: list[Record], views: Views, now: int) -> None:
+    """The stored summaries (node/storage/summaries.py) equal what ``derive`` gives: live
+    records per author and kind, and each key's reputation (summary whole, lists by page)."""
+    live = {r.id: r for r in added if r.id not in views.tombstones}
+    for key in KEYS:
+        counts: dict[str, int] = {}
+        for record in live.values():
+            if record.author == key:
+                counts[record.kind] = counts.get(record.kind, 0) + 1
+        assert await store.counts_by_kind(key) == counts
+        expected = reputation_from_views(views, key)
+        assert await store.reputation_summary(key, now) == expected.summary
+        whole = expected.to_json()
+        page, more = await store.reputation_page(key, now, 0, 1000)
+        assert not more
+        assert page == {k: v for k, v in whole.items() if k != "subject"}
+        pages: dict[str, list[object]] = {"attestations": [], "ungrounded": []}
+        offset, more = 0, True
+        while more:
+            part, more = await store.reputation_page(key, now, offset, 2)
+            for name, items in pages.items():
+                items.extend(part[name])
+            offset += 2
+        assert pages == {"attestations": whole["attestations"], "ungrounded": whole["ungrounded"]}
+        for grounded, state, entries in (
+            (True, GROUNDED, expected.attestations),
+            (False, UNGROUNDED, expected.ungrounded),
+        ):
+            wanted = [e for e in reversed(entries) if e.state == state]
+            assert await store.newest_attestations(key, now, grounded, 3) == wanted[:3]
+            assert await store.attestations_counted(key, now, grounded) == len(wanted)
 
 
 async def _check_pg_search(store: Store, views: Views) -> None:
