@@ -10,6 +10,7 @@ Both are functions of the set of records, never of arrival order:
   the base rows (``attestations``) for the one key a changed attestation touches, as the views
   of ``schema.py`` are. ``reputation_summary`` is the sum over the standing rows, kept by +/-
   on their inserts and deletes; the highest level is read from the standing rows by index.
+  Only grounded attestations can stand, so only their changes recompute a standing row.
 
 Expiry depends on the reader's clock, so it is applied when reading (reputation_queries.py):
 a (claim, skill) whose standing attestation of some issuer has expired is summed from the base
@@ -107,9 +108,11 @@ CREATE TABLE reputation_summary (
   level_sum {integer} NOT NULL, level_count {integer} NOT NULL,
   PRIMARY KEY (subject, claim, skill)
 ){without_rowid};
--- the standing attestation of one issuer; the newest ones about a subject, by state
+-- the standing attestation of one issuer; the newest ones about a subject, by state (this
+-- one serves every lookup by subject: it replaces (subject, created), one index less to keep)
 CREATE INDEX attestations_issuer ON attestations (subject, issuer, claim);
 CREATE INDEX attestations_state ON attestations (subject, grounded, created);
+DROP INDEX IF EXISTS attestations_subject;
 """
 
 
@@ -123,10 +126,12 @@ CREATE TRIGGER author_uncounted AFTER UPDATE OF retracted ON records
 WHEN NEW.retracted = 1 AND OLD.retracted = 0 BEGIN
   {_count_author("OLD", -1)}
 END;
-CREATE TRIGGER standing_attestation_added AFTER INSERT ON attestations BEGIN
+CREATE TRIGGER standing_attestation_added AFTER INSERT ON attestations
+WHEN NEW.grounded = 1 BEGIN
   {_recompute_standing("NEW")}
 END;
-CREATE TRIGGER standing_attestation_removed AFTER DELETE ON attestations BEGIN
+CREATE TRIGGER standing_attestation_removed AFTER DELETE ON attestations
+WHEN OLD.grounded = 1 BEGIN
   {_recompute_standing("OLD")}
 END;
 CREATE TRIGGER standing_attestation_grounding AFTER UPDATE OF grounded ON attestations
@@ -160,8 +165,10 @@ CREATE TRIGGER author_counts AFTER INSERT OR UPDATE OF retracted ON records
 CREATE FUNCTION reputation_standing() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
-    {_recompute_standing("OLD")}
-  ELSIF TG_OP = 'INSERT' OR OLD.grounded != NEW.grounded THEN
+    IF OLD.grounded = 1 THEN
+      {_recompute_standing("OLD")}
+    END IF;
+  ELSIF (TG_OP = 'INSERT' AND NEW.grounded = 1) OR (TG_OP = 'UPDATE' AND OLD.grounded != NEW.grounded) THEN
     {_recompute_standing("NEW")}
   END IF;
   RETURN NULL;
