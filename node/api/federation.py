@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgpack
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
@@ -78,6 +79,9 @@ async def fetch(request: web.Request) -> web.Response:
 async def peers(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
     table = await fed.peer_table() if fed is not None else []
+    for row in table:  # the keys, raw inside the node, as did:key
+        for name in ("node", "org"):
+            row[name] = did_from_raw(row[name]) if row[name] is not None else None
     return web.json_response({"peers": table})
 
 

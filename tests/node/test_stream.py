@@ -11,7 +11,7 @@ import pytest
 
 from node.service import Node
 from protocol.record import Record
-from tests.support import Cast, base_url, did, make_home, now_ms, opportunity, running_node
+from tests.support import Cast, base_url, did, make_home, now_ms, opportunity, org_did, running_node
 from tests.support.sse import open_stream
 
 MSGPACK = "application/msgpack"
@@ -92,7 +92,7 @@ async def test_filters_and_heartbeat(node: Node, session: aiohttp.ClientSession)
         await stream.comment("heartbeat", timeout=10)
     async with open_stream(session, url, since="0", kind=["alliance", "org.profile"]) as stream:
         (profile,) = await stream.take(1)
-        assert profile.event == "org.profile" and profile.json["author"] == node.org_did
+        assert profile.event == "org.profile" and profile.json["author"] == org_did(node)
 
 
 async def test_bad_cursor_is_a_clear_400(node: Node, session: aiohttp.ClientSession) -> None:
