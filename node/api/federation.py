@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import msgpack
 from aiohttp import web
 
@@ -10,7 +13,9 @@ from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
+from node.federation.manager import Federation
 from node.federation.syncindex import IndexLoading
+from node.storage.interface import PEERS_STATUS, SharedStatus
 from protocol import Rejected
 
 MAX_FETCH = 1024
@@ -75,13 +80,24 @@ async def fetch(request: web.Request) -> web.Response:
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 
 
+async def peer_table_json(fed: Federation) -> list[dict[str, Any]]:
+    """The federation's peer table as ``/v1/peers`` shows it (keys as did:key)."""
+    table = await fed.peer_table()
+    for row in table:
+        for name in ("node", "org"):
+            row[name] = did_from_raw(row[name]) if row[name] is not None else None
+    return table
+
+
 @routes.get("/v1/peers")
 async def peers(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
-    table = await fed.peer_table() if fed is not None else []
-    for row in table:  # the keys, raw inside the node, as did:key
-        for name in ("node", "org"):
-            row[name] = did_from_raw(row[name]) if row[name] is not None else None
+    if fed is not None:
+        return web.json_response({"peers": await peer_table_json(fed)})
+    # a worker that does not lead the federation shows the leader's table (PostgreSQL)
+    store = request.app[NODE].store
+    shared = await store.read_status(PEERS_STATUS) if isinstance(store, SharedStatus) else None
+    table = json.loads(shared[0]) if shared is not None else []
     return web.json_response({"peers": table})
 
 
