@@ -44,7 +44,7 @@ from protocol.keyhistory import KeyHistories, KeyHistory, key_histories
 from protocol.kinds import CLAIMS
 from protocol.reconcile import Initiator, respond
 from protocol.record import Record, Signature, record_from_trusted
-from protocol.reputation import Reputation
+from protocol.reputation import AttestationEntry, ClaimSummary, Reputation, SummaryKey
 from protocol.reputation import reputation as reputation_from_views
 from protocol.validate import (
     ALLOW_ALL,
@@ -59,7 +59,9 @@ from protocol.validate import (
 )
 from protocol.validate import validate as validate_record
 from protocol.views import (
+    EXPIRED,
     GROUNDED,
+    RETRACTED,
     UNGROUNDED,
     AllianceState,
     AttestationState,
@@ -77,7 +79,12 @@ __all__ = [
     "ALLOW_ALL",
     "CLAIMS",
     "CONTEXT_PATH",
+    "EXPIRED",
     "GROUNDED",
+    "RETRACTED",
+    "AttestationEntry",
+    "ClaimSummary",
+    "SummaryKey",
     "KEY_EVENT_KINDS",
     "KEY_INCEPTION",
     "KEY_ROTATION",

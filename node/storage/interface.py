@@ -17,8 +17,16 @@ from node.storage.peers import PeerState
 from node.storage.private import Parties, PrivateRow
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
-from protocol import AttestationState, Record, Reputation, Tombstone, Views
-from protocol.reputation import AttestationEntry, ClaimSummary, SummaryKey
+from protocol import (
+    AttestationEntry,
+    AttestationState,
+    ClaimSummary,
+    Record,
+    Reputation,
+    SummaryKey,
+    Tombstone,
+    Views,
+)
 
 
 class RecordStore(Protocol):

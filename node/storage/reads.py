@@ -25,8 +25,16 @@ from node.storage import (
 from node.storage.board_queries import PartyAlliance
 from node.storage.queries import OpportunityFilter, RecordFilter, Row
 from node.storage.stream_queries import StreamFilter, StreamRow
-from protocol import AttestationState, Record, Reputation, Tombstone, Views
-from protocol.reputation import AttestationEntry, ClaimSummary, SummaryKey
+from protocol import (
+    AttestationEntry,
+    AttestationState,
+    ClaimSummary,
+    Record,
+    Reputation,
+    SummaryKey,
+    Tombstone,
+    Views,
+)
 
 
 class StoreReads:

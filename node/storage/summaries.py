@@ -168,7 +168,8 @@ BEGIN
     IF OLD.grounded = 1 THEN
       {_recompute_standing("OLD")}
     END IF;
-  ELSIF (TG_OP = 'INSERT' AND NEW.grounded = 1) OR (TG_OP = 'UPDATE' AND OLD.grounded != NEW.grounded) THEN
+  ELSIF (TG_OP = 'INSERT' AND NEW.grounded = 1)
+     OR (TG_OP = 'UPDATE' AND OLD.grounded != NEW.grounded) THEN
     {_recompute_standing("NEW")}
   END IF;
   RETURN NULL;

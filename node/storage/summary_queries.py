@@ -14,9 +14,16 @@ import aiosqlite
 
 from node.storage.board_queries import trusted
 from node.storage.replies import replies_to
-from protocol import kinds
-from protocol.reputation import AttestationEntry, ClaimSummary, SummaryKey
-from protocol.views import EXPIRED, GROUNDED, RETRACTED, UNGROUNDED
+from protocol import (
+    EXPIRED,
+    GROUNDED,
+    RETRACTED,
+    UNGROUNDED,
+    AttestationEntry,
+    ClaimSummary,
+    SummaryKey,
+    kinds,
+)
 
 _STORED = (
     "SELECT s.claim, s.skill, s.n, s.score_sum, s.score_count, s.level_sum, s.level_count,"

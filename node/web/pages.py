@@ -14,8 +14,7 @@ from node.storage.interface import RecordStore
 from node.web import shaping
 from node.web.render import PageError, page, render
 from node.web.shaping import record_of
-from protocol import kinds
-from protocol.reputation import ClaimSummary
+from protocol import ClaimSummary, kinds
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 20
