@@ -10,6 +10,7 @@ of that subset by identity. Each step is an indexed lookup bounded by the identi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -20,6 +21,8 @@ from protocol import (
     IdentityViews,
     KeyHistories,
     Record,
+    Rejected,
+    check_before_signatures,
     derive_identities,
     key_histories,
     parse,
@@ -60,6 +63,30 @@ async def live_where_in(
         )
         out.extend(row[0] for row in rows)
     return out
+
+
+class _Connection(Protocol):
+    async def execute_fetchall(self, sql: str, params: Any = ()) -> Iterable[Any]: ...
+    async def execute(self, sql: str, params: Any = ()) -> Any: ...
+
+
+async def purge_refused_key_events(db: _Connection) -> int:
+    """Delete the stored key events that a node now refuses (a store written while they were
+    unknown kinds may hold malformed ones); return how many. Part of the migration that makes
+    key events known kinds, run in its transaction on either engine."""
+    rows = await db.execute_fetchall(
+        "SELECT id, wire FROM records WHERE kind IN (?, ?) AND wire IS NOT NULL",
+        (KEY_INCEPTION, KEY_ROTATION),
+    )
+    refused = []
+    for record_id, wire in rows:
+        try:
+            check_before_signatures(bytes(wire))
+        except Rejected:
+            refused.append(bytes(record_id))
+    for record_id in refused:
+        await db.execute("DELETE FROM records WHERE id = ?", (record_id,))
+    return len(refused)
 
 
 # ----- over the store interface

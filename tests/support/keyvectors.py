@@ -18,7 +18,7 @@ from protocol.builder import sign_record
 from protocol.keyevents import CONSENT_PREFIX, KEY_ROTATION, consent_message, next_digest
 from protocol.keyevents import inception as make_inception
 from protocol.keyevents import rotation as make_rotation
-from protocol.record import Record
+from protocol.record import Record, signing_input
 
 OUT = Path(__file__).resolve().parent.parent / "vectors" / "keys.json"
 T = 1_760_000_000_000  # 2025-10-09T08:53:20Z; every vector record is created at T + n seconds
@@ -134,7 +134,19 @@ def _bad_next() -> Record:
         "key_sig": KEYS["S1"].sign(consent_message(pub("I"), 1)),
         "next": next_digest(pub("S1")),
     }
-    return sign_record(KEYS["R1"], KEY_ROTATION, T + 20 * S, body)
+    return signed_unchecked(KEYS["R1"], KEY_ROTATION, T + 20 * S, body)
+
+
+def signed_unchecked(key: SigningKey, kind: str, created: int, body: dict[str, Any]) -> Record:
+    """A record signed by ``key`` whose body the kind table would refuse (built by hand)."""
+    author = key.public_key.raw
+    signature = key.sign(signing_input(kind, author, created, body))
+    return Record.build(kind, author, created, body, ((author, signature),))
+
+
+# Records a revision-3 node refuses at ingest, with the validation step that refuses them (they
+# stay in the vectors for histories computed over records read without validation).
+REFUSED = {"bad_consent": "signature", "bad_next": "schema"}
 
 
 def window(
@@ -368,7 +380,11 @@ def build() -> dict[str, Any]:
     return {
         "description": (
             "Rakuichi revision 3 proposal: key events. Records are hex wire bytes (each passes "
-            "revision-2 validation, as an unknown kind there). A case lists record labels; the "
+            "revision-2 validation, as an unknown kind there). Key events are known kinds in "
+            "revision 3: a record whose 'refused' is not null is refused at ingest with that "
+            "validation step (schema: the body rules; signature: the consent key_sig), and "
+            "counts as 'malformed' in a history computed over unvalidated records. A case lists "
+            "record labels; the "
             "result must not depend on their order. Expectations name keys and records by label; "
             "times are ms. See docs/protocol.md, 'Revision 3 proposal: key events'."
         ),
@@ -388,6 +404,7 @@ def build() -> dict[str, Any]:
                 "kind": rec.kind,
                 "created": rec.created,
                 "hex": rec.wire.hex(),
+                "refused": REFUSED.get(label),
             }
             for label, rec in records.items()
         },
