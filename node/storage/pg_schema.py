@@ -174,11 +174,19 @@ CREATE TRIGGER alliance_end_set AFTER UPDATE OF end_id ON alliances
 # Private alliances and what names them: node-local, outside ``records`` (private.py).
 V2 = PRIVATE_PG_SCHEMA
 
+# What the process leading the federation shows the node's other processes (``/v1/peers``):
+# one JSON document per name, rewritten by the leader (a node of several workers only).
+V3 = """
+CREATE TABLE shared_status (
+  name TEXT PRIMARY KEY, body TEXT NOT NULL, updated BIGINT NOT NULL
+);
+"""
+
 # Revision 3 proposal: key events are known kinds and not retractable (as SQLite's V6).
-V3 = f"""
+V4 = f"""
 {_record_arrives("CREATE OR REPLACE", NOT_RETRACTABLE)}
 DELETE FROM records WHERE kind IN {KEY_EVENT_KINDS} AND retracted = 1;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
-KEY_EVENTS_KNOWN = 3  # the version from which key events are known kinds
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
+KEY_EVENTS_KNOWN = 4  # the version from which key events are known kinds

@@ -12,6 +12,8 @@ database).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import glob
 import os
 import pwd
@@ -153,7 +155,29 @@ def new_database_name() -> str:
     return "t_" + uuid.uuid4().hex[:16]
 
 
+def create_database(server_dsn: str) -> str:
+    """A new, empty database on the server of ``server_dsn``; returns its DSN.
+
+    Synchronous (a thread runs its own event loop), so that plain functions that make node
+    homes can call it from inside a running test loop."""
+    import asyncpg
+
+    name = new_database_name()
+
+    async def create() -> None:
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, create()).result(timeout=60)
+    return database_dsn(server_dsn, name)
+
+
 __all__ = [
+    "create_database",
     "ENV_DSN",
     "PostgresServer",
     "PostgresUnavailable",
