@@ -68,7 +68,10 @@ def _run_as() -> str | None:
 class PostgresServer:
     """One cluster: ``start()`` returns once it accepts connections; ``stop()`` removes it."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, keep: bool = False) -> None:
+        """``keep``: a cluster in ``root`` that outlives ``stop()`` and is reused by the next
+        ``start()`` (the benchmarks' cache of big stores); otherwise a throwaway one."""
+        self.keep = keep
         self.root = Path(root or tempfile.mkdtemp(prefix="rakuichi-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -97,12 +100,13 @@ class PostgresServer:
             uid = pwd.getpwnam(self.user).pw_uid
             os.chown(self.root, uid, -1)
         os.chmod(self.root, 0o700)
-        self._check(
-            [
-                *("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust"),
-                *("-E", "UTF8", "--no-locale", "--no-sync"),
-            ]
-        )
+        if not (self.keep and (self.data / "PG_VERSION").exists()):
+            self._check(
+                [
+                    *("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust"),
+                    *("-E", "UTF8", "--no-locale", "--no-sync"),
+                ]
+            )
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -121,14 +125,16 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.started:
+            mode = "fast" if self.keep else "immediate"  # a kept cluster shuts down cleanly
             subprocess.run(
-                self._cmd(["pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+                self._cmd(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"]),
                 capture_output=True,
                 timeout=60,
                 check=False,
             )
             self.started = False
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextmanager
