@@ -103,7 +103,9 @@ async def orgs(request: web.Request) -> web.Response:
     listed = []
     for row in await identities.shown_by_identity(node, rows):
         identity = keys.identity_at(row.author, row.created)
-        reads = None if identity is None else await identities.reads_of(node, identity)
+        reads = None
+        if identity is not None and identity in keys.histories:
+            reads = await identities.reads_of(node, identity)
         summary = await _org_summary(request, row)
         if reads is not None:  # listed once, under its identity, by its current profile
             summary["org"] = did_from_raw(reads.identity)
