@@ -10,8 +10,9 @@ An identity is the did:key of its **first key**. Two kinds of key event build it
 
 Both are single-signer records (the author), so a revision-2 node stores and forwards them as
 unknown kinds; revision 3 makes them known kinds (``protocol.keyschema``: refused at ingest when
-malformed, not retractable). The new signing key consents to serve the identity with ``key_sig``: an Ed25519
-signature over ``consent_message(identity, seq)``, so nobody can claim somebody else's key.
+malformed, not retractable). The new signing key consents to serve the identity with
+``key_sig``: an Ed25519 signature over ``consent_message(identity, seq)``, so nobody can claim
+somebody else's key.
 
 This module checks one event on its own (``parse_event``: body schema, consent signature, the
 rules that need no other record). ``protocol.keyhistory`` checks events against each other.

@@ -208,8 +208,9 @@ async def member(request: web.Request) -> web.Response:
             "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
             "org_names": await shaping.names(store, (a.org for a in items), keys),
-            # this node issues W3C credentials for its own organisation's attestations
-            "own_org": node.keys.org.public_key.raw,
+            # this node issues W3C credentials for its own organisation's attestations (by
+            # identity: whichever of its keys signed them)
+            "own_org": node.keys.org.public_key.raw if reads is None else node.org_identity,
             "keys": None if reads is None else reads.history_json(),
             **await _reputation_context(store, rep, cap, keys),
         },

@@ -144,6 +144,7 @@ async def test_pages_by_identity(api: Api) -> None:
     assert 'data-keys="duplicitous"' not in html
     status, _, page = await api.get(f"/members/{MEMBER.public_key.did}")
     assert status == 200 and "Aurora Works" in page.decode()
+    assert f"/v1/records/{ATTEST.id.hex()}/credential" not in page.decode()  # not this node's
     status, _, page = await api.get("/", org=ORG, status="any")
     html = page.decode()
     assert "Developer (new key)" in html and "Kept listing" in html
