@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     out = args.out or (WORK_DIR / "quick-results" if args.quick else RESULTS_DIR)
     options = Options(quick=args.quick, rounds=rounds, out=out, work=args.work)
-    names = NAMES if args.name == "all" else (args.name,)
+    names: tuple[str, ...] = NAMES if args.name == "all" else (args.name,)
     if args.store == "postgresql":
         if args.name not in ON_POSTGRESQL:
             parser.error(f"--store postgresql runs ingest, query or all, not {args.name}")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,6 +79,16 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return db
 
 
+def _point_connection(path: Path) -> sqlite3.Connection:
+    """A read-only connection for primary-key lookups on the event loop's thread
+    (``StoreReads.point``): it never waits for a lock (busy: the reader thread answers)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA query_only = ON")
+    db.execute("PRAGMA busy_timeout = 0")
+    db.execute("PRAGMA cache_size = -8000")
+    return db
+
+
 def backup_path(path: Path, version: int) -> Path:
     """Where the copy taken before migrating a schema-``version`` database goes."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -140,6 +151,7 @@ class Store(StoreReads):
             writer = await _connect(str(target))
             await migrate(writer, target)
             reader = await _connect(str(target))
+            point = _point_connection(target)
         except BaseException as exc:
             if writer is not None:  # its thread would keep the process from exiting
                 with contextlib.suppress(Exception):
@@ -147,12 +159,16 @@ class Store(StoreReads):
             if isinstance(exc, aiosqlite.Error):
                 raise StoreError(f"{target}: cannot open the database: {exc}") from None
             raise
-        return cls(target, writer, reader)
+        store = cls(target, writer, reader)
+        store.point = point
+        return store
 
     async def close(self) -> None:
         if self._writing is not None:
             with contextlib.suppress(Exception):
                 await self._writing
+        if self.point is not None:
+            self.point.close()
         await self.reader.close()
         await self.writer.close()
 
