@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from crypto import SigningKey, sha256
+from crypto.dataintegrity import add_proof
 from protocol.builder import sign_record
+from protocol.credential import iso_utc, issue_credential, unsigned_credential
 from protocol.keyevents import CONSENT_PREFIX, KEY_ROTATION, consent_message, next_digest
 from protocol.keyevents import inception as make_inception
 from protocol.keyevents import rotation as make_rotation
@@ -103,6 +105,10 @@ def build_records() -> dict[str, Record]:
     r["icp_fork"] = make_inception(k["I"], k["XS"], k["X"].public_key, T + 11 * S)
     # another identity T whose inception claims S1 (its holder consented): S1 is contested
     r["t_icp"] = make_inception(k["TI"], k["S1"], k["X"].public_key, T + 1 * S)
+    # an attestation signed with S0 inside its window (credential vectors)
+    r["att_s0"] = sign_record(
+        k["S0"], "attestation", T + 14 * S, {"subject": pub("TS"), "claim": "recommendation"}
+    )
     # malformed events
     r["bad_consent"] = _bad_consent()
     r["bad_next"] = _bad_next()
@@ -375,6 +381,39 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
+CONTEXT = "https://node.example/v1/contexts/rakuichi-v1.jsonld"
+
+
+def build_credentials(records: dict[str, Record]) -> list[dict[str, Any]]:
+    """Credentials of ``att_s0`` (section 15.9): issued before and after the rotations, and one
+    whose proof is dated before its key began to speak (refused)."""
+    chain = [records[label] for label in ("icp", "rot1", "rot2")]
+    made = []
+    for name, signer, events in (
+        ("issued with S0 before any rotation (the inception carried)", "S0", chain[:1]),
+        ("issued with S2 after two rotations: proof dated when S2 began", "S2", chain),
+    ):
+        document = issue_credential(records["att_s0"], KEYS[signer], CONTEXT, events)
+        made.append(
+            {"name": name, "signer": signer, "valid": True, "issuer": "I", "credential": document}
+        )
+    early = add_proof(
+        unsigned_credential(records["att_s0"], CONTEXT, chain),
+        KEYS["S2"],
+        iso_utc(records["att_s0"].created),
+    )
+    made.append(
+        {
+            "name": "a proof by S2 dated before S2 began to speak: refused",
+            "signer": "S2",
+            "valid": False,
+            "issuer": "I",
+            "credential": early,
+        }
+    )
+    return made
+
+
 def build() -> dict[str, Any]:
     records = build_records()
     return {
@@ -409,6 +448,7 @@ def build() -> dict[str, Any]:
             for label, rec in records.items()
         },
         "cases": [{"pending": {}, "rejected": {}, "resolve": {}, **case} for case in CASES],
+        "credentials": build_credentials(records),
     }
 
 
