@@ -86,9 +86,12 @@ async def member_drafts(request: web.Request) -> web.Response:
             "drafts",
             "signature required",
         )
-    if signer != did_from_raw(key):
+    if signer != key:
         raise ApiError(
-            403, "policy", f"signed by {signer}: only the member lists their drafts", "forbidden"
+            403,
+            "policy",
+            f"signed by {did_from_raw(signer)}: only the member lists their drafts",
+            "forbidden",
         )
     node = request.app[NODE]
     wires = await node.store.drafts_for(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations
@@ -48,7 +49,8 @@ async def credential(request: web.Request) -> web.Response:
             404,
             "not-issuer",
             f"this node issues credentials only for attestations authored by its organisation "
-            f"{node.org_did}; record {rid.hex()} is not one (ask its author's node)",
+            f"{did_from_raw(node.org_identity)}; record {rid.hex()} is not one (ask its "
+            "author's node)",
             "not issued here",
         )
     history = keys.history(identity)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from crypto import CryptoError, did_from_raw, raw_from_did
+from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE, PEER
 from node.api.openapi import PROBLEM, add_operations
@@ -22,13 +22,7 @@ routes = web.RouteTableDef()
 
 def requester(request: web.Request) -> bytes | None:
     """The raw key that signed this request (RFC 9421), if it was signed."""
-    did = request.get(PEER)
-    if did is None:
-        return None
-    try:
-        return raw_from_did(did)
-    except CryptoError:
-        return None
+    return request.get(PEER)
 
 
 async def private_for_requester(request: web.Request, record_id: bytes) -> PrivateRow | None:

@@ -46,7 +46,7 @@ async def anti_entropy(
     items: ItemSet,
     store: RecordStore,
     ingestor: Ingestor,
-    peer_key: str | None,
+    peer_key: bytes | None,
     max_bytes: int = MAX_BATCH_BYTES,
 ) -> SyncReport:
     """One session; ``max_bytes`` bounds each batch sent (the peer's advertised body limit)."""

@@ -15,7 +15,6 @@ from typing import Any
 
 import aiohttp
 
-from crypto import did_from_raw
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
 from node.federation.peersfile import SeedPeer, normalise_url
@@ -132,7 +131,7 @@ class Federation:
     async def add_peer(self, url: str, source: str) -> bool:
         return await self.roster.add(url, source)
 
-    async def identify(self, url: str) -> str:
+    async def identify(self, url: str) -> bytes:
         return await self.roster.identify(url)
 
     def request_sync(self, url: str) -> None:
@@ -141,7 +140,7 @@ class Federation:
     async def sync_with(self, url: str) -> SyncReport | None:
         return await self.anti_entropy.sync_with(url)
 
-    def contacted(self, node_key: str) -> None:
+    def contacted(self, node_key: bytes) -> None:
         """A peer just reached us with a signed request: it is up, so stop backing off."""
         identity = self.node.peers.by_key.get(node_key)
         if identity is not None and identity.url:
@@ -150,6 +149,7 @@ class Federation:
             self.roster.unknown_signer()
 
     async def peer_table(self) -> list[dict[str, Any]]:
+        """Every peer's row and state (``node`` and ``org``: raw keys, or None)."""
         rows = await self.state.all()
         active = set(await self.active_peers())
         return [
@@ -239,11 +239,11 @@ class Federation:
         rebinds a proven key)."""
         keys = await self.node.key_histories.histories()
         for profile in profiles:
-            org = did_from_raw(keys.resolve(profile.author))
-            nodes = {}
+            org = keys.resolve(profile.author)
+            nodes: dict[str, bytes] = {}
             for entry in profile.body.get("nodes", []):
                 with contextlib.suppress(ConfigError):
-                    nodes[normalise_url(entry["url"])] = did_from_raw(entry["key"])
+                    nodes[normalise_url(entry["url"])] = entry["key"]
             self.node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
 
     async def _follow_logged(self, profiles: list[Record]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from crypto import did_from_raw
 from node.api.client_address import client_address, is_local
 from node.api.keys import NODE, PEER, SYNC_INDEX
 from node.api.problems import ApiError
@@ -122,6 +123,10 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+def _did_or_none(raw: bytes | None) -> str | None:
+    return None if raw is None else did_from_raw(raw)
+
+
 def _route_of(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -165,7 +170,7 @@ async def observe_middleware(
                     "status": status,
                     "bytes": size,
                     "duration_ms": round(seconds * 1000, 2),
-                    "peer": request.get(PEER),
+                    "peer": _did_or_none(request.get(PEER)),
                 },
             )
 

@@ -39,16 +39,16 @@ log = logging.getLogger("rakuichi.store")
 class _Pending:
     records: Sequence[Record]
     received: int
-    origin: str | None
+    origin: bytes | None
     future: asyncio.Future[list[bool]]
 
 
 def claim(
     group: list[_Pending], held: set[bytes]
-) -> tuple[dict[bytes, tuple[Record, int, str | None]], list[list[bool]]]:
+) -> tuple[dict[bytes, tuple[Record, int, bytes | None]], list[list[bool]]]:
     """Which records of a write group are new (not ``held``, first occurrence in the group),
     with their arrival details, and each submission's new/already-held flags."""
-    new: dict[bytes, tuple[Record, int, str | None]] = {}
+    new: dict[bytes, tuple[Record, int, bytes | None]] = {}
     results: list[list[bool]] = []
     for item in group:
         flags = []
@@ -176,7 +176,7 @@ class Store(StoreReads):
         """One SQLite file has one node process writing it: nothing to follow."""
 
     async def add(
-        self, records: Sequence[Record], received_ms: int, origin: str | None = None
+        self, records: Sequence[Record], received_ms: int, origin: bytes | None = None
     ) -> list[bool]:
         """Store valid records; for each, True when it was new, False when already held.
 
@@ -239,7 +239,7 @@ class Store(StoreReads):
             held.update(row[0] for row in rows)
         return held
 
-    async def _insert(self, items: list[tuple[Record, int, str | None]]) -> None:
+    async def _insert(self, items: list[tuple[Record, int, bytes | None]]) -> None:
         facts: dict[str, list[tuple[object, ...]]] = {}
         for record, _, _ in items:
             fact = facts_of(record)

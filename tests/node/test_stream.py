@@ -22,6 +22,7 @@ from tests.support import (
     make_home,
     now_ms,
     opportunity,
+    org_did,
     running_node,
 )
 from tests.support.sse import open_stream
@@ -104,7 +105,7 @@ async def test_filters_and_heartbeat(node: Node, session: aiohttp.ClientSession)
         await stream.comment("heartbeat", timeout=10)
     async with open_stream(session, url, since="0", kind=["alliance", "org.profile"]) as stream:
         (profile,) = await stream.take(1)
-        assert profile.event == "org.profile" and profile.json["author"] == node.org_did
+        assert profile.event == "org.profile" and profile.json["author"] == org_did(node)
 
 
 async def test_bad_cursor_is_a_clear_400(node: Node, session: aiohttp.ClientSession) -> None:
