@@ -10,7 +10,7 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.manager import Federation
@@ -141,12 +141,7 @@ add_operations(
         "/v1/peers": {
             "get": {
                 "summary": "known peers with state (last success, last error, backlog, backoff)",
-                "responses": {
-                    "200": {
-                        "description": "peer table",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
+                "responses": {"200": typed("peer table", "PeerTable")},
             }
         },
     }

@@ -11,7 +11,7 @@ from aiohttp import web
 from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE, PEER
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.storage.private import PrivateRow
 from protocol import Record, kinds, parse, to_json
@@ -92,10 +92,7 @@ add_operations(
                     {"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "200": {
-                        "description": "JSON",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
+                    "200": typed("the private records, with their wire bytes", "PrivateRecords"),
                     "400": PROBLEM,
                     "401": PROBLEM,
                     "403": PROBLEM,

@@ -45,8 +45,9 @@ class Readiness:
         return waiting
 
 
-def _plain(description: str, content_type: str = "application/json") -> dict[str, Any]:
-    return {"description": description, "content": {content_type: {"schema": {"type": "object"}}}}
+def _typed(description: str, schema: str, content_type: str = "application/json") -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"description": description, "content": {content_type: {"schema": ref}}}
 
 
 # merged into the OpenAPI document (node/api/openapi.py)
@@ -54,15 +55,15 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {
         "get": {
             "summary": "liveness: the process answers",
-            "responses": {"200": _plain('{"status": "ok"}')},
+            "responses": {"200": _typed('{"status": "ok"}', "Health")},
         }
     },
     "/readyz": {
         "get": {
             "summary": "readiness: store open, sync index loaded, listening",
             "responses": {
-                "200": _plain('{"status": "ready"}'),
-                "503": _plain('{"status": "loading", "reasons": [...]}'),
+                "200": _typed('{"status": "ready"}', "Readiness"),
+                "503": _typed('{"status": "loading", "reasons": [...]}', "Readiness"),
             },
         }
     },
@@ -74,7 +75,9 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "description": "Prometheus text format 0.0.4",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
                 },
-                "403": _plain("problem: not loopback and no valid admin token"),
+                "403": _typed(
+                    "not loopback and no valid admin token", "Problem", "application/problem+json"
+                ),
             },
         }
     },
