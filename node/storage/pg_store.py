@@ -22,6 +22,7 @@ import asyncpg
 
 from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
+from node.storage.facttables import pg_sync
 from node.storage.identities import purge_refused_key_events
 from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
@@ -49,6 +50,8 @@ async def migrate(db: PgConnection) -> int:
             if number == KEY_EVENTS_KNOWN:
                 await purge_refused_key_events(tx)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        for change in await pg_sync(tx):  # fact tables follow the kind table
+            log.warning("fact tables brought up to the kind table: %s", change)
     return len(MIGRATIONS)
 
 
