@@ -1,8 +1,8 @@
 """stream: ``GET /v1/stream`` with many subscribers while records arrive at a steady rate.
 
-One node (the real runner, HTTP server, store and verifier workers) runs in this process, so
-that a commit listener of its store stamps the moment each record is committed
-(``time.monotonic``, one clock for every process of the machine). SUBSCRIBERS streams are
+One node (the real runner, HTTP server, store and verifier workers) runs with the publisher in
+a fresh process for each round, so that a commit listener of its store stamps the moment each
+record is committed (``time.monotonic``, one clock for every process of the machine). SUBSCRIBERS streams are
 opened by separate client processes, kept lean so that they measure the node and not
 themselves on the shared cores (benchmarks/streamclient.py: raw asyncio connections, one
 backwards search per read for the last complete event's cursor, no HTTP or SSE library);
@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -188,12 +190,19 @@ async def one_round(options: Options, scratch: Path, n: int) -> dict[str, float]
     }
 
 
+def round_in_process(options: Options, scratch: Path, n: int) -> dict[str, float]:
+    return asyncio.run(one_round(options, scratch, n))
+
+
 def run(options: Options) -> list[Row]:
     started = time.time()
     rounds = []
     with tempfile.TemporaryDirectory(prefix="rakuichi-stream-") as tmp:
         for n in range(options.rounds):
-            rounds.append(asyncio.run(one_round(options, Path(tmp), n)))
+            # each round in a fresh process: its RSS growth is not hidden by memory an earlier
+            # round freed but the allocator kept
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                rounds.append(pool.submit(round_in_process, options, Path(tmp), n).result())
             print(f"  round {n + 1}: {json.dumps(rounds[-1])}", flush=True)
 
     def col(key: str) -> list[float]:
@@ -253,7 +262,8 @@ def run(options: Options) -> list[Row]:
         "batch": BATCH,
         "posts_in_flight": IN_FLIGHT,
         "node_rss_before_subscribers_kib": col("rss_base"),
-        "node": "in this process (runner, HTTP, store, verifier workers)",
+        "node": "in one fresh process per round (runner, HTTP, store, verifier workers), "
+        "with the publisher",
         "clients": "4 processes (1 with --quick) of raw asyncio connections; per read, the "
         "cursor of the last complete event (benchmarks/streamclient.py)",
     }
