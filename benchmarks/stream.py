@@ -2,15 +2,17 @@
 
 One node (the real runner, HTTP server, store and verifier workers) runs with the publisher in
 a fresh process for each round, so that a commit listener of its store stamps the moment each
-record is committed (``time.monotonic``, one clock for every process of the machine). SUBSCRIBERS streams are
-opened by separate client processes, kept lean so that they measure the node and not
-themselves on the shared cores (benchmarks/streamclient.py: raw asyncio connections, one
-backwards search per read for the last complete event's cursor, no HTTP or SSE library);
-records are posted over HTTP in batches of 10 at RATE per second for DURATION seconds. For
-each record and each subscriber the delay from its commit to the event's arrival is measured,
-and (for reference) from the answer to the POST that carried it. Memory: the process's RSS
-before the subscribers connect, with them connected and idle, and at its peak while
-publishing (the publisher's share of it is small: it only sends prepared batches).
+record is committed (``time.monotonic``, one clock for every process of the machine).
+SUBSCRIBERS streams are opened by separate client processes, kept lean so that they measure
+the node and not themselves on the shared cores (benchmarks/streamclient.py: raw asyncio
+connections, one backwards search per read for the last complete event's cursor, no HTTP or
+SSE library); records are posted over HTTP in batches of 10 at RATE per second for DURATION
+seconds. For each record and each subscriber the delay from its commit to the event's arrival
+is measured, and (for reference) from the answer to the POST that carried it. CPU: the node
+process's CPU seconds (with the publisher's, without its verifier workers') per record, times
+the asked rate: the cores the node needs to keep up, whatever else loads the machine. Memory:
+the process's RSS before the subscribers connect, with them connected and idle, and at its
+peak while publishing (the publisher's share of it is small: it only sends prepared batches).
 """
 
 from __future__ import annotations
@@ -155,9 +157,10 @@ async def one_round(options: Options, scratch: Path, n: int) -> dict[str, float]
                 assert line.strip() == "ready", f"subscriber process failed: {line!r}"
             await asyncio.sleep(1.0)
             rss_subscribed = rss_bytes(me)
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), time.process_time()
             _, answered, rss_peak = await publish(session, url, wires, rate, me)
             achieved = total / (time.monotonic() - t0)
+            cpu = time.process_time() - cpu0  # the node's threads and the publisher
             partial = times_file.with_suffix(".partial")
             partial.write_text(json.dumps({"committed": committed, "answered": answered}))
             partial.rename(times_file)  # the clients wait for it to appear: whole
@@ -187,6 +190,7 @@ async def one_round(options: Options, scratch: Path, n: int) -> dict[str, float]
         "rss_base": rss_base / KIB,
         "per_subscriber": (rss_subscribed - rss_base) / KIB / (per_process * processes),
         "peak_per_subscriber": (rss_peak - rss_base) / KIB / (per_process * processes),
+        "cores_at_rate": cpu / total * rate,
     }
 
 
@@ -254,6 +258,12 @@ def run(options: Options) -> list[Row]:
             col("per_subscriber"),
             target="reported",
             extra={"at peak while publishing": col("peak_per_subscriber")},
+        ),
+        Row(
+            "node process CPU at the asked rate",
+            "cores",
+            col("cores_at_rate"),
+            target="reported (CPU s per record x asked rate)",
         ),
     ]
     params = {
