@@ -13,8 +13,6 @@ import contextlib
 import logging
 from typing import Any
 
-import aiohttp
-
 from crypto import did_from_raw
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
@@ -37,12 +35,14 @@ WATCH_INTERVAL = 1.0
 
 
 class Federation:
-    def __init__(self, node: Node, state: PeerStore, session: aiohttp.ClientSession) -> None:
+    def __init__(self, node: Node, state: PeerStore) -> None:
         self.node = node
         self.state = state
-        self.session = session
         self.index = SyncIndex()
-        self.pool = ClientPool(session, node.keys.node)
+        fed = node.config.federation
+        self.pool = ClientPool.open(
+            timeouts(fed.request_timeout, fed.connect_timeout), node.keys.node, self._public_only
+        )
         self.watcher = ConfigWatcher(
             node.config.home, node.config.config_path, node.config.peers_path
         )
@@ -77,13 +77,8 @@ class Federation:
     # ----- lifecycle
     @classmethod
     async def start(cls, node: Node) -> Federation:
-        fed = node.config.federation
-        session = aiohttp.ClientSession(
-            timeout=timeouts(fed.request_timeout, fed.connect_timeout),
-            connector=aiohttp.TCPConnector(limit_per_host=2),
-        )
         state = await open_peer_store(node.config)
-        self = cls(node, state, session)
+        self = cls(node, state)
         await self.roster.remember_identities()
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
@@ -125,6 +120,13 @@ class Federation:
 
     def client(self, url: str) -> NodeClient:
         return self.pool.client(url)
+
+    def _public_only(self, url: str) -> bool:
+        """A learned peer is contacted at public addresses only, unless ``learn_private``;
+        a peer listed in peers.toml is always contacted."""
+        if self.node.config.federation.learn_private:
+            return False
+        return all(seed.url != url for seed in self.roster.seeds)
 
     async def active_peers(self) -> list[str]:
         return await self.roster.active()
