@@ -63,6 +63,10 @@ class AntiEntropy:
 
     async def run(self) -> None:
         await self.index.ready.wait()
+        # at start, reconcile with every active peer at once: a node that was down catches up
+        # in seconds, not after its first timer (nor after a peer's backoff ends)
+        for url in await self.active_peers():
+            self.request(url)
         turn = 0
         while True:
             with contextlib.suppress(TimeoutError):
