@@ -5,10 +5,12 @@ from __future__ import annotations
 import msgpack
 from aiohttp import web
 
+from node.api.client_address import client_address
 from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
 from node.api.openapi import PROBLEM, add_operations
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
+from node.federation.budget import OverBudget
 from node.federation.syncindex import IndexLoading
 from protocol import Rejected
 
@@ -29,6 +31,20 @@ def _require_allowed_peer(request: web.Request) -> None:
         )
 
 
+def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> None:
+    """One full anti-entropy session per peer (node key, else client address) per interval:
+    past it 429 with Retry-After (``node/federation/budget.py``)."""
+    node = request.app[NODE]
+    who = request[PEER] if PEER in request else f"address {client_address(request)}"
+    interval = node.config.federation.anti_entropy_interval
+    try:
+        node.peers.sessions.charge(who, node.clock.monotonic(), interval, rounds, ids)
+    except OverBudget as exc:
+        raise ApiError(
+            429, "rate-limited", str(exc), "too many sync requests", exc.retry_after
+        ) from None
+
+
 def _msgpack_body(request: web.Request) -> None:
     if request.content_type != MSGPACK:
         raise ApiError(415, "unsupported-media-type", f"send {MSGPACK}")
@@ -41,6 +57,7 @@ async def sync(request: web.Request) -> web.Response:
     index = request.app[SYNC_INDEX]
     if index is None:
         raise ApiError(503, "unavailable", "federation is not running on this node")
+    _charge_session(request, rounds=1)
     body = await request.read()
     try:
         reply = index.answer(body)
@@ -70,6 +87,7 @@ async def fetch(request: web.Request) -> web.Response:
         raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
     if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
         raise ApiError(400, "encoding", "expected an array of 32-byte ids")
+    _charge_session(request, ids=len(ids))
     wires = await request.app[NODE].store.live_wires(ids)
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 

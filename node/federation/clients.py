@@ -50,6 +50,10 @@ class ClientPool:
             client = self.clients[url] = NodeClient(url, session, signer=self.signer)
         return client
 
+    def drop(self, url: str) -> None:
+        """Forget the client of a peer no longer known (its connections stay pooled)."""
+        self.clients.pop(url, None)
+
     async def close(self) -> None:
         await self.session.close()
         if self.public_session is not self.session:

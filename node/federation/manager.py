@@ -32,6 +32,7 @@ from protocol import Record, kinds, parse
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
+AGE_OUT_INTERVAL = 10.0  # seconds between looks for learned peers to forget
 
 
 class Federation:
@@ -167,7 +168,9 @@ class Federation:
                 "failures": row.failures,
                 "last_sync": row.last_sync,
                 "backlog": await self.state.backlog(row.node_key, row.cursor),
-                "backoff": self.outgoing.backoff_left(url),
+                "backoff": max(
+                    self.outgoing.backoff_left(url), self.anti_entropy.backoff_left(url)
+                ),
             }
             for url, row in rows.items()
         ]
@@ -186,8 +189,16 @@ class Federation:
         await self.outgoing.update(set(await self.active_peers()), self.node.config.federation)
 
     async def _watch(self) -> None:
+        next_age_out = 0.0
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
+            if self.node.clock.monotonic() >= next_age_out:
+                next_age_out = self.node.clock.monotonic() + AGE_OUT_INTERVAL
+                try:
+                    if await self.roster.age_out():
+                        await self._update_senders()
+                except Exception:
+                    log.exception("ageing out learned peers failed")
             self.pool.signer = self.node.keys.node  # the node key may have been rotated
             for client in self.pool.clients.values():
                 client.signer = self.node.keys.node
@@ -196,17 +207,19 @@ class Federation:
             except Exception:
                 log.exception("reload failed")
 
-    async def _learn(self, urls: list[str]) -> None:
-        await self.roster.learn(urls)
+    async def _learn(self, named: list[tuple[str, list[str]]]) -> None:
+        """Learn peers from profiles: (organisation, the URLs its profile names) each."""
+        for org, urls in named:
+            await self.roster.learn(urls, org)
         await self._update_senders()
 
     async def _learn_from(self, url: str) -> None:
         await self.roster.learn_from(url)
         await self._update_senders()
 
-    async def _learn_logged(self, urls: list[str]) -> None:
+    async def _learn_logged(self, named: list[tuple[str, list[str]]]) -> None:
         try:
-            await self._learn(urls)
+            await self._learn(named)
         except Exception:
             log.exception("learning peers from a profile failed")
 
@@ -226,9 +239,13 @@ class Federation:
             self._learning.add(task)
             task.add_done_callback(self._learning.discard)
         if self.node.config.federation.learn_peers:
-            urls = [n["url"] for r in profiles for n in r.body.get("nodes", [])]
-            if urls:
-                task = asyncio.get_running_loop().create_task(self._learn_logged(urls))
+            named = [
+                (did_from_raw(r.author), [n["url"] for n in r.body.get("nodes", [])])
+                for r in profiles
+                if r.body.get("nodes")
+            ]
+            if named:
+                task = asyncio.get_running_loop().create_task(self._learn_logged(named))
                 self._learning.add(task)
                 task.add_done_callback(self._learning.discard)
 

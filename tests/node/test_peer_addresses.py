@@ -1,4 +1,5 @@
-"""Which addresses a learned peer may be contacted at (``learn_private`` off)."""
+"""Which addresses a learned peer may be contacted at (``learn_private`` off), and the
+anti-entropy session budget's constants."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import socket
 import pytest
 
 from node.federation.addresses import PrivateAddress, is_private, public_only_socket
+from node.federation.budget import SESSION_ROUNDS
+from protocol.reconcile import DEFAULT_LIMITS
 
 
 @pytest.mark.parametrize(
@@ -44,3 +47,7 @@ def test_the_socket_factory_refuses_before_any_socket_exists() -> None:
         public_only_socket(info)
     public = public_only_socket((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("8.8.8.8", 80)))
     public.close()
+
+
+def test_a_full_session_is_the_initiators_round_cap() -> None:
+    assert DEFAULT_LIMITS.max_rounds == SESSION_ROUNDS

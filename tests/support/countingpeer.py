@@ -44,7 +44,7 @@ class CountingPeer:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         self.seen[request.path] += 1
-        await request.read()
+        body = await request.read()
         if request.path == "/.well-known/rakuichi":
             return web.json_response(
                 {
@@ -56,4 +56,8 @@ class CountingPeer:
                     "url": self.url,
                 }
             )
+        return await self.answer(request, body)
+
+    async def answer(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """Every route but the well-known document (a subclass plays a peer's part)."""
         return web.Response(status=404)
