@@ -11,8 +11,10 @@ from pathlib import Path
 from benchmarks.common import RESULTS_DIR, WORK_DIR, Options, Row, markdown
 
 NAMES = ("ingest", "sync", "query", "converge", "footprint", "simulate", "stream", "board")
-# run by name only (they start a PostgreSQL server): ``ingest --store postgresql`` is ``engines``
-EXTRA = ("engines",)
+# run by name only (they start a PostgreSQL server): ``ingest --store postgresql`` is
+# ``engines``, ``query --store postgresql`` is ``pgquery``, ``all --store postgresql`` both
+EXTRA = ("engines", "pgquery")
+ON_POSTGRESQL = {"ingest": ("engines",), "query": ("pgquery",), "all": ("engines", "pgquery")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
         "--store",
         choices=["sqlite", "postgresql"],
         default="sqlite",
-        help="postgresql: ingest and reads by id on SQLite and PostgreSQL (1 and 2 workers)",
+        help="postgresql: ingest (engines: SQLite beside PostgreSQL, 1 and 2 workers) or query"
+        " (pgquery: every query's p99 from 10k to 1M records on PostgreSQL)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, under a minute")
     parser.add_argument("--rounds", type=int, help="rounds per figure (default 3, quick 1)")
@@ -41,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     out = args.out or (WORK_DIR / "quick-results" if args.quick else RESULTS_DIR)
     options = Options(quick=args.quick, rounds=rounds, out=out, work=args.work)
-    names = NAMES if args.name == "all" else (args.name,)
+    names: tuple[str, ...] = NAMES if args.name == "all" else (args.name,)
     if args.store == "postgresql":
-        names = ("engines",)
+        if args.name not in ON_POSTGRESQL:
+            parser.error(f"--store postgresql runs ingest, query or all, not {args.name}")
+        names = ON_POSTGRESQL[args.name]
     results: dict[str, list[Row]] = {}
     failed = []
     started = time.monotonic()

@@ -80,7 +80,7 @@ def stamps(home: Path, ids: list[bytes]) -> dict[bytes, tuple[int, bool]]:
     """``received`` of each of ``ids`` the node holds, and whether it is live (not erased)."""
     db = sqlite3.connect(f"file:{load_config(home).database_path}?mode=ro", uri=True, timeout=10)
     try:
-        found = {}
+        found: dict[bytes, tuple[int, bool]] = {}
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             found.update(

@@ -80,7 +80,9 @@ class Ingestor:
         to the store's commit listeners (federation, stream) and to ``listeners`` (metrics).
         """
         now = self.clock.now_ms()
-        checked = await self.verifier.check(list(wires), now, self.policy())
+        checked = await self.verifier.check(
+            list(wires), now, self.policy(), held=self.store.live_wires
+        )
         if only is not None:
             checked = [
                 Checked(None, Unrequested("a fetch answer held a record that was not asked for"))

@@ -18,11 +18,14 @@ from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
+from node.federation.watcher import ConfigWatcher
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
 from node.storage.check import quick_check
+from node.storage.engines import open_peer_store
 from node.storage.faults import StorageFault
+from node.storage.interface import PeerStore
 from node.storage.store import StoreError
 
 log = logging.getLogger("rakuichi.node")
@@ -43,16 +46,35 @@ class RunningNode:
 KEY_WATCH_INTERVAL = 1.0  # seconds between looks at org.key and its key events
 
 
-async def _watch_keys(node: Node, passphrase: str | None) -> None:
-    """Follow ``rakuichi keys rotate`` while running: new events, new signing key, profile."""
+async def _watch_keys(node: Node, passphrase: str | None, federate: bool) -> None:
+    """Follow ``rakuichi keys rotate`` while running: new events, new signing key, profile.
+
+    A process that does not run the federation (a worker of several, see node/workers.py)
+    also follows config.toml here, so a deny takes effect in every process that ingests."""
+    settings = (
+        None
+        if federate
+        else ConfigWatcher(node.config.home, node.config.config_path, node.config.peers_path)
+    )
     while True:
         await asyncio.sleep(KEY_WATCH_INTERVAL)
         try:
             await node.sync_keys(passphrase)
+            fresh = settings.changed() if settings is not None else None
+            if fresh is not None:
+                node.use_federation_config(fresh.federation)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("key files not picked up")
+
+
+async def learn_proven_identities(node: Node, peers: PeerStore) -> None:
+    """Which node key answers at which URL as proven before (kept in the peers table), so a
+    process that does not run the federation itself refuses denied peers from the start."""
+    for url, row in (await peers.all()).items():
+        if row.node_key:
+            node.peers.learn(row.node_key, url, row.org)
 
 
 async def start_node(
@@ -67,11 +89,18 @@ async def start_node(
     """Open the node's store, publish its profile if it changed, listen, and federate."""
     keys = load_keys(config.home, passphrase)
     node = await open_node(config, keys, clock, verifier_workers)
+    node.publishes_profile = federate
     fed: Federation | None = None
     runner: web.AppRunner | None = None
     try:
         if federate:
             fed = await Federation.start(node)
+        else:
+            peers = await open_peer_store(config)
+            try:
+                await learn_proven_identities(node, peers)
+            finally:
+                await peers.close()
         try:
             await node.sync_keys(passphrase, force=True)
         except StorageFault as exc:  # a node under its disk floor still serves reads
@@ -100,7 +129,7 @@ async def start_node(
             await fed.stop()
         await node.close()
         raise
-    watch = asyncio.create_task(_watch_keys(node, passphrase), name="key-watch")
+    watch = asyncio.create_task(_watch_keys(node, passphrase, federate), name="key-watch")
     return RunningNode(node, fed, runner, watch)
 
 

@@ -46,6 +46,9 @@ class Node:
     key_histories: HistoryCache = field(init=False)
     domains: DomainProofs = field(init=False)
     _key_files: tuple[float, ...] = field(init=False, default=())
+    # whether this process publishes the organisation's profile: in a node of several worker
+    # processes only the one that leads the federation does, so the node signs one profile
+    publishes_profile: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         self.ingestor = Ingestor(self.store, self.verifier, self.clock, self.policy)
@@ -98,7 +101,8 @@ class Node:
             self.keys = load_keys(self.config.home, passphrase)
         self.org_identity = events[0].author if events else self.keys.org.public_key.raw
         self._key_files = times
-        await self.publish_profile_if_changed()
+        if self.publishes_profile:
+            await self.publish_profile_if_changed()
         log.info("organisation %s signs with %s", self.org_did, self.keys.org.public_key.did)
         return True
 

@@ -3,16 +3,21 @@
 The stages of ``protocol.validate`` in their order: the first (size, encoding, schema, signer
 set) and the last (time, policy) run here, in the node's process: they are cheap, and they give
 the ``Record`` values the store needs. Only the signature checks (the costly middle stage) go
-to worker processes, as
-(signing input, signatures) pairs, so that verification uses every core while the event loop
-keeps serving. Small batches are verified inline: a worker round trip costs more than the work.
+to worker processes, as (signing input, signatures) pairs, so that verification uses every core
+while the event loop keeps serving.
+
+The records of every ``check`` call made in one turn of the event loop (many one-record
+requests arriving together) are verified together: one question to the store for the ones it
+already holds with exactly these bytes (they passed this stage before: a peer's sync sends
+many), and one dispatch of the rest to the workers. Few records are verified inline: a worker
+round trip costs more than the work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,9 +36,12 @@ from protocol import (
 )
 
 T = TypeVar("T")
-INLINE_BELOW = 24
+INLINE_BELOW = 4  # fewer records are verified on the event loop: a worker round trip costs more
+CHUNK = 24  # records per dispatch to a worker at least (up to two dispatches per worker)
 
 Job = tuple[bytes, tuple[Signature, ...]]  # (signing input, signatures)
+# the wire bytes of the records held (and not retracted) among these ids: ``live_wires``
+HeldWires = Callable[[list[bytes]], Awaitable[list[bytes]]]
 
 
 def _verify_jobs(jobs: list[Job], verifier_name: str) -> list[str | None]:
@@ -56,6 +64,15 @@ class Checked:
 
     record: Record | None
     refusal: Rejected | None
+
+
+@dataclass
+class _Waiting:
+    """The records of one ``check`` call, waiting for the verification of their loop turn."""
+
+    records: list[Record]
+    held: HeldWires | None
+    future: asyncio.Future[list[str | None]]
 
 
 VERIFIER_ENV = "RAKUICHI_VERIFIER"  # cryptography | pynacl; unset: the fastest installed
@@ -85,11 +102,23 @@ class Verifier:
         self._pool = ProcessPoolExecutor(count) if count > 0 else None
         self._workers = count
         self.queued = 0  # signatures waiting for or in verification (a metric)
+        self.skipped = 0  # records not verified again: held with the same bytes (a metric)
+        self._waiting: list[_Waiting] = []
+        self._running: set[asyncio.Task[None]] = set()
 
     async def check(
-        self, wires: list[bytes], now_ms: int, policy: Policy = ALLOW_ALL
+        self,
+        wires: list[bytes],
+        now_ms: int,
+        policy: Policy = ALLOW_ALL,
+        held: HeldWires | None = None,
     ) -> list[Checked]:
-        """``protocol.validate``'s three stages for each of ``wires``, the middle one in workers."""
+        """``protocol.validate``'s three stages for each of ``wires``, the middle one in workers.
+
+        With ``held`` (the store's ``live_wires``), a record already held with exactly the same
+        wire bytes is not verified again: the same bytes passed the same checks before (the id
+        does not cover the signatures, so only identical bytes qualify). Time and policy are
+        checked again all the same."""
         parsed: list[Record | Rejected] = []
         for wire in wires:
             try:
@@ -98,12 +127,12 @@ class Verifier:
                 parsed.append(exc)
             else:
                 parsed.append(record)
-        jobs = [(r.signing_input, r.sigs) for r in parsed if isinstance(r, Record)]
-        self.queued += len(jobs)
+        records = [r for r in parsed if isinstance(r, Record)]
+        self.queued += len(records)
         try:
-            failures = iter(await self._verify(jobs))
+            failures = iter(await self._signatures(records, held))
         finally:
-            self.queued -= len(jobs)
+            self.queued -= len(records)
         out: list[Checked] = []
         for item in parsed:
             if isinstance(item, Rejected):
@@ -120,11 +149,58 @@ class Verifier:
                 out.append(Checked(item, None))
         return out
 
+    async def _signatures(self, records: list[Record], held: HeldWires | None) -> list[str | None]:
+        """For each record, None when its signatures verify, else the failure; verified with
+        the records of every other call made in this turn of the event loop."""
+        if not records:
+            return []
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(records, held, loop.create_future())
+        if not self._waiting:
+            loop.call_soon(self._start_turn)
+        self._waiting.append(waiting)
+        return await waiting.future
+
+    def _start_turn(self) -> None:
+        turn, self._waiting = self._waiting, []
+        task = asyncio.ensure_future(self._verify_turn(turn))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _verify_turn(self, turn: list[_Waiting]) -> None:
+        try:
+            known: dict[HeldWires, set[bytes]] = {}
+            for held in {w.held for w in turn if w.held is not None}:
+                ids = [r.id for w in turn if w.held == held for r in w.records]
+                known[held] = set(await held(ids))
+            none: set[bytes] = set()
+            skip = [known.get(w.held, none) if w.held is not None else none for w in turn]
+            jobs = [
+                (r.signing_input, r.sigs)
+                for w, same in zip(turn, skip, strict=True)
+                for r in w.records
+                if r.wire not in same
+            ]
+            self.skipped += sum(len(w.records) for w in turn) - len(jobs)
+            failures = iter(await self._verify(jobs))
+            for w, same in zip(turn, skip, strict=True):
+                out = [None if r.wire in same else next(failures) for r in w.records]
+                if not w.future.done():
+                    w.future.set_result(out)
+        except asyncio.CancelledError:
+            for w in turn:
+                w.future.cancel()
+            raise
+        except Exception as exc:  # the store or a worker failed: every caller learns it
+            for w in turn:
+                if not w.future.done():
+                    w.future.set_exception(exc)
+
     async def _verify(self, jobs: list[Job]) -> list[str | None]:
         if self._pool is None or len(jobs) < INLINE_BELOW:
             return _verify_jobs(jobs, self.signatures.name)
         loop = asyncio.get_running_loop()
-        parts = max(1, min(self._workers * 2, len(jobs) // INLINE_BELOW))
+        parts = max(1, min(self._workers * 2, len(jobs) // CHUNK))
         size = -(-len(jobs) // parts)
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         results = await asyncio.gather(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -24,12 +25,16 @@ from dataclasses import replace
 from node.config import NodeConfig, load_config
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
-from node.runner import ListenError, start_node, stop_node
+from node.runner import ListenError, learn_proven_identities, start_node, stop_node
 from node.service import Node
+from node.storage.engines import open_peer_store
+from node.storage.faults import StorageFault
+from node.storage.interface import PEERS_STATUS, PeerStore, SharedStatus
 from node.storage.leader import LeaderLock, LeaderLockError
 
 LEADER_LOCK = 0x52414B46  # "RAKF": held by the worker that runs the federation
 LEADER_POLL = 2.0  # seconds between a follower's attempts to take the lead
+STATUS_INTERVAL = 0.5  # seconds between the leader's updates of the shared peer table
 RESTART_DELAY = 1.0  # seconds before a dead worker is replaced
 log = logging.getLogger("rakuichi.workers")
 
@@ -60,22 +65,65 @@ class Leadership:
         self.node = node
         self.federation: Federation | None = None
         self._lock: LeaderLock | None = None
+        self._peer_rows: PeerStore | None = None
 
     async def run(self, dsn: str) -> None:
         self._lock = LeaderLock(dsn, LEADER_LOCK)
+        polled = float("-inf")
         while True:
             try:
-                if not self._lock.connected:
-                    await self._step_down()
-                if self.federation is None and await self._lock.try_take():
-                    log.info("worker %d runs the federation", os.getpid())
-                    self.federation = await Federation.start(self.node)
+                now = time.monotonic()
+                if now - polled >= LEADER_POLL:
+                    polled = now
+                    await self._poll()
+                if self.federation is not None:
+                    await self._share_peers()
+                else:
+                    await self._follow_identities()
             except LeaderLockError as exc:
                 log.warning("leader election: %s", exc)
                 await self._step_down()
-            await asyncio.sleep(LEADER_POLL)
+            await asyncio.sleep(STATUS_INTERVAL)
+
+    async def _poll(self) -> None:
+        if not self._lock or not self._lock.connected:
+            await self._step_down()
+        if self.federation is None and self._lock and await self._lock.try_take():
+            log.info("worker %d runs the federation", os.getpid())
+            self.federation = await Federation.start(self.node)
+            self.node.publishes_profile = True
+            await self._publish_profile()
+
+    async def _follow_identities(self) -> None:
+        """Which node key answers at which URL, as the leader proved it (the peers table), so
+        that a deny by URL or organisation refuses a peer's requests in this worker too."""
+        try:
+            if self._peer_rows is None:
+                self._peer_rows = await open_peer_store(self.node.config)
+            await learn_proven_identities(self.node, self._peer_rows)
+        except Exception as exc:  # a database hiccup: the next tick tries again
+            log.warning("peer identities not followed now: %s", exc)
+
+    async def _share_peers(self) -> None:
+        """The leader's peer table, for ``/v1/peers`` answered by the other workers."""
+        assert self.federation is not None
+        store = self.node.store
+        if not isinstance(store, SharedStatus):
+            return
+        try:
+            table = await self.federation.peer_table()
+            await store.publish_status(PEERS_STATUS, json.dumps(table), self.node.clock.now_ms())
+        except Exception as exc:  # a database hiccup: the next tick tries again
+            log.warning("peer table not shared now: %s", exc)
+
+    async def _publish_profile(self) -> None:
+        try:
+            await self.node.publish_profile_if_changed()
+        except StorageFault as exc:  # under the disk floor: the next leader or start retries
+            log.warning("own profile not published now: %s", exc)
 
     async def _step_down(self) -> None:
+        self.node.publishes_profile = False
         if self.federation is not None:
             await self.federation.stop()
             self.federation = None
@@ -84,6 +132,8 @@ class Leadership:
 
     async def stop(self) -> None:
         await self._step_down()
+        if self._peer_rows is not None:
+            await self._peer_rows.close()
 
 
 async def _worker(config: NodeConfig, passphrase: str | None, sock: socket.socket) -> None:

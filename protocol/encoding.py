@@ -1,8 +1,9 @@
 """Canonical MessagePack encoding (PROTOCOL-v1 section 2).
 
 Exactly one encoding of each value is valid. Input is decoded under tight msgpack limits, its
-value is checked (types, integer range, sorted unique string keys, depth), and then re-encoded:
-the input is accepted only when the two byte strings are identical.
+value is checked in one walk (types, integer range, sorted string keys, depth), and then
+re-encoded: the input is accepted only when the two byte strings are identical (which also
+refuses repeated keys: the decoded map keeps one of them).
 """
 
 from __future__ import annotations
@@ -24,24 +25,24 @@ Value = Any  # dict[str, Value] | list[Value] | str | bytes | int | bool
 
 
 class _ContainerBudget:
-    """Counts maps and arrays while msgpack builds them, and stops a flood of empty ones."""
+    """Counts maps and arrays while msgpack builds them, and stops a flood of empty ones
+    before it takes memory (64 KiB of empty maps would be 60,000 dicts)."""
 
     __slots__ = ("left",)
 
     def __init__(self, limit: int) -> None:
         self.left = limit
 
-    def _spend(self) -> None:
+    def on_map(self, built: dict[Any, Any]) -> dict[Any, Any]:
         self.left -= 1
         if self.left < 0:
             raise EncodingError(f"more than {MAX_CONTAINERS} maps and arrays")
-
-    def on_map(self, pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
-        self._spend()
-        return dict(pairs)
+        return built
 
     def on_list(self, items: list[Any]) -> list[Any]:
-        self._spend()
+        self.left -= 1
+        if self.left < 0:
+            raise EncodingError(f"more than {MAX_CONTAINERS} maps and arrays")
         return items
 
 
@@ -86,7 +87,13 @@ def _check_depth(depth: int) -> None:
 
 
 def decode(data: bytes, max_size: int = MAX_RECORD_BYTES) -> Value:
-    """Decode canonical bytes; raises ``SizeError`` or ``EncodingError`` naming what is wrong."""
+    """Decode canonical bytes; raises ``SizeError`` or ``EncodingError`` naming what is wrong.
+
+    msgpack (C) decodes under tight limits, counting maps and arrays as it builds them; one
+    walk over the value then checks its types, integer range, key order and depth; and the
+    value must encode back to exactly ``data`` (shortest forms; a repeated key is lost in
+    decoding and shows here).
+    """
     if len(data) > max_size:
         raise SizeError(f"{len(data)} bytes is over the limit of {max_size}")
     budget = _ContainerBudget(MAX_CONTAINERS)
@@ -96,7 +103,7 @@ def decode(data: bytes, max_size: int = MAX_RECORD_BYTES) -> Value:
             raw=False,
             use_list=True,
             strict_map_key=True,
-            object_pairs_hook=budget.on_map,
+            object_hook=budget.on_map,
             list_hook=budget.on_list,
             max_str_len=max_size,
             max_bin_len=max_size,
@@ -112,37 +119,57 @@ def decode(data: bytes, max_size: int = MAX_RECORD_BYTES) -> Value:
         raise EncodingError("a string is not valid UTF-8") from None
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise EncodingError(f"not decodable msgpack: {str(exc) or type(exc).__name__}") from None
-    _check_value(value, 0)
+    _check_tree(value, 0)
     if msgpack.packb(value, use_bin_type=True) != data:
         raise EncodingError("not in canonical form (shortest lengths and integers, no repeats)")
     return value
 
 
-def _check_value(value: Value, depth: int) -> None:
-    """Check a decoded value: allowed types, integer range, sorted string keys, depth."""
-    if isinstance(value, (bool, str, bytes)):
-        return
-    if isinstance(value, int):
-        _check_int(value)
-        return
-    if isinstance(value, list):
-        _check_depth(depth)
-        for item in value:
-            _check_value(item, depth + 1)
-        return
-    if isinstance(value, dict):
+_LEAVES = frozenset({str, bytes, bool})  # exact types: msgpack builds no subclasses
+
+
+def _check_tree(value: Value, depth: int) -> None:
+    """Check a decoded value: allowed types, integer range, sorted string keys, depth. Leaves
+    are checked in their container's loop: records are mostly leaves, and a call per leaf was
+    most of the cost of decoding."""
+    kind = type(value)
+    if kind is dict:
         _check_depth(depth)
         previous: str | None = None
         for key, item in value.items():
-            if not isinstance(key, str):
+            if type(key) is not str:
                 raise EncodingError(f"map key {key!r:.40} is not a string")
             if previous is not None and key <= previous:
                 raise EncodingError(f"map keys not sorted: {key!r} after {previous!r}")
             previous = key
-            _check_value(item, depth + 1)
+            item_kind = type(item)
+            if item_kind in _LEAVES:
+                continue
+            if item_kind is int:
+                if not -MAX_INT < item < MAX_INT:
+                    _check_int(item)  # raises, naming the integer
+                continue
+            _check_tree(item, depth + 1)
+        return
+    if kind is list:
+        _check_depth(depth)
+        for item in value:
+            item_kind = type(item)
+            if item_kind in _LEAVES:
+                continue
+            if item_kind is int:
+                if not -MAX_INT < item < MAX_INT:
+                    _check_int(item)  # raises, naming the integer
+                continue
+            _check_tree(item, depth + 1)
+        return
+    if kind in _LEAVES:
+        return
+    if kind is int:
+        _check_int(value)
         return
     if value is None:
         raise EncodingError("nil is not allowed")
-    if isinstance(value, float):
+    if kind is float:
         raise EncodingError("floats are not allowed")
-    raise EncodingError(f"type {type(value).__name__} is not allowed")
+    raise EncodingError(f"type {kind.__name__} is not allowed")

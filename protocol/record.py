@@ -99,17 +99,17 @@ def record_from_value(value: Any, wire: bytes) -> Record:
     """
     if not isinstance(value, dict):
         raise SchemaError("a record is a map")
-    missing = ENVELOPE_KEYS - value.keys()
-    if missing:
-        raise SchemaError(f"record is missing key(s): {', '.join(sorted(missing))}")
-    extra = value.keys() - ENVELOPE_KEYS
-    if extra:
+    if value.keys() != ENVELOPE_KEYS:
+        missing = ENVELOPE_KEYS - value.keys()
+        if missing:
+            raise SchemaError(f"record is missing key(s): {', '.join(sorted(missing))}")
+        extra = value.keys() - ENVELOPE_KEYS
         raise SchemaError(f"record has unknown key(s): {', '.join(sorted(extra))}")
     v, kind, author, created = value["v"], value["kind"], value["author"], value["created"]
     body, sigs = value["body"], value["sigs"]
     if v != PROTOCOL_VERSION or isinstance(v, bool):
         raise SchemaError(f"v must be {PROTOCOL_VERSION}, not {v!r:.20}")
-    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
+    if type(kind) is not str or (kind not in KINDS and not KIND_PATTERN.fullmatch(kind)):
         raise SchemaError(f"kind must match ^[a-z][a-z0-9.-]{{0,63}}$, not {kind!r:.80}")
     if not isinstance(author, bytes) or len(author) != 32:
         raise SchemaError("author must be a 32-byte public key")

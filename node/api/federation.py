@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import msgpack
 from aiohttp import web
 
@@ -12,6 +14,7 @@ from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.budget import OverBudget
 from node.federation.syncindex import IndexLoading
+from node.storage.interface import PEERS_STATUS, SharedStatus
 from protocol import Rejected
 
 MAX_FETCH = 1024
@@ -95,7 +98,12 @@ async def fetch(request: web.Request) -> web.Response:
 @routes.get("/v1/peers")
 async def peers(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
-    table = await fed.peer_table() if fed is not None else []
+    if fed is not None:
+        return web.json_response({"peers": await fed.peer_table()})
+    # a worker that does not lead the federation shows the leader's table (PostgreSQL)
+    store = request.app[NODE].store
+    shared = await store.read_status(PEERS_STATUS) if isinstance(store, SharedStatus) else None
+    table = json.loads(shared[0]) if shared is not None else []
     return web.json_response({"peers": table})
 
 

@@ -15,7 +15,7 @@ from node.cli.common import CliError, run_async, say
 from node.config import CONFIG_FILE, DATABASE_FILE, PEERS_FILE, NodeConfig, load_config
 from node.ops.configcheck import home_problems
 from node.storage.backup import BackupError, backup_home, restore_home
-from node.storage.check import check_database
+from node.storage.check import check_database, check_postgresql
 from node.storage.migration import latest_schema, plan, schema_version
 from node.storage.purge import purge_author
 from node.storage.store import Store
@@ -32,7 +32,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--home", required=True, type=Path, help="a new (or empty) directory")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("check", help="integrity, every record re-validated, views re-derived")
+    p = sub.add_parser(
+        "check", help="integrity (SQLite), every record re-validated, views re-derived"
+    )
     p.add_argument("--home", required=True, type=Path)
     p.set_defaults(func=cmd_check)
 
@@ -89,14 +91,19 @@ def cmd_restore(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config = load_config(args.home)
-    _sqlite_only(config, "check")
-    problems = run_async(check_database(config.database_path, int(time.time() * 1000)))
+    now = int(time.time() * 1000)
+    if config.postgresql_dsn is not None:
+        where, passes = "the PostgreSQL database", "records, views"
+        problems = run_async(check_postgresql(config.postgresql_dsn, now))
+    else:
+        where, passes = str(config.database_path), "integrity, records, views"
+        problems = run_async(check_database(config.database_path, now))
     for problem in problems:
         print(f"rakuichi check: {problem}", file=sys.stderr, flush=True)
     if problems:
-        say(f"{len(problems)} problem(s) in {config.database_path}")
+        say(f"{len(problems)} problem(s) in {where}")
         return 1
-    say(f"{config.database_path}: ok (integrity, records, views)")
+    say(f"{where}: ok ({passes})")
     return 0
 
 

@@ -22,7 +22,14 @@ from node.home import init_home
 from node.ops.configcheck import home_problems
 from node.ops.logsetup import add_logging_options, configure_logging
 from node.storage.engines import open_record_store
-from node.storage.migration import latest_schema, read_counts, schema_version
+from node.storage.migration import (
+    latest_schema,
+    read_counts,
+    read_postgresql_status,
+    schema_version,
+)
+from node.storage.pg_schema import MIGRATIONS as PG_MIGRATIONS
+from node.storage.store import StoreError
 from node.tomlfile import ConfigError, read_toml
 
 
@@ -185,10 +192,19 @@ def cmd_status(args: argparse.Namespace) -> None:
     say(f"node {config.name} at {config.public_url} (listen {config.listen})")
     say(f"  organisation  {identity.get('org', '?')}")
     say(f"  node key      {identity.get('node', '?')}")
-    counts = read_counts(config.database_path)  # read-only: status never migrates
-    version, latest = schema_version(config.database_path), latest_schema()
-    if 0 < version < latest:
-        say(f"database schema v{version}, this software v{latest}: `rakuichi migrate` (or run)")
+    dsn = config.postgresql_dsn
+    if dsn is not None:  # read-only too
+        try:
+            version, counts = run_async(read_postgresql_status(dsn))
+        except StoreError as exc:
+            raise CliError(str(exc)) from None
+        latest = len(PG_MIGRATIONS)
+        say(f"  storage       PostgreSQL, schema v{version} (this software v{latest})")
+    else:
+        counts = read_counts(config.database_path)  # read-only: status never migrates
+        version, latest = schema_version(config.database_path), latest_schema()
+        if 0 < version < latest:
+            say(f"database schema v{version}, this software v{latest}: `rakuichi migrate` (or run)")
     say(f"records: {sum(counts.values())}")
     for kind, n in sorted(counts.items()):
         say(f"  {kind:<16} {n}")

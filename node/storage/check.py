@@ -70,6 +70,30 @@ async def check_database(path: Path, now_ms: int) -> list[str]:
     return problems
 
 
+async def check_postgresql(dsn: str, now_ms: int) -> list[str]:
+    """The same check of a node's PostgreSQL database: every record re-validated, the views
+    compared with ``protocol.derive`` (the pages themselves are PostgreSQL's to check: amcheck).
+    Read-only, in one REPEATABLE READ transaction, so a node may keep running meanwhile."""
+    from node.storage.pg_connection import connect
+
+    problems: list[str] = []
+    try:
+        pool = await connect(dsn, max_size=1)
+    except Exception as exc:
+        return [f"cannot open the PostgreSQL database: {exc}"]
+    try:
+        async with pool.snapshot() as db:  # the same queries: PgConnection translates them
+            records, record_problems = await _records(db)  # type: ignore[arg-type]
+            problems += record_problems
+            if not record_problems:
+                problems += await _views(db, records, now_ms)  # type: ignore[arg-type]
+    except Exception as exc:
+        problems.append(f"database unreadable: {exc}")
+    finally:
+        await pool.close()
+    return problems
+
+
 async def _integrity(db: aiosqlite.Connection) -> list[str]:
     rows = await db.execute_fetchall(f"PRAGMA integrity_check({MAX_LINES_PER_PASS})")
     verdicts = [str(r[0]) for r in rows]

@@ -10,7 +10,7 @@ each engine.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from node.storage.board_queries import PartyAlliance
 from node.storage.peers import PeerState
@@ -123,3 +123,14 @@ class PeerStore(Protocol):
         self, origin_key: str | None, cursor: int, limit: int, max_bytes: int = ...
     ) -> tuple[list[tuple[int, bytes]], int]: ...
     async def max_seq(self) -> int: ...
+
+
+PEERS_STATUS = "peers"  # the leader's ``/v1/peers`` table, as JSON
+
+
+@runtime_checkable
+class SharedStatus(Protocol):
+    """What the process leading the federation shows a node's other processes (PostgreSQL)."""
+
+    async def publish_status(self, name: str, body: str, now_ms: int) -> None: ...
+    async def read_status(self, name: str) -> tuple[str, int] | None: ...

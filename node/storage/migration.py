@@ -65,3 +65,27 @@ def plan(path: Path) -> list[str]:
         lines += [f"    {step}" for step in steps]
     lines.append(f"  the old database would first be copied to {path.name}.schema-v{current}-*.bak")
     return lines
+
+
+async def read_postgresql_status(dsn: str) -> tuple[int, dict[str, int]]:
+    """Schema version and live records by kind of a PostgreSQL store, read-only (never
+    migrates: the version is 0 when the database has no schema yet)."""
+    import asyncpg
+
+    from node.storage.store import StoreError
+
+    try:
+        db = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StoreError(f"cannot open the PostgreSQL database: {exc}") from None
+    try:
+        async with db.transaction(readonly=True):
+            if await db.fetchval("SELECT to_regclass('schema_version')") is None:
+                return 0, {}
+            version = await db.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+            rows = await db.fetch(
+                "SELECT kind, count(*) FROM records WHERE retracted = 0 GROUP BY kind"
+            )
+    finally:
+        await db.close()
+    return int(version), {str(r[0]): int(r[1]) for r in rows}

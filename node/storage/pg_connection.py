@@ -111,6 +111,15 @@ class PgConnection:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
             yield PgConnection(self.pool, conn)
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[PgConnection]:
+        """One connection in one read-only REPEATABLE READ transaction: a consistent view."""
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield PgConnection(self.pool, conn)
+
     async def close(self) -> None:
         await self.pool.close()
 

@@ -163,4 +163,12 @@ CREATE TRIGGER alliance_end_set AFTER UPDATE OF end_id ON alliances
 # Private alliances and what names them: node-local, outside ``records`` (private.py).
 V2 = PRIVATE_PG_SCHEMA
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# What the process leading the federation shows the node's other processes (``/v1/peers``):
+# one JSON document per name, rewritten by the leader (a node of several workers only).
+V3 = """
+CREATE TABLE shared_status (
+  name TEXT PRIMARY KEY, body TEXT NOT NULL, updated BIGINT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)

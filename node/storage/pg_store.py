@@ -97,6 +97,21 @@ class PgStore(Store):
                 except Exception:
                     log.exception("commit listener failed")
 
+    async def publish_status(self, name: str, body: str, now_ms: int) -> None:
+        """Show ``body`` (JSON text) to the node's other processes as ``name``."""
+        await self.writer.execute(
+            "INSERT INTO shared_status (name, body, updated) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET body = excluded.body, updated = excluded.updated",
+            (name, body, now_ms),
+        )
+
+    async def read_status(self, name: str) -> tuple[str, int] | None:
+        """The JSON text another process published as ``name``, and when (ms)."""
+        rows = await self.reader.execute_fetchall(
+            "SELECT body, updated FROM shared_status WHERE name = ?", (name,)
+        )
+        return (rows[0][0], rows[0][1]) if rows else None
+
     @classmethod
     async def open(cls, path: str | object) -> PgStore:  # type: ignore[override]
         dsn = str(path)

@@ -288,3 +288,26 @@ def test_keys_of_wrong_length_are_refused() -> None:
     for raw in (b"", bytes(31), b"\x01" + bytes(31) + b"\x00", "not bytes"):
         with pytest.raises(InvalidKey):
             check_public_key(raw)  # type: ignore[arg-type]
+
+
+def test_libsodium_shortcut_agrees_with_the_rule(vectors: dict) -> None:
+    """libsodium's point check (the cached check's shortcut) only ever says yes where section 1
+    says yes; points with a small-order component, which it refuses, are still keys."""
+    from nacl.bindings import crypto_core_ed25519_add, crypto_core_ed25519_is_valid_point
+
+    from crypto.keys import _check_point
+
+    small_order = [bytes.fromhex(h) for h in vectors["protocol"]["invalid_keys"]]
+    order_eight = bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")
+    assert order_eight in small_order
+    keys = [SigningKey.generate().public_key.raw for _ in range(16)]
+    mixed = [crypto_core_ed25519_add(k, order_eight) for k in keys]
+    for raw in keys:
+        assert crypto_core_ed25519_is_valid_point(raw)
+        _check_point(raw)
+    for raw in mixed:
+        assert not crypto_core_ed25519_is_valid_point(raw)
+        _check_point(raw)  # a key under section 1 ...
+        check_public_key(raw)  # ... and accepted though libsodium says no
+    for raw in small_order:
+        assert not crypto_core_ed25519_is_valid_point(raw)

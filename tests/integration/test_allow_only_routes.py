@@ -19,7 +19,7 @@ from protocol.itemset import MemoryItemSet
 from protocol.reconcile import Initiator
 from tests.support.federation import federation_home, http_session, running_federation
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 
 async def _unsigned(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[int, str]:

@@ -24,7 +24,7 @@ from tests.support.federation import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 
 class Publisher:

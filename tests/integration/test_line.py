@@ -37,7 +37,7 @@ from tests.support.federation import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 CONVERGE_WITHIN = 30.0  # seconds; it takes about 1-3 s on a 2-core machine
 

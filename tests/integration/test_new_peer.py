@@ -23,7 +23,7 @@ from tests.support.federation import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 
 async def test_a_node_that_announces_itself_receives_pushes(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from tests.support.federation import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 WITHIN = 40.0  # seconds; a few on an idle 2-core machine
 SMALL_BODY = 300_000  # B takes request bodies up to this: five near-maximal records

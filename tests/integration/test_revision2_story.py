@@ -26,7 +26,7 @@ from tests.support.federation import (
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 WITHIN = 30.0  # seconds; a few on an idle 2-core machine
 

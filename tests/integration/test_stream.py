@@ -34,6 +34,7 @@ def rss_kib(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.usefixtures("federation_engine")  # also on PostgreSQL, 2 workers
 async def test_subscriber_sees_500_records_published_over_two_nodes(
     tmp_path: Path, api: Api
 ) -> None:
@@ -54,6 +55,7 @@ async def test_subscriber_sees_500_records_published_over_two_nodes(
     assert seqs == sorted(set(seqs)), "events arrive in the node's arrival order, once each"
 
 
+@pytest.mark.usefixtures("federation_engine")  # also on PostgreSQL, 2 workers
 async def test_resume_after_disconnect_gets_exactly_what_was_missed(
     tmp_path: Path, api: Api
 ) -> None:

@@ -50,6 +50,18 @@ async def post_one(session: aiohttp.ClientSession, url: str, record: Record) -> 
         return False
 
 
+async def every_worker_shows_the_peer(url: str, peer_url: str) -> None:
+    """``/v1/peers`` answers the same peer whichever worker takes the connection (each GET on
+    a new connection: the kernel spreads them over the workers sharing the socket)."""
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        for _ in range(40):
+            async with session.get(f"{url}/v1/peers") as response:
+                table = (await response.json())["peers"]
+            assert [row["url"] for row in table] == [peer_url], table
+            assert table[0]["last_success"], table
+
+
 async def test_two_workers_survive_kills_and_keep_federating(
     tmp_path: Path, postgres_server_dsn: str
 ) -> None:
@@ -94,6 +106,7 @@ async def test_two_workers_survive_kills_and_keep_federating(
                 30,
                 f"the node's record at its peer after worker {victim} was killed",
             )
+        await every_worker_shows_the_peer(pg_url, peer_url)
         held = await api.record_ids(pg_url)
         missing = [r.id.hex() for r in acknowledged if r.id.hex() not in held]
         assert not missing, f"{len(missing)} acknowledged records lost: {missing[:3]}"

@@ -242,3 +242,55 @@ def test_restore_refuses_a_damaged_archive_and_a_used_home(tmp_path: Path) -> No
 
 async def _create(path: Path) -> None:
     await (await Store.open(path)).close()
+
+
+async def test_check_on_postgresql_finds_a_flipped_byte_and_a_view_that_lies(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """``rakuichi check`` of a node on PostgreSQL: every record re-validated, the views compared
+    with what the records say (the pages are PostgreSQL's own to check)."""
+    import asyncpg
+
+    from node.storage.pg_store import PgStore
+
+    home = make_home(tmp_path, "pg", storage_url=postgres_dsn)
+    cast = Cast.fresh()
+    t0 = now_ms() - 3_600_000
+    store = await PgStore.open(postgres_dsn)
+    try:
+        records = [opportunity(cast.org, t0 + i, slug=f"job-{i}") for i in range(120)]
+        await store.add(records, now_ms())
+    finally:
+        await store.close()
+    healthy = await asyncio.to_thread(run_cli, "check", "--home", home, timeout=120)
+    assert healthy.returncode == 0, healthy.stderr
+    assert "ok (records, views)" in healthy.stdout
+    status = await asyncio.to_thread(run_cli, "status", "--home", home)
+    assert status.returncode == 0, status.stderr
+    assert "PostgreSQL, schema v" in status.stdout and "records: 120" in status.stdout, status
+
+    db = await asyncpg.connect(postgres_dsn)
+    try:  # a view that says what no record says: an opportunity's slot points elsewhere
+        await db.execute(
+            "UPDATE current SET id = $1 WHERE kind = 'opportunity' AND slot = 'job-5'",
+            records[6].id,
+        )
+    finally:
+        await db.close()
+    lying = await asyncio.to_thread(run_cli, "check", "--home", home, timeout=120)
+    assert lying.returncode == 1
+    assert "view opportunities" in lying.stderr, lying.stderr
+
+    victim = records[7]
+    flipped = bytearray(victim.wire)
+    flipped[len(flipped) // 2] ^= 0x01
+    db = await asyncpg.connect(postgres_dsn)
+    try:
+        await db.execute("UPDATE records SET wire = $1 WHERE id = $2", bytes(flipped), victim.id)
+    finally:
+        await db.close()
+    result = await asyncio.to_thread(run_cli, "check", "--home", home, timeout=120)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and victim.id.hex() in lines[0] and "refused" in lines[0], lines
+    assert "Traceback" not in result.stderr

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from node.tomlfile import dumps, read_toml, write_atomically
 from node.transport import MSGPACK, NodeClient, timeouts
 from protocol.record import Record
 from tests.support.nodes import NodeProcess, make_home
+from tests.support.postgres import create_database
 
 T = TypeVar("T")
 
@@ -40,8 +42,23 @@ FAST_FEDERATION: dict[str, Any] = {
 }
 
 
+@dataclass
+class FederationEngine:
+    """Where ``federation_home`` keeps a node's records: an SQLite file (``server_dsn`` None,
+    the default) or a new database on this PostgreSQL server, the node then running as
+    ``NodeProcess.postgres_workers`` worker processes. Set by the ``federation_engine``
+    fixture, so the same federation test runs on both."""
+
+    server_dsn: str | None = None
+
+
+ENGINE = FederationEngine()
+
+
 def federation_home(tmp_path: Path, name: str, port: int | None = None, **overrides: Any) -> Path:
     """A home that replicates fast and keeps the topology of its ``peers.toml``."""
+    if ENGINE.server_dsn is not None and "storage_url" not in overrides:
+        overrides["storage_url"] = create_database(ENGINE.server_dsn)
     return make_home(tmp_path, name, port, **{**FAST_FEDERATION, **overrides})
 
 

@@ -145,6 +145,9 @@ class NodeProcess:
     """
 
     live: ClassVar[set[NodeProcess]] = set()
+    # a home on PostgreSQL runs as a node of this many worker processes (``run --workers N``)
+    # unless the test passes ``--workers`` itself; the ``federation_engine`` fixture sets it
+    postgres_workers: ClassVar[int] = 1
 
     def __init__(
         self,
@@ -191,7 +194,7 @@ class NodeProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with self.stdout_path.open("ab") as out, self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(
-                [*rakuichi_command(), "run", "--home", str(self.home), *self.extra_args],
+                [*rakuichi_command(), "run", "--home", str(self.home), *self._run_args()],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
@@ -202,6 +205,16 @@ class NodeProcess:
         self.starts += 1
         NodeProcess.live.add(self)
         return self
+
+    def _run_args(self) -> list[str]:
+        args = list(self.extra_args)
+        if self.postgres_workers > 1 and "--workers" not in args and self._on_postgresql():
+            args += ["--workers", str(self.postgres_workers)]
+        return args
+
+    def _on_postgresql(self) -> bool:
+        config = self.home / CONFIG_FILE
+        return config.exists() and load_config(self.home).postgresql_dsn is not None
 
     def output(self) -> str:
         """Everything the process printed on stdout so far (all runs)."""

@@ -12,6 +12,8 @@ database).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import glob
 import os
 import pwd
@@ -66,7 +68,10 @@ def _run_as() -> str | None:
 class PostgresServer:
     """One cluster: ``start()`` returns once it accepts connections; ``stop()`` removes it."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, keep: bool = False) -> None:
+        """``keep``: a cluster in ``root`` that outlives ``stop()`` and is reused by the next
+        ``start()`` (the benchmarks' cache of big stores); otherwise a throwaway one."""
+        self.keep = keep
         self.root = Path(root or tempfile.mkdtemp(prefix="rakuichi-pg-"))
         self.data = self.root / "data"
         self.port = free_port()
@@ -95,12 +100,13 @@ class PostgresServer:
             uid = pwd.getpwnam(self.user).pw_uid
             os.chown(self.root, uid, -1)
         os.chmod(self.root, 0o700)
-        self._check(
-            [
-                *("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust"),
-                *("-E", "UTF8", "--no-locale", "--no-sync"),
-            ]
-        )
+        if not (self.keep and (self.data / "PG_VERSION").exists()):
+            self._check(
+                [
+                    *("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust"),
+                    *("-E", "UTF8", "--no-locale", "--no-sync"),
+                ]
+            )
         options = " ".join(
             [
                 f"-p {self.port}",
@@ -119,14 +125,16 @@ class PostgresServer:
 
     def stop(self) -> None:
         if self.started:
+            mode = "fast" if self.keep else "immediate"  # a kept cluster shuts down cleanly
             subprocess.run(
-                self._cmd(["pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"]),
+                self._cmd(["pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop"]),
                 capture_output=True,
                 timeout=60,
                 check=False,
             )
             self.started = False
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextmanager
@@ -153,7 +161,29 @@ def new_database_name() -> str:
     return "t_" + uuid.uuid4().hex[:16]
 
 
+def create_database(server_dsn: str) -> str:
+    """A new, empty database on the server of ``server_dsn``; returns its DSN.
+
+    Synchronous (a thread runs its own event loop), so that plain functions that make node
+    homes can call it from inside a running test loop."""
+    import asyncpg
+
+    name = new_database_name()
+
+    async def create() -> None:
+        admin = await asyncpg.connect(server_dsn)
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, create()).result(timeout=60)
+    return database_dsn(server_dsn, name)
+
+
 __all__ = [
+    "create_database",
     "ENV_DSN",
     "PostgresServer",
     "PostgresUnavailable",
