@@ -34,9 +34,9 @@ def _require_allowed_peer(request: web.Request) -> None:
         )
 
 
-def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> None:
+def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> str:
     """One full anti-entropy session per peer (node key, else client address) per interval:
-    past it 429 with Retry-After (``node/federation/budget.py``)."""
+    past it 429 with Retry-After (``node/federation/budget.py``). Returns who was charged."""
     node = request.app[NODE]
     who = request[PEER] if PEER in request else f"address {client_address(request)}"
     interval = node.config.federation.anti_entropy_interval
@@ -46,6 +46,7 @@ def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> None
         raise ApiError(
             429, "rate-limited", str(exc), "too many sync requests", exc.retry_after
         ) from None
+    return who
 
 
 def _msgpack_body(request: web.Request) -> None:
@@ -60,13 +61,15 @@ async def sync(request: web.Request) -> web.Response:
     index = request.app[SYNC_INDEX]
     if index is None:
         raise ApiError(503, "unavailable", "federation is not running on this node")
-    _charge_session(request, rounds=1)
+    charged = _charge_session(request, rounds=1)
     body = await request.read()
     try:
         reply = index.answer(body)
     except IndexLoading as exc:
+        request.app[NODE].peers.sessions.refund(charged, rounds=1)
         raise ApiError(503, "unavailable", str(exc)) from None
     except Rejected as exc:  # ReconcileError, or the message's own size/encoding
+        request.app[NODE].peers.sessions.refund(charged, rounds=1)  # refused before any work
         status = 413 if exc.klass == "size" else 422
         raise ApiError(status, exc.klass, exc.detail, "bad sync message") from None
     return web.Response(body=reply, content_type=MSGPACK)

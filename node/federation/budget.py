@@ -63,3 +63,11 @@ class SessionBudget:
             )
         spent.rounds += rounds
         spent.fetched += ids
+
+    def refund(self, who: str, rounds: int = 0, ids: int = 0) -> None:
+        """Give back what a request spent when it was refused before any work (a malformed
+        message costs its decoding only, which the rate limits bound)."""
+        spent = self.spent.get(who)
+        if spent is not None:
+            spent.rounds = max(0, spent.rounds - rounds)
+            spent.fetched = max(0, spent.fetched - ids)
