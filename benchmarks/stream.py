@@ -3,7 +3,9 @@
 One node (the real runner, HTTP server, store and verifier workers) runs in this process, so
 that a commit listener of its store stamps the moment each record is committed
 (``time.monotonic``, one clock for every process of the machine). SUBSCRIBERS streams are
-opened by separate client processes (parsing the events must not load the node's process);
+opened by separate client processes, kept lean so that they measure the node and not
+themselves on the shared cores (benchmarks/streamclient.py: raw asyncio connections, one
+backwards search per read for the last complete event's cursor, no HTTP or SSE library);
 records are posted over HTTP in batches of 10 at RATE per second for DURATION seconds. For
 each record and each subscriber the delay from its commit to the event's arrival is measured,
 and (for reference) from the answer to the POST that carried it. Memory: the process's RSS
@@ -34,7 +36,7 @@ from node.runner import start_node, stop_node
 from protocol import Record, parse
 
 BATCH = 10
-IN_FLIGHT = 8
+IN_FLIGHT = 32  # enough that the asked rate holds while a POST takes up to 0.3 s
 KIB = 1024
 
 
@@ -251,6 +253,8 @@ def run(options: Options) -> list[Row]:
         "batch": BATCH,
         "posts_in_flight": IN_FLIGHT,
         "node_rss_before_subscribers_kib": col("rss_base"),
-        "node": "in this process (runner, HTTP, store, verifier workers); clients: processes",
+        "node": "in this process (runner, HTTP, store, verifier workers)",
+        "clients": "4 processes (1 with --quick) of raw asyncio connections; per read, the "
+        "cursor of the last complete event (benchmarks/streamclient.py)",
     }
     return report("stream", options, rows, params, started)

@@ -17,6 +17,7 @@ import aiohttp
 
 from crypto import did_from_raw
 from node.clock import Clock
+from node.keytext import KeyText
 from protocol import MAX_PROOF_BYTES, Record, kinds, normalise_domain, proof_holds, proof_url
 
 log = logging.getLogger("rakuichi.domains")
@@ -59,7 +60,7 @@ async def fetch_proof(url: str, timeout: float = FETCH_TIMEOUT) -> bytes | None:
 
 
 class DomainProofs:
-    """Results of domain proofs by (domain, organisation did), least recently checked dropped
+    """Results of domain proofs by (domain, organisation key), least recently checked dropped
     first beyond ``max_results``."""
 
     def __init__(
@@ -69,8 +70,8 @@ class DomainProofs:
         self.recheck_ms = int(recheck_seconds * 1000)
         self.base = base  # test/dev only: replaces https://DOMAIN
         self.max_results = max_results
-        self._results: OrderedDict[tuple[str, str], DomainStatus] = OrderedDict()
-        self._checks: dict[tuple[str, str], asyncio.Task[DomainStatus]] = {}
+        self._results: OrderedDict[tuple[str, bytes], DomainStatus] = OrderedDict()
+        self._checks: dict[tuple[str, bytes], asyncio.Task[DomainStatus]] = {}
 
     def on_commit(self, records: list[Record]) -> None:
         """Store commit listener: check the domain of every committed org.profile."""
@@ -79,42 +80,47 @@ class DomainProofs:
                 continue
             domain = record.body.get("domain")
             if isinstance(domain, str):
-                self._start(domain, did_from_raw(record.author))
+                self._start(domain, record.author)
 
-    async def status(self, domain: str, did: str) -> DomainStatus:
+    async def status(self, domain: str, org: bytes) -> DomainStatus:
         """The proof's status, checked now if never checked; a stale result is returned while
         a fresh check runs in the background."""
-        held = self._results.get(self._key(domain, did))
+        held = self._results.get(self._key(domain, org))
         if held is None:
-            task = self._start(domain, did)
+            task = self._start(domain, org)
             if task is None:  # too many checks at once: unverified for now
-                return DomainStatus(self._key(domain, did)[0], False, self.clock.now_ms())
+                return DomainStatus(self._key(domain, org)[0], False, self.clock.now_ms())
             return await asyncio.shield(task)
         if self.clock.now_ms() - held.checked >= self.recheck_ms:
-            self._start(domain, did)
+            self._start(domain, org)
         return held
 
-    async def check(self, domain: str, did: str) -> DomainStatus:
+    async def check(self, domain: str, org: bytes) -> DomainStatus:
         """Fetch and decide now (no cache read), and remember the result."""
         url = proof_url(domain, self.base)
         verified = False
         if url is not None:
             body = await fetch_proof(url)
-            verified = body is not None and proof_holds(body, did)
+            verified = body is not None and proof_holds(body, did_from_raw(org))  # the served text
         result = DomainStatus(normalise_domain(domain) or domain, verified, self.clock.now_ms())
-        key = self._key(domain, did)
+        key = self._key(domain, org)
         self._results[key] = result
         self._results.move_to_end(key)
         while len(self._results) > self.max_results:
             self._results.popitem(last=False)
-        log.info("domain %s for %s: %s", result.name, did, "verified" if verified else "unverified")
+        log.info(
+            "domain %s for %s: %s",
+            result.name,
+            KeyText(org),
+            "verified" if verified else "unverified",
+        )
         return result
 
-    def _key(self, domain: str, did: str) -> tuple[str, str]:
-        return (normalise_domain(domain) or domain, did)
+    def _key(self, domain: str, org: bytes) -> tuple[str, bytes]:
+        return (normalise_domain(domain) or domain, org)
 
-    def _start(self, domain: str, did: str) -> asyncio.Task[DomainStatus] | None:
-        key = self._key(domain, did)
+    def _start(self, domain: str, org: bytes) -> asyncio.Task[DomainStatus] | None:
+        key = self._key(domain, org)
         running = self._checks.get(key)
         if running is not None:
             return running
@@ -124,7 +130,7 @@ class DomainProofs:
             return None
         if len(self._checks) >= MAX_CHECKS_IN_FLIGHT:
             return None
-        task = loop.create_task(self.check(domain, did))
+        task = loop.create_task(self.check(domain, org))
         self._checks[key] = task
         task.add_done_callback(lambda _: self._checks.pop(key, None))
         return task

@@ -16,7 +16,7 @@ from node.verifier import Checked, Verifier
 from protocol import Policy, Record, Rejected
 
 # told the records a submission made new, with their source (metrics count them by peer)
-NewRecordsListener = Callable[[list[Record], str | None], Awaitable[None] | None]
+NewRecordsListener = Callable[[list[Record], bytes | None], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Ingestor:
         self.policy = policy
         self.listeners: list[NewRecordsListener] = []
         # told (synchronously) every outcome with its source: metrics count refusals
-        self.outcome_listeners: list[Callable[[list[Outcome], str | None], None]] = []
+        self.outcome_listeners: list[Callable[[list[Outcome], bytes | None], None]] = []
         # raises when writes must not be attempted now (node.storage.faults: disk floor, damage)
         self.before_write: Callable[[], None] | None = None
         # byte budgets per client and author (node.quotas); None: no quotas (local tools)
@@ -68,7 +68,7 @@ class Ingestor:
     async def submit(
         self,
         wires: Sequence[bytes],
-        source: str | None = None,
+        source: bytes | None = None,
         client: str | None = None,
         only: set[bytes] | None = None,
     ) -> list[Outcome]:
@@ -127,7 +127,7 @@ class Ingestor:
         return outcomes
 
     def _charge(
-        self, checked: list[Checked], peer: str | None, client: str | None
+        self, checked: list[Checked], peer: bytes | None, client: str | None
     ) -> list[Checked]:
         assert self.quotas is not None
         out = []

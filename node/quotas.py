@@ -65,7 +65,7 @@ class StorageQuotas:
         self.unknown_by_author = _Budgets(limits.quota_bytes_unknown_kind, window)
         self.refused = 0
 
-    def refusal(self, record: Record, peer: str | None, client: str | None) -> Rejected | None:
+    def refusal(self, record: Record, peer: bytes | None, client: str | None) -> Rejected | None:
         """Charge ``record``; a ``QuotaExceeded`` when a budget it falls under is spent."""
         if record.author == self.own or (peer is None and client is None):
             return None
@@ -73,7 +73,7 @@ class StorageQuotas:
         size = len(record.wire)
         author = record.author.hex()
         checks = [
-            (self.by_peer, peer, "peer")
+            (self.by_peer, peer.hex(), "peer")
             if peer is not None
             else (self.by_client, client or "", "client address"),
             (self.by_author, author, "author"),

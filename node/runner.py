@@ -20,6 +20,7 @@ from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
 from node.federation.watcher import ConfigWatcher
 from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
+from node.keytext import KeyText
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
 from node.storage.check import quick_check
@@ -168,7 +169,12 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    log.info("node %s (org %s) listening on %s", node.node_did, node.org_did, config.public_url)
+    log.info(
+        "node %s (org %s) listening on %s",
+        KeyText(node.keys.node.public_key.raw),
+        KeyText(node.org_identity),
+        config.public_url,
+    )
     try:
         if ready is not None:
             result = ready(node)

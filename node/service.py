@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from crypto import did_from_raw
-from node import __version__
 from node.clock import Clock, SystemClock
 from node.config import (
     NODE_KEY_FILE,
@@ -20,6 +18,7 @@ from node.domains import DomainProofs
 from node.federation.directory import PeerDirectory
 from node.ingest import Ingestor, Outcome, operator_policy
 from node.keyring import events_path, read_events
+from node.keytext import KeyText
 from node.quotas import StorageQuotas
 from node.storage.engines import open_record_store
 from node.storage.faults import StorageGuard
@@ -68,11 +67,6 @@ class Node:
         self.domains = DomainProofs(self.clock, config.domain_recheck, config.domain_proof_base)
         self.store.on_commit.append(self.domains.on_commit)
 
-    @property
-    def org_did(self) -> str:
-        """The organisation's identity: the did:key of its first key (revision 3 proposal)."""
-        return did_from_raw(self.org_identity)
-
     def _key_file_times(self) -> tuple[float, ...]:
         org_key = self.config.home / ORG_KEY_FILE
         times = []
@@ -103,12 +97,12 @@ class Node:
         self._key_files = times
         if self.publishes_profile:
             await self.publish_profile_if_changed()
-        log.info("organisation %s signs with %s", self.org_did, self.keys.org.public_key.did)
+        log.info(
+            "organisation %s signs with %s",
+            KeyText(self.org_identity),
+            KeyText(self.keys.org.public_key.raw),
+        )
         return True
-
-    @property
-    def node_did(self) -> str:
-        return self.keys.node.public_key.did
 
     def use_federation_config(self, federation: FederationConfig) -> None:
         """Put reloaded ``[federation]`` settings in force (the rest of the config stays)."""
@@ -116,19 +110,6 @@ class Node:
 
     def policy(self) -> Policy:
         return operator_policy(self.config.federation)
-
-    def identity(self) -> dict[str, object]:
-        return {
-            "protocol": 1,
-            "software": "rakuichi",
-            "version": __version__,
-            "name": self.config.name,
-            "org": self.org_did,
-            "key": self.keys.org.public_key.did,
-            "node": self.node_did,
-            "url": self.config.public_url,
-            "max_body_bytes": self.config.max_body_bytes,
-        }
 
     async def publish(self, record: Record) -> Outcome:
         (outcome,) = await self.ingestor.submit([record.wire], source=None)
@@ -159,7 +140,7 @@ class Node:
         outcome = await self.publish(record)
         if outcome.refusal is not None:
             raise RuntimeError(f"own profile refused: {outcome.refusal}")
-        log.info("published org.profile %s for %s", record.id.hex(), did_from_raw(record.author))
+        log.info("published org.profile %s for %s", record.id.hex(), KeyText(record.author))
         return record
 
     async def close(self) -> None:

@@ -20,7 +20,7 @@ import aiohttp
 import msgpack
 from yarl import URL
 
-from crypto import SigningKey, httpsig
+from crypto import CryptoError, SigningKey, httpsig, raw_from_did
 from node.config import FederationConfig
 
 MSGPACK = "application/msgpack"
@@ -29,6 +29,17 @@ _SAFE_CLASS = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 class TransportError(Exception):
     """The node could not be reached or did not answer in time: worth trying again later."""
+
+
+def well_known_keys(url: str, answer: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The raw node and organisation keys a peer's well-known document names (did:key)."""
+    node_key, org = answer.get("node"), answer.get("org")
+    if not isinstance(node_key, str) or not isinstance(org, str):
+        raise TransportError(f"{url}: well-known document lacks node/org")
+    try:
+        return raw_from_did(node_key), raw_from_did(org)
+    except CryptoError as exc:
+        raise TransportError(f"{url}: well-known document: {exc}") from None
 
 
 @dataclass

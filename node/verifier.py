@@ -36,7 +36,7 @@ from protocol import (
 )
 
 T = TypeVar("T")
-INLINE_BELOW = 4  # fewer records are verified on the event loop: a worker round trip costs more
+INLINE_BELOW = 24  # fewer records are verified on the event loop (see CHUNK)
 CHUNK = 24  # records per dispatch to a worker at least (up to two dispatches per worker)
 
 Job = tuple[bytes, tuple[Signature, ...]]  # (signing input, signatures)

@@ -22,6 +22,7 @@ import socket
 import time
 from dataclasses import replace
 
+from node.api.federation import peer_table_json
 from node.config import NodeConfig, load_config
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
@@ -111,7 +112,7 @@ class Leadership:
         if not isinstance(store, SharedStatus):
             return
         try:
-            table = await self.federation.peer_table()
+            table = await peer_table_json(self.federation)
             await store.publish_status(PEERS_STATUS, json.dumps(table), self.node.clock.now_ms())
         except Exception as exc:  # a database hiccup: the next tick tries again
             log.warning("peer table not shared now: %s", exc)

@@ -7,7 +7,7 @@ from aiohttp import web
 from crypto import did_from_raw
 from node.api import identities, params, stakeholders
 from node.api.keys import NODE, PEER
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.api.records import MSGPACK, row_json
 from protocol import Draft, Rejected, check_time, kinds, to_json
@@ -86,9 +86,12 @@ async def member_drafts(request: web.Request) -> web.Response:
             "drafts",
             "signature required",
         )
-    if signer != did_from_raw(key):
+    if signer != key:
         raise ApiError(
-            403, "policy", f"signed by {signer}: only the member lists their drafts", "forbidden"
+            403,
+            "policy",
+            f"signed by {did_from_raw(signer)}: only the member lists their drafts",
+            "forbidden",
         )
     node = request.app[NODE]
     wires = await node.store.drafts_for(key)
@@ -133,7 +136,8 @@ async def member(request: web.Request) -> web.Response:
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
 _DID = [{"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}]
-_JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
+DRAFT = typed("the draft: JSON, or its wire bytes (Accept: application/msgpack)", "Draft")
+DRAFT["content"][MSGPACK] = {"schema": {"type": "string", "format": "binary"}}
 add_operations(
     {
         "/v1/drafts": {
@@ -143,14 +147,19 @@ add_operations(
                     "required": True,
                     "content": {MSGPACK: {"schema": {"type": "string", "format": "binary"}}},
                 },
-                "responses": {"201": _JSON, "403": PROBLEM, "415": PROBLEM, "422": PROBLEM},
+                "responses": {
+                    "201": typed("the draft kept", "Draft"),
+                    "403": PROBLEM,
+                    "415": PROBLEM,
+                    "422": PROBLEM,
+                },
             }
         },
         "/v1/drafts/{id}": {
             "get": {
                 "summary": "a draft: JSON with the signatures still missing, or its wire bytes",
                 "parameters": _ID,
-                "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM},
+                "responses": {"200": DRAFT, "400": PROBLEM, "404": PROBLEM},
             }
         },
         "/v1/members/{did}/drafts": {
@@ -158,14 +167,19 @@ add_operations(
                 "summary": "the alliance drafts waiting for this member's signature; the "
                 "request must be signed (RFC 9421) with the member's key",
                 "parameters": _DID,
-                "responses": {"200": _JSON, "400": PROBLEM, "401": PROBLEM, "403": PROBLEM},
+                "responses": {
+                    "200": typed("the drafts", "DraftList"),
+                    "400": PROBLEM,
+                    "401": PROBLEM,
+                    "403": PROBLEM,
+                },
             }
         },
         "/v1/members/{did}": {
             "get": {
                 "summary": "a member: profile, alliances (in force or ended), alumni of",
                 "parameters": _DID,
-                "responses": {"200": _JSON, "400": PROBLEM},
+                "responses": {"200": typed("the member", "Member"), "400": PROBLEM},
             }
         },
     }

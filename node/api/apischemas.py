@@ -10,6 +10,16 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DID = {"type": "string", "pattern": "^did:key:z[1-9A-HJ-NP-Za-km-z]+$"}
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 CURSOR = {"type": ["string", "null"], "description": "opaque cursor, or null"}
+BODY = {
+    "type": "object",
+    "description": "the body of the record's kind (docs/protocol.md): a map of its fields",
+    "additionalProperties": {"description": "a field of the kind's body"},
+}
+SIGNATURE = {
+    "type": "object",
+    "required": ["signer", "sig"],
+    "properties": {"signer": DID, "sig": {"type": "string", "pattern": "^[0-9a-f]{128}$"}},
+}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -77,18 +87,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "kind": {"type": "string"},
             "author": DID,
             "created": {"type": "integer", "minimum": 0},
-            "body": {"type": "object"},
+            "body": BODY,
             "sigs": {
                 "type": "array",
                 "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["signer", "sig"],
-                    "properties": {
-                        "signer": DID,
-                        "sig": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-                    },
-                },
+                "items": SIGNATURE,
             },
             "retracted": {"type": "boolean"},
         },
@@ -103,8 +106,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "kind": {"type": "string"},
             "author": DID,
             "created": {"type": "integer"},
-            "body": {"type": "object"},
-            "sigs": {"type": "array"},
+            "body": BODY,
+            "sigs": {"type": "array", "items": SIGNATURE},
         },
     },
     "Tombstone": {
@@ -187,8 +190,43 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["openapi", "info", "paths"],
         "properties": {
             "openapi": {"type": "string"},
-            "info": {"type": "object"},
-            "paths": {"type": "object"},
+            "info": {
+                "type": "object",
+                "required": ["title", "version"],
+                "properties": {"title": {"type": "string"}, "version": {"type": "string"}},
+            },
+            "paths": {
+                "type": "object",
+                "description": "path -> method -> operation",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["operationId", "responses"],
+                        "properties": {
+                            "operationId": {"type": "string"},
+                            "summary": {"type": "string"},
+                            "responses": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": "object",
+                                    "required": ["description"],
+                                    "properties": {"description": {"type": "string"}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+            "components": {
+                "type": "object",
+                "properties": {
+                    "schemas": {
+                        "type": "object",
+                        "additionalProperties": {"description": "a JSON Schema 2020-12"},
+                    }
+                },
+            },
         },
     },
 }
@@ -210,8 +248,43 @@ NODE_TO_NODE = {("/v1/sync", "post"), ("/v1/records/fetch", "post")}
 OPTIONALLY_SIGNED = {("/v1/records", "post")}  # a peer's push is signed; anyone may post
 
 
+# one name per operation, saying what it does (a test requires every operation to be here)
+OPERATION_IDS: dict[tuple[str, str], str] = {
+    ("/.well-known/rakuichi", "get"): "getNodeIdentity",
+    ("/v1/openapi.json", "get"): "getOpenApiDocument",
+    ("/v1/records", "post"): "submitRecords",
+    ("/v1/records", "get"): "listRecords",
+    ("/v1/records/{id}", "get"): "getRecord",
+    ("/v1/records/{id}/credential", "get"): "getAttestationCredential",
+    ("/v1/records/fetch", "post"): "fetchRecordsById",
+    ("/v1/stream", "get"): "streamRecords",
+    ("/v1/opportunities", "get"): "searchOpportunities",
+    ("/v1/orgs", "get"): "listOrganisations",
+    ("/v1/orgs/{did}", "get"): "getOrganisation",
+    ("/v1/orgs/{did}/alumni", "get"): "listOrganisationAlumni",
+    ("/v1/keys/{did}", "get"): "getKeyHistory",
+    ("/v1/members/{did}", "get"): "getMember",
+    ("/v1/members/{did}/drafts", "get"): "listMemberDrafts",
+    ("/v1/drafts", "post"): "createAllianceDraft",
+    ("/v1/drafts/{id}", "get"): "getAllianceDraft",
+    ("/v1/private/{did}", "get"): "listPrivateRecords",
+    ("/v1/reputation/{did}", "get"): "getReputation",
+    ("/v1/reputation/{did}/bundle", "get"): "getReputationBundle",
+    ("/v1/reputation/verify", "post"): "verifyReputationBundle",
+    ("/v1/contexts/rakuichi-v1.jsonld", "get"): "getJsonLdContext",
+    ("/v1/sync", "post"): "syncRound",
+    ("/v1/peers", "get"): "listPeers",
+    ("/healthz", "get"): "getLiveness",
+    ("/readyz", "get"): "getReadiness",
+    ("/metrics", "get"): "getMetrics",
+}
+
+
 def operation_id(path: str, method: str) -> str:
-    """``getOrgsByDidAlumni`` for ``GET /v1/orgs/{did}/alumni``: unique per operation."""
+    """The operation's name in OPERATION_IDS; for an operation not named there yet, one made
+    from its path (``getOrgsByDidAlumni`` for ``GET /v1/orgs/{did}/alumni``)."""
+    if (path, method) in OPERATION_IDS:
+        return OPERATION_IDS[path, method]
     words = []
     for part in path.strip("/").split("/"):
         if part in ("v1", "") or part.startswith("."):

@@ -30,6 +30,7 @@ from node.api.ratelimit import (
     add_rate_headers,
     search_limit_middleware,
 )
+from node.api.recordviews import RECORD_VIEWS, RecordViews
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
 from node.federation.manager import Federation
@@ -63,6 +64,9 @@ def make_app(
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)
     app[REQUEST_LIMITS] = RequestLimits.make(node.config.rate_limit, node.config.rate_burst)
     app[SEARCH_LIMITER] = RateLimiter(node.config.search_rate_limit, node.config.search_rate_burst)
+    app[RECORD_VIEWS] = RecordViews()
+    node.store.on_commit.append(app[RECORD_VIEWS].on_commit)
+    app.on_cleanup.append(_forget_views)
     app.on_response_prepare.extend([add_cors_headers, add_cache_headers, add_rate_headers])
     for module in (
         directory,
@@ -88,6 +92,10 @@ def make_app(
     app.on_shutdown.append(_stop_hub)
     add_web(app)
     return app
+
+
+async def _forget_views(app: web.Application) -> None:
+    app[NODE].store.on_commit.remove(app[RECORD_VIEWS].on_commit)
 
 
 async def _start_hub(app: web.Application) -> None:

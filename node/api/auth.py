@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from crypto import CryptoError
+from crypto import CryptoError, did_from_raw
 from crypto.httpsig import ReplayCacheFull, verify_request
 from node.api.keys import FEDERATION, NODE, PEER
 from node.api.limits import REQUEST_LIMITS
@@ -59,7 +59,7 @@ async def peer_auth_middleware(
             except CryptoError as exc:
                 error = exc
                 continue
-            request[PEER] = key.did
+            request[PEER] = key.raw
             break
         else:
             raise ApiError(
@@ -69,7 +69,7 @@ async def peer_auth_middleware(
             raise ApiError(
                 401,
                 "signature",
-                f"node key {request[PEER]} was retired by its organisation",
+                f"node key {did_from_raw(request[PEER])} was retired by its organisation",
                 "retired node key",
             )
         denial = node.peers.denial(request[PEER], fed)
@@ -77,7 +77,9 @@ async def peer_auth_middleware(
             raise ApiError(403, "policy", denial, "refused by policy")
         if node.peers.known(request[PEER]):
             limits = request.app[REQUEST_LIMITS]
-            limits.charge(request, limits.by_peer, "peer", request[PEER], node.clock.monotonic())
+            limits.charge(
+                request, limits.by_peer, "peer", did_from_raw(request[PEER]), node.clock.monotonic()
+            )
         federation = request.app[FEDERATION]
         if federation is not None:
             federation.contacted(request[PEER])

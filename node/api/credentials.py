@@ -7,7 +7,7 @@ from aiohttp import web
 
 from node.api import params
 from node.api.keys import NODE
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.private import private_for_requester
 from node.api.problems import ApiError
 from protocol import (
@@ -60,7 +60,6 @@ async def context(request: web.Request) -> web.Response:
     )
 
 
-_JSON = {"description": "JSON-LD", "content": {CREDENTIAL_TYPE: {"schema": {"type": "object"}}}}
 add_operations(
     {
         "/v1/records/{id}/credential": {
@@ -70,18 +69,18 @@ add_operations(
                 "parameters": [
                     {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": _JSON, "400": PROBLEM, "404": PROBLEM, "410": PROBLEM},
+                "responses": {
+                    "200": typed("the credential (JSON-LD)", "Credential", CREDENTIAL_TYPE),
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                    "410": PROBLEM,
+                },
             }
         },
         CONTEXT_PATH: {
             "get": {
                 "summary": "the JSON-LD context of the Rakuichi terms in credentials",
-                "responses": {
-                    "200": {
-                        "description": "JSON-LD",
-                        "content": {LD_JSON: {"schema": {"type": "object"}}},
-                    }
-                },
+                "responses": {"200": typed("the JSON-LD context", "JsonLdContext", LD_JSON)},
             }
         },
     }

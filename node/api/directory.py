@@ -7,10 +7,12 @@ from typing import Any
 from aiohttp import web
 
 from crypto import did_from_raw
+from node import __version__
 from node.api import identities, params, stakeholders
 from node.api.keys import NODE
 from node.api.problems import ApiError
 from node.api.records import MAX_BATCH, row_json
+from node.service import Node
 from node.storage import queries
 from protocol import MAX_RECORD_BYTES, kinds
 
@@ -21,15 +23,28 @@ PROTOCOL_REVISION = 2
 FEATURES = ("stream", "json-post", "cors", "etag", "ratelimit-headers")
 
 
+def node_identity(node: Node) -> dict[str, Any]:
+    """Who this node is: its organisation (identity and current key), its node key, its URL."""
+    return {
+        "protocol": 1,
+        "software": "rakuichi",
+        "version": __version__,
+        "name": node.config.name,
+        "org": did_from_raw(node.org_identity),
+        "key": did_from_raw(node.keys.org.public_key.raw),
+        "node": did_from_raw(node.keys.node.public_key.raw),
+        "url": node.config.public_url,
+        "max_body_bytes": node.config.max_body_bytes,
+    }
+
+
 @routes.get("/.well-known/rakuichi")
 async def well_known(request: web.Request) -> web.Response:
     """Who this node is, and (like NIP-11) its limits and the API features it offers."""
     node = request.app[NODE]
-    identity = node.identity()
+    identity = node_identity(node)
     config = node.config
-    limits = identity.get("limits")
     identity["limits"] = {
-        **(limits if isinstance(limits, dict) else {}),
         "record_bytes": MAX_RECORD_BYTES,
         "body_bytes": config.max_body_bytes,
         "batch_records": MAX_BATCH,
@@ -120,7 +135,7 @@ async def org(request: web.Request) -> web.Response:
         )
         if document is None:
             raise ApiError(404, "not-found", "this organisation has no profile here", "unknown")
-        return web.json_response(await _with_domain(request, document))
+        return web.json_response(await _with_domain(request, document, identity))
     store = request.app[NODE].store
     row = await store.current_of(kinds.ORG_PROFILE, author)
     if row is None:
@@ -136,16 +151,18 @@ async def org(request: web.Request) -> web.Response:
     )
     summary["opportunities"] = [row_json(r) for r in opps]
     summary["alliances_by_relation"] = await stakeholders.by_relation(store, author)
-    return web.json_response(await _with_domain(request, summary))
+    return web.json_response(await _with_domain(request, summary, author))
 
 
-async def _with_domain(request: web.Request, document: dict[str, Any]) -> dict[str, Any]:
-    """Add ``domain``: the profile's domain and whether this node saw it proved."""
+async def _with_domain(
+    request: web.Request, document: dict[str, Any], org: bytes
+) -> dict[str, Any]:
+    """Add ``domain``: the profile's domain and whether this node saw ``org`` proved by it."""
     profile = document.get("profile")
     body = profile.get("body") if isinstance(profile, dict) else None
     domain = body.get("domain") if isinstance(body, dict) else None
     if isinstance(domain, str):
-        status = await request.app[NODE].domains.status(domain, str(document["org"]))
+        status = await request.app[NODE].domains.status(domain, org)
         document["domain"] = status.json()
     return document
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgpack
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api.client_address import client_address
 from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.budget import OverBudget
+from node.federation.manager import Federation
 from node.federation.syncindex import IndexLoading
 from node.storage.interface import PEERS_STATUS, SharedStatus
 from protocol import Rejected
@@ -34,7 +37,7 @@ def _require_allowed_peer(request: web.Request) -> None:
         )
 
 
-def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> str:
+def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> bytes | str:
     """One full anti-entropy session per peer (node key, else client address) per interval:
     past it 429 with Retry-After (``node/federation/budget.py``). Returns who was charged."""
     node = request.app[NODE]
@@ -98,11 +101,20 @@ async def fetch(request: web.Request) -> web.Response:
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 
 
+async def peer_table_json(fed: Federation) -> list[dict[str, Any]]:
+    """The federation's peer table as ``/v1/peers`` shows it (keys as did:key)."""
+    table = await fed.peer_table()
+    for row in table:
+        for name in ("node", "org"):
+            row[name] = did_from_raw(row[name]) if row[name] is not None else None
+    return table
+
+
 @routes.get("/v1/peers")
 async def peers(request: web.Request) -> web.Response:
     fed = request.app[FEDERATION]
     if fed is not None:
-        return web.json_response({"peers": await fed.peer_table()})
+        return web.json_response({"peers": await peer_table_json(fed)})
     # a worker that does not lead the federation shows the leader's table (PostgreSQL)
     store = request.app[NODE].store
     shared = await store.read_status(PEERS_STATUS) if isinstance(store, SharedStatus) else None
@@ -150,12 +162,7 @@ add_operations(
         "/v1/peers": {
             "get": {
                 "summary": "known peers with state (last success, last error, backlog, backoff)",
-                "responses": {
-                    "200": {
-                        "description": "peer table",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    }
-                },
+                "responses": {"200": typed("peer table", "PeerTable")},
             }
         },
     }

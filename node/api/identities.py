@@ -18,7 +18,7 @@ from aiohttp import web
 from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.service import Node
 from node.storage import identities
 from protocol import (
@@ -235,10 +235,7 @@ add_operations(
                     {"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "200": {
-                        "description": "JSON",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
+                    "200": typed("the identity's key history", "KeyView"),
                     "400": PROBLEM,
                 },
             }

@@ -13,4 +13,4 @@ FEDERATION: web.AppKey[Federation | None] = web.AppKey("federation")
 # what the reconciliation route needs of the federation: its item set (None: not federating)
 SYNC_INDEX: web.AppKey[SyncIndex | None] = web.AppKey("sync_index")
 
-PEER = web.RequestKey("peer", str)  # did:key of the node that signed the request
+PEER = web.RequestKey("peer", bytes)  # raw key of the node (or member) that signed the request

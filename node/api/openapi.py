@@ -9,6 +9,7 @@ from aiohttp import web
 from node import __version__
 from node.api.apischemas import DIALECT, SCHEMAS, SECURITY_SCHEMES, finish
 from node.api.keys import NODE
+from node.api.viewschemas import VIEW_SCHEMAS
 from node.ops import endpoints as ops_endpoints
 
 routes = web.RouteTableDef()
@@ -39,9 +40,10 @@ def _path(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def _json(description: str, ref: str | None = None) -> dict[str, Any]:
-    schema = {"$ref": f"#/components/schemas/{ref}"} if ref else {"type": "object"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def typed(description: str, schema: str, content_type: str = "application/json") -> dict[str, Any]:
+    """A response of ``content_type`` whose body is the named component schema."""
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"description": description, "content": {content_type: {"schema": ref}}}
 
 
 PAGING = [
@@ -53,13 +55,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "/.well-known/rakuichi": {
         "get": {
             "summary": "who this node is, its limits and features",
-            "responses": {"200": _json("identity", "Identity")},
+            "responses": {"200": typed("identity", "Identity")},
         }
     },
     "/v1/openapi.json": {
         "get": {
             "summary": "this document",
-            "responses": {"200": _json("OpenAPI 3.1 document", "OpenApiDocument")},
+            "responses": {"200": typed("OpenAPI 3.1 document", "OpenApiDocument")},
         }
     },
     "/v1/records": {
@@ -83,7 +85,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 },
             },
             "responses": {
-                "201": _json("stored", "Outcome"),
+                "201": typed("stored", "Outcome"),
                 "200": {
                     "description": "already held (one record), or the results of a batch",
                     "content": {
@@ -115,7 +117,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 _q("until", "created < until (ms)", "integer"),
                 *PAGING,
             ],
-            "responses": {"200": _json("a page of records", "RecordPage"), "400": PROBLEM},
+            "responses": {"200": typed("a page of records", "RecordPage"), "400": PROBLEM},
         },
     },
     "/v1/records/{id}": {
@@ -123,7 +125,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "summary": "one record: JSON view, or its wire bytes (Accept: application/msgpack)",
             "parameters": [_path("id", "record id, 64 hex digits")],
             "responses": {
-                "200": _json("the record", "Record"),
+                "200": typed("the record", "Record"),
                 "304": {"description": "not modified (If-None-Match held the ETag)"},
                 "400": PROBLEM,
                 "404": PROBLEM,
@@ -164,7 +166,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
                 *PAGING,
             ],
             "responses": {
-                "200": _json("a page of opportunities", "OpportunityPage"),
+                "200": typed("a page of opportunities", "OpportunityPage"),
                 "400": PROBLEM,
                 "429": PROBLEM,
             },
@@ -174,7 +176,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "get": {
             "summary": "organisations known here, with counts",
             "parameters": PAGING,
-            "responses": {"200": _json("a page of organisations", "OrgPage"), "400": PROBLEM},
+            "responses": {"200": typed("a page of organisations", "OrgPage"), "400": PROBLEM},
         }
     },
     "/v1/orgs/{did}": {
@@ -182,7 +184,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "summary": "an organisation: profile, counts, current opportunities",
             "parameters": [_path("did", "did:key of the organisation")],
             "responses": {
-                "200": _json("the organisation", "Org"),
+                "200": typed("the organisation", "Org"),
                 "400": PROBLEM,
                 "404": PROBLEM,
             },
@@ -192,7 +194,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
         "get": {
             "summary": "members who ended an alliance with the alumni clause",
             "parameters": [_path("did", "did:key of the organisation")],
-            "responses": {"200": _json("alumni", "Alumni"), "400": PROBLEM},
+            "responses": {"200": typed("alumni", "Alumni"), "400": PROBLEM},
         }
     },
 }
@@ -218,7 +220,7 @@ def document(server: str = "http://127.0.0.1:8470") -> dict[str, Any]:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         **finished,
-        "components": {"schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": {**SCHEMAS, **VIEW_SCHEMAS}, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from crypto import CryptoError, did_from_raw, raw_from_did
+from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE, PEER
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.storage.private import PrivateRow
 from protocol import Record, kinds, parse, to_json
@@ -22,13 +22,7 @@ routes = web.RouteTableDef()
 
 def requester(request: web.Request) -> bytes | None:
     """The raw key that signed this request (RFC 9421), if it was signed."""
-    did = request.get(PEER)
-    if did is None:
-        return None
-    try:
-        return raw_from_did(did)
-    except CryptoError:
-        return None
+    return request.get(PEER)
 
 
 async def private_for_requester(request: web.Request, record_id: bytes) -> PrivateRow | None:
@@ -98,10 +92,7 @@ add_operations(
                     {"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "200": {
-                        "description": "JSON",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
+                    "200": typed("the private records, with their wire bytes", "PrivateRecords"),
                     "400": PROBLEM,
                     "401": PROBLEM,
                     "403": PROBLEM,

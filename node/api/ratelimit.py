@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api.client_address import client_address
 from node.api.keys import NODE, PEER
 from node.api.problems import ApiError
@@ -103,7 +104,8 @@ async def search_limit_middleware(
 ) -> web.StreamResponse:
     """Full-text searches spend a token of the ``search`` policy too."""
     if request.method == "GET" and request.path == "/v1/opportunities" and request.query.get("q"):
-        who = request.get(PEER) or client_address(request)
+        peer = request.get(PEER)
+        who = did_from_raw(peer) if peer is not None else client_address(request)
         limiter = request.app[SEARCH_LIMITER]
         error = limited(request, limiter, "search", who, request.app[NODE].clock.monotonic())
         if error is not None:

@@ -17,6 +17,7 @@ from node.api.client_address import client_address
 from node.api.keys import NODE, PEER
 from node.api.private import private_record_response
 from node.api.problems import ApiError, refusal
+from node.api.recordviews import RECORD_VIEWS
 from node.storage import queries
 from node.storage.interface import RecordStore
 from protocol import (
@@ -164,26 +165,43 @@ async def answer_by_id(store: RecordStore, rid: bytes) -> tuple[int, queries.Row
 
 @routes.get("/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
+    """One record by id: the stored wire bytes as they are (``Accept: application/msgpack``)
+    or its JSON view, rendered once per id (``RecordViews``). One primary-key lookup per
+    request says the record is live; everything else about a live id is immutable."""
     rid = params.record_id(request.match_info["id"])
-    status, row = await answer_by_id(request.app[NODE].store, rid)
-    if status == 404:  # a private record exists for its two parties alone
+    node = request.app[NODE]
+    row = await node.store.get_record(rid)
+    if row is None or row.wire is None:
+        return await _not_live(request, node.store, rid, row)
+    wants_wire = MSGPACK in request.headers.get("Accept", "")
+    # content-addressed: the id names the bytes; the wire form gets its own tag (Vary: Accept)
+    etag = f'"{rid.hex()}.msgpack"' if wants_wire else f'"{rid.hex()}"'
+    if "If-None-Match" in request.headers:
+        unchanged = not_modified(request, etag)
+        if unchanged is not None:
+            return unchanged
+    if wants_wire:
+        return web.Response(body=row.wire, content_type=MSGPACK, headers=immutable_headers(etag))
+    views = request.app[RECORD_VIEWS]
+    body = views.get(rid)
+    if body is None:
+        body = json.dumps(row_json(row)).encode()
+        views.put(rid, body)
+    return web.Response(body=body, content_type=JSON, headers=immutable_headers(etag))
+
+
+async def _not_live(
+    request: web.Request, store: RecordStore, rid: bytes, row: queries.Row | None
+) -> web.Response:
+    """404 (unknown here, unless a private record of the requester's) or 410 (retracted)."""
+    if row is None and not await store.retract_pending_on(rid):
         answer = await private_record_response(request, rid)
         if answer is not None:
             return answer
         raise ApiError(404, "not-found", f"no record {rid.hex()} here", "unknown record")
-    if row is None:
-        raise ApiError(
-            410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
-        )
-    wants_wire = MSGPACK in request.headers.get("Accept", "")
-    # content-addressed: the id names the bytes; the wire form gets its own tag (Vary: Accept)
-    etag = f'"{rid.hex()}.msgpack"' if wants_wire else f'"{rid.hex()}"'
-    unchanged = not_modified(request, etag)
-    if unchanged is not None:
-        return unchanged
-    if wants_wire:
-        return web.Response(body=row.wire, content_type=MSGPACK, headers=immutable_headers(etag))
-    return web.json_response(row_json(row), headers=immutable_headers(etag))
+    raise ApiError(
+        410, "retracted", f"record {rid.hex()} was retracted by its author", "retracted record"
+    )
 
 
 @routes.get("/v1/records")

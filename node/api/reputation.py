@@ -9,7 +9,7 @@ from aiohttp import web
 from node.api import identities, params
 from node.api.bundlecheck import check_bundle
 from node.api.keys import NODE
-from node.api.openapi import PROBLEM, add_operations
+from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.private import about_subject, requester
 from node.api.problems import ApiError
 from protocol import CLAIMS, GROUNDED, UNGROUNDED, Record, kinds, parse, write_bundle
@@ -112,7 +112,6 @@ async def post_verify(request: web.Request) -> web.Response:
 
 
 _DID = [{"name": "did", "in": "path", "required": True, "schema": {"type": "string"}}]
-_JSON = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
 add_operations(
     {
         "/v1/reputation/{did}": {
@@ -124,7 +123,10 @@ add_operations(
                     {"name": "limit", "in": "query", "schema": {"type": "integer"}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": {"200": _JSON, "400": PROBLEM},
+                "responses": {
+                    "200": typed("a page of attestations and the whole summary", "ReputationPage"),
+                    "400": PROBLEM,
+                },
             }
         },
         "/v1/reputation/{did}/bundle": {
@@ -136,7 +138,10 @@ add_operations(
                     {"name": "issuer", "in": "query", "schema": {"type": "string"}},
                     {"name": "skill", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": {"200": _JSON, "400": PROBLEM},
+                "responses": {
+                    "200": typed("the bundle (JSON; rakuichi verify checks it offline)", "Bundle"),
+                    "400": PROBLEM,
+                },
             }
         },
         "/v1/reputation/verify": {
@@ -144,9 +149,15 @@ add_operations(
                 "summary": "check a bundle (as `rakuichi verify` does offline)",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Bundle"}}
+                    },
                 },
-                "responses": {"200": _JSON, "400": PROBLEM, "413": PROBLEM},
+                "responses": {
+                    "200": typed("what the check found", "BundleReport"),
+                    "400": PROBLEM,
+                    "413": PROBLEM,
+                },
             }
         },
     }

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from node.api import params
 from node.api.keys import NODE
 from node.api.problems import ApiError
-from node.api.streamhub import HEARTBEAT, StreamHub, Subscriber, event_frame
+from node.api.streamhub import StreamHub, Subscriber, event_frame
 from node.storage.stream_queries import StreamFilter
 
 STREAM_HUB = web.AppKey("stream_hub", StreamHub)
@@ -83,6 +83,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
         }
     )
     response.force_close()  # a stream ends its connection: nothing follows it
+    chunked = request.version >= HttpVersion11
+    if chunked:
+        response.enable_chunked_encoding()
     sub = hub.subscribe(where, cursor)
     loop = asyncio.get_running_loop()
 
@@ -95,19 +98,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         await response.write(b"retry: 2000\n: stream from " + str(cursor).encode() + b"\n\n")
         await _backlog(request, response, sub)
-        while not sub.closing:
-            if sub.pending:
-                await response.write(sub.take())
-                continue
-            if sub.overflowed:
-                await response.write(overflow_frame(sub))
-                break
-            if sub.heartbeat:
-                sub.heartbeat = False
-                await response.write(HEARTBEAT)
-                continue
+        transport = request.transport
+        if transport is None:  # the peer went away during the backlog
+            return response
+        # aiohttp's writer holds nothing back (each write went to the transport): from here
+        # on the hub writes this subscriber's events straight into the transport
+        sub.go_live(transport, chunked)
+        while not sub.closing and not sub.overflowed:
             await sub.wake.wait()
             sub.wake.clear()
+        if sub.overflowed and not sub.closing:
+            sub.write(overflow_frame(sub))
     except (ConnectionResetError, ConnectionError):
         pass
     finally:

@@ -40,9 +40,40 @@ def event_frame(item: StreamRow) -> bytes:
     return f"id: {item.row.seq}\nevent: {item.row.kind}\ndata: {data}\n\n".encode()
 
 
+class Batch:
+    """The events of one round for one filter: rendered once, written to every subscriber of
+    that filter as the same bytes (framed as one HTTP chunk, or bare for HTTP/1.0)."""
+
+    __slots__ = ("_bare", "_chunk", "items", "size")
+
+    def __init__(self, items: list[tuple[int, bytes]]) -> None:
+        self.items = items  # (cursor, frame) in cursor order
+        self.size = sum(len(frame) for _, frame in items)
+        self._bare: bytes | None = None
+        self._chunk: bytes | None = None
+
+    def bytes(self, chunked: bool) -> bytes:
+        if self._bare is None:
+            self._bare = b"".join(frame for _, frame in self.items)
+        if not chunked:
+            return self._bare
+        if self._chunk is None:
+            self._chunk = frame_chunk(self._bare)
+        return self._chunk
+
+
+def frame_chunk(data: bytes) -> bytes:
+    """``data`` as one chunk of HTTP/1.1 chunked transfer coding."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One open stream: its filter, its position and the events waiting to be written."""
+    """One open stream: its filter, its position and how its events reach its connection.
+
+    Until its backlog is written (``live`` unset) events are queued in ``pending``. Once live,
+    events are written straight into the connection's transport by the hub, without waking the
+    subscriber's task; what the transport has not sent yet is the subscriber's buffer."""
 
     where: StreamFilter
     floor: int  # events at or before this cursor were delivered from the backlog, or asked past
@@ -54,42 +85,82 @@ class Subscriber:
     pending_seq: int = 0
     overflowed: bool = False
     closing: bool = False
-    heartbeat: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     on_overflow: Callable[[], object] | None = None
+    transport: asyncio.WriteTransport | None = None  # set once live
+    chunked: bool = True
 
-    def offer(self, items: list[tuple[int, bytes]], size: int) -> None:
-        """Queue events (cursor and frame; ``size`` their total bytes). What does not fit in
-        the buffer is not queued: the subscriber is marked overflowed, to be closed once what
-        was queued is written, with the cursor of the last queued event to resume from."""
-        if items and items[0][0] <= self.floor:
-            items = [item for item in items if item[0] > self.floor]
-            size = sum(len(frame) for _, frame in items)
-        if self.overflowed or not items:
+    @property
+    def live(self) -> bool:
+        return self.transport is not None
+
+    def go_live(self, transport: asyncio.WriteTransport, chunked: bool) -> None:
+        """Write what was queued during the backlog and take later events directly."""
+        self.transport, self.chunked = transport, chunked
+        if self.pending:
+            self.write(b"".join(self.pending), self.pending_seq)
+            self.pending, self.pending_bytes = [], 0
+
+    def write(self, data: bytes, seq: int = 0, framed: bool = False) -> None:
+        """Hand ``data`` (whole events, or a comment) to the connection's transport."""
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing():  # the peer went away: end the stream
+            self.close()
             return
-        if self.pending_bytes + size <= self.buffer_bytes:
+        transport.write(data if framed or not self.chunked else frame_chunk(data))
+        self.delivered = max(self.delivered, seq)
+
+    def unsent(self) -> int:
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
+
+    def offer(self, batch: Batch) -> None:
+        """Deliver (live) or queue (backlog) a batch of events. What does not fit in the buffer
+        is not taken: the subscriber is marked overflowed, to be closed with the cursor of the
+        last event taken to resume from."""
+        items, size = batch.items, batch.size
+        if not items or self.overflowed or self.closing:
+            return
+        if items[0][0] <= self.floor:
+            items = [item for item in items if item[0] > self.floor]
+            if not items:
+                return
+            batch = Batch(items)
+            size = batch.size
+        if self.live:
+            if self.unsent() + size <= self.buffer_bytes:
+                self.write(batch.bytes(self.chunked), items[-1][0], framed=True)
+                return
+            self._take_what_fits(items, self.unsent())
+        elif self.pending_bytes + size <= self.buffer_bytes:
             self.pending.extend(frame for _, frame in items)
             self.pending_bytes += size
             self.pending_seq = items[-1][0]
         else:
-            for seq, frame in items:
-                if self.pending and self.pending_bytes + len(frame) > self.buffer_bytes:
-                    self.overflowed = True
-                    if self.on_overflow is not None:
-                        self.on_overflow()
-                    break
-                self.pending.append(frame)
-                self.pending_bytes += len(frame)
-                self.pending_seq = seq
+            self._take_what_fits(items, self.pending_bytes)
+
+    def _take_what_fits(self, items: list[tuple[int, bytes]], held: int) -> None:
+        taken: list[tuple[int, bytes]] = []
+        for item in items:
+            if held + len(item[1]) > self.buffer_bytes and (held or taken):
+                break
+            taken.append(item)
+            held += len(item[1])
+        if taken and self.live:
+            self.write(b"".join(frame for _, frame in taken), taken[-1][0])
+        elif taken:
+            self.pending.extend(frame for _, frame in taken)
+            self.pending_bytes += sum(len(frame) for _, frame in taken)
+            self.pending_seq = taken[-1][0]
+        self.overflowed = True
+        if self.on_overflow is not None:
+            self.on_overflow()
         self.wake.set()
 
-    def take(self) -> bytes:
-        """Everything queued, as one write; the delivered cursor moves past it."""
-        chunk = b"".join(self.pending)
-        if self.pending:
-            self.delivered = max(self.delivered, self.pending_seq)
-        self.pending, self.pending_bytes = [], 0
-        return chunk
+    def beat(self) -> None:
+        """A heartbeat comment, unless the connection still has bytes to send anyway."""
+        if self.live and not self.overflowed and not self.closing and not self.unsent():
+            self.write(HEARTBEAT)
 
     def close(self) -> None:
         self.closing = True
@@ -110,6 +181,7 @@ class StreamHub:
         self.max_subscribers = max_subscribers
         self.seq = 0
         self.subscribers: set[Subscriber] = set()
+        self.filters = FilterIndex()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -146,10 +218,13 @@ class StreamHub:
         that ``start`` is exactly the hub's cursor from which it hands events out."""
         sub = Subscriber(where, cursor, self.seq, self.buffer_bytes, delivered=cursor)
         self.subscribers.add(sub)
+        self.filters.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        self.subscribers.discard(sub)
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            self.filters.remove(sub)
 
     async def _follow(self) -> None:
         while True:
@@ -162,7 +237,7 @@ class StreamHub:
                 await asyncio.sleep(1.0)
                 self._wake.set()
             if self.subscribers:
-                # each round wakes every subscriber: under a stream of commits, a few dozen
+                # each round writes to every subscriber: under a stream of commits, a few dozen
                 # rounds a second (each carrying many records) cost far less than one a commit
                 await asyncio.sleep(ROUND_INTERVAL)
 
@@ -182,25 +257,82 @@ class StreamHub:
                 return
 
     def _fan_out(self, rows: list[StreamRow]) -> None:
-        """Hand out the events of ``rows`` and advance the cursor, without awaiting."""
+        """Hand out the events of ``rows`` and advance the cursor, without awaiting: each
+        record is rendered once, and each filter's batch is joined once for all its
+        subscribers."""
         items = [(r.row.seq, event_frame(r)) for r in rows]
-        total = sum(len(frame) for _, frame in items)
-        everything = StreamFilter()
-        for sub in list(self.subscribers):
-            if sub.where == everything:
-                sub.offer(items, total)
-                continue
-            mine = [
-                item
-                for r, item in zip(rows, items, strict=True)
-                if sub.where.matches(r.row.kind, r.row.author, r.subject)
-            ]
-            sub.offer(mine, sum(len(frame) for _, frame in mine))
+        for where, batch_items in self.filters.split(rows, items):
+            batch = Batch(batch_items)
+            for sub in list(self.filters.groups.get(where, ())):
+                sub.offer(batch)
         self.seq = rows[-1].row.seq
 
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat)
-            for sub in self.subscribers:
-                sub.heartbeat = True
-                sub.wake.set()
+            for sub in list(self.subscribers):
+                sub.beat()
+
+
+EVERYTHING = StreamFilter()
+Anchor = tuple[str, object]
+
+
+class FilterIndex:
+    """Subscribers grouped by filter, and each filter indexed under one value it requires
+    (a subject, else an author, else a kind): a record is matched only against the filters
+    indexed under its own subject, author and kind, plus the filter that takes everything."""
+
+    def __init__(self) -> None:
+        self.groups: dict[StreamFilter, set[Subscriber]] = {}
+        self.anchored: dict[Anchor, set[StreamFilter]] = {}
+
+    @staticmethod
+    def anchors(where: StreamFilter) -> list[Anchor]:
+        if where.subjects:
+            return [("subject", s) for s in where.subjects]
+        if where.authors:
+            return [("author", a) for a in where.authors]
+        return [("kind", k) for k in where.kinds]
+
+    def add(self, sub: Subscriber) -> None:
+        group = self.groups.setdefault(sub.where, set())
+        if not group:
+            for anchor in self.anchors(sub.where):
+                self.anchored.setdefault(anchor, set()).add(sub.where)
+        group.add(sub)
+
+    def remove(self, sub: Subscriber) -> None:
+        group = self.groups.get(sub.where)
+        if group is None:
+            return
+        group.discard(sub)
+        if not group:
+            del self.groups[sub.where]
+            for anchor in self.anchors(sub.where):
+                filters = self.anchored.get(anchor)
+                if filters is not None:
+                    filters.discard(sub.where)
+                    if not filters:
+                        del self.anchored[anchor]
+
+    def split(
+        self, rows: list[StreamRow], items: list[tuple[int, bytes]]
+    ) -> list[tuple[StreamFilter, list[tuple[int, bytes]]]]:
+        """Each filter with subscribers, and the events of ``rows`` it matches (in order)."""
+        out: dict[StreamFilter, list[tuple[int, bytes]]] = {}
+        if EVERYTHING in self.groups:
+            out[EVERYTHING] = items
+        if len(self.groups) > len(out):
+            anchored = self.anchored
+            for r, item in zip(rows, items, strict=True):
+                kind, author, subject = r.row.kind, r.row.author, r.subject
+                candidates = anchored.get(("kind", kind), set()) | anchored.get(
+                    ("author", author), set()
+                )
+                if subject is not None:
+                    candidates = candidates | anchored.get(("subject", subject), set())
+                for where in candidates:
+                    if where.matches(kind, author, subject):
+                        out.setdefault(where, []).append(item)
+        return [(where, batch) for where, batch in out.items() if batch]

@@ -55,7 +55,7 @@ async def anti_entropy(
     items: ItemSet,
     store: RecordStore,
     ingestor: Ingestor,
-    peer_key: str | None,
+    peer_key: bytes | None,
     max_bytes: int = MAX_BATCH_BYTES,
     took_before: set[bytes] | frozenset[bytes] = frozenset(),
 ) -> SyncReport:

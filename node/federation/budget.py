@@ -35,11 +35,11 @@ class OverBudget(Exception):
 
 class SessionBudget:
     def __init__(self, max_tracked: int = MAX_TRACKED) -> None:
-        self.spent: OrderedDict[str, Spent] = OrderedDict()
+        self.spent: OrderedDict[bytes | str, Spent] = OrderedDict()
         self.max_tracked = max_tracked
         self.refused = 0
 
-    def _window(self, who: str, now: float, interval: float) -> Spent:
+    def _window(self, who: bytes | str, now: float, interval: float) -> Spent:
         spent = self.spent.get(who)
         if spent is None or now >= spent.since + interval:
             self.spent.pop(who, None)
@@ -48,7 +48,9 @@ class SessionBudget:
                 self.spent.popitem(last=False)
         return spent
 
-    def charge(self, who: str, now: float, interval: float, rounds: int = 0, ids: int = 0) -> None:
+    def charge(
+        self, who: bytes | str, now: float, interval: float, rounds: int = 0, ids: int = 0
+    ) -> None:
         """Spend ``rounds`` sync rounds and ``ids`` fetched ids of ``who``'s window; raises
         ``OverBudget`` (nothing spent) past one full session's worth."""
         spent = self._window(who, now, interval)
@@ -64,7 +66,7 @@ class SessionBudget:
         spent.rounds += rounds
         spent.fetched += ids
 
-    def refund(self, who: str, rounds: int = 0, ids: int = 0) -> None:
+    def refund(self, who: bytes | str, rounds: int = 0, ids: int = 0) -> None:
         """Give back what a request spent when it was refused before any work (a malformed
         message costs its decoding only, which the rate limits bound)."""
         spent = self.spent.get(who)

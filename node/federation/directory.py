@@ -5,36 +5,37 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from crypto import InvalidDid, raw_from_did
 from crypto.httpsig import ReplayCache
 from node.config import FederationConfig
 from node.federation.budget import SessionBudget
+from node.keytext import KeyText
 
 
 @dataclass(frozen=True)
 class PeerIdentity:
-    node_key: str
+    node_key: bytes
     url: str | None
-    org: str | None
+    org: bytes | None
     # bound by proof: the peer's own well-known document read from ``url``, or a pin; an
     # identity only claimed by some organisation's profile is not used to deny anyone
     proven: bool = False
 
 
 class PeerDirectory:
-    """Node keys seen on peers, with their URLs and organisations, and the replay cache."""
+    """Node keys seen on peers, with their URLs and organisations, and the replay cache.
+    Keys (of nodes and organisations) are raw 32 bytes."""
 
     def __init__(self, replay_capacity: int = 100_000, max_keys: int = 10_000) -> None:
-        self.by_key: OrderedDict[str, PeerIdentity] = OrderedDict()  # oldest learned first
+        self.by_key: OrderedDict[bytes, PeerIdentity] = OrderedDict()  # oldest learned first
         self.replay_cache = ReplayCache(max(1, replay_capacity))
         self.sessions = SessionBudget()  # what each peer's anti-entropy may make this node do
-        self.seed_keys: set[str] = set()
+        self.seed_keys: set[bytes] = set()
         self.max_keys = max(1, max_keys)
-        self.node_keys: dict[str, tuple[int, frozenset[str]]] = {}  # org -> newest profile's
+        self.node_keys: dict[bytes, tuple[int, frozenset[bytes]]] = {}  # org -> newest profile's
         # node key -> (created of the profile that dropped it, the organisation that did)
-        self.retired: dict[str, tuple[int, str]] = {}
+        self.retired: dict[bytes, tuple[int, bytes]] = {}
 
-    def note_node_keys(self, org: str, created: int, keys: frozenset[str]) -> None:
+    def note_node_keys(self, org: bytes, created: int, keys: frozenset[bytes]) -> None:
         """An ``org.profile`` of ``org`` lists ``keys``: a node key that its newest profile no
         longer lists is retired from that profile's ``created`` on."""
         known = self.node_keys.get(org)
@@ -53,7 +54,7 @@ class PeerDirectory:
             while len(table) > self.max_keys:
                 del table[next(iter(table))]
 
-    def retired_too_long(self, node_key: str, now_ms: int, grace_s: float) -> bool:
+    def retired_too_long(self, node_key: bytes, now_ms: int, grace_s: float) -> bool:
         """Whether ``node_key`` was retired more than ``grace_s`` ago by the organisation it
         is proven to serve (its own well-known document, or a pin): another organisation's
         profile that names and then drops the key retires nothing."""
@@ -64,7 +65,9 @@ class PeerDirectory:
         since, org = retired
         return identity.org == org and now_ms > since + grace_s * 1000
 
-    def learn(self, node_key: str, url: str | None, org: str | None, proven: bool = True) -> None:
+    def learn(
+        self, node_key: bytes, url: str | None, org: bytes | None, proven: bool = True
+    ) -> None:
         """``node_key`` answers at ``url`` for ``org``: proven (its well-known document, a
         pin), or only claimed by ``org``'s profile. A claim never rebinds a proven key."""
         known = self.by_key.pop(node_key, None)
@@ -80,32 +83,20 @@ class PeerDirectory:
         while len(self.by_key) > self.max_keys:  # bounded: the oldest learned key goes
             self.by_key.popitem(last=False)
 
-    def known(self, node_key: str) -> bool:
+    def known(self, node_key: bytes) -> bool:
         """A peer this node knows: pinned in peers.toml or learned with its URL."""
         return node_key in self.seed_keys or node_key in self.by_key
 
-    def denial(self, node_key: str, federation: FederationConfig) -> str | None:
+    def denial(self, node_key: bytes, federation: FederationConfig) -> str | None:
         """Why requests signed by ``node_key`` are refused, or None when they are welcome."""
-        try:
-            raw = raw_from_did(node_key)
-        except InvalidDid:
-            return "the signing key is not a did:key"
-        if raw in federation.deny_orgs:
-            return f"node {node_key} is denied by this node"
+        if node_key in federation.deny_orgs:
+            return f"node {KeyText(node_key)} is denied by this node"
         identity = self.by_key.get(node_key)
         if identity is not None and identity.proven:
-            if identity.org and raw_or_none(identity.org) in federation.deny_orgs:
-                return f"organisation {identity.org} is denied by this node"
+            if identity.org and identity.org in federation.deny_orgs:
+                return f"organisation {KeyText(identity.org)} is denied by this node"
             if identity.url and identity.url.rstrip("/") in federation.deny_urls:
                 return f"peer {identity.url} is denied by this node"
         if federation.allow_only and node_key not in self.seed_keys:
             return "this node only accepts the peers its operator listed (allow-only mode)"
-        return None
-
-
-def raw_or_none(did: str) -> bytes | None:
-    """The raw key of a did:key, or None when it is not one."""
-    try:
-        return raw_from_did(did)
-    except InvalidDid:
         return None

@@ -13,7 +13,6 @@ import contextlib
 import logging
 from typing import Any
 
-from crypto import did_from_raw
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
 from node.federation.peersfile import SeedPeer, normalise_url
@@ -135,7 +134,7 @@ class Federation:
     async def add_peer(self, url: str, source: str) -> bool:
         return await self.roster.add(url, source)
 
-    async def identify(self, url: str) -> str:
+    async def identify(self, url: str) -> bytes:
         return await self.roster.identify(url)
 
     def request_sync(self, url: str) -> None:
@@ -144,7 +143,7 @@ class Federation:
     async def sync_with(self, url: str) -> SyncReport | None:
         return await self.anti_entropy.sync_with(url)
 
-    def contacted(self, node_key: str) -> None:
+    def contacted(self, node_key: bytes) -> None:
         """A peer just reached us with a signed request: it is up, so stop backing off."""
         identity = self.node.peers.by_key.get(node_key)
         if identity is not None and identity.url:
@@ -153,6 +152,7 @@ class Federation:
             self.roster.unknown_signer()
 
     async def peer_table(self) -> list[dict[str, Any]]:
+        """Every peer's row and state (``node`` and ``org``: raw keys, or None)."""
         rows = await self.state.all()
         active = set(await self.active_peers())
         return [
@@ -207,7 +207,7 @@ class Federation:
             except Exception:
                 log.exception("reload failed")
 
-    async def _learn(self, named: list[tuple[str, list[str]]]) -> None:
+    async def _learn(self, named: list[tuple[bytes, list[str]]]) -> None:
         """Learn peers from profiles: (organisation, the URLs its profile names) each."""
         for org, urls in named:
             await self.roster.learn(urls, org)
@@ -217,7 +217,7 @@ class Federation:
         await self.roster.learn_from(url)
         await self._update_senders()
 
-    async def _learn_logged(self, named: list[tuple[str, list[str]]]) -> None:
+    async def _learn_logged(self, named: list[tuple[bytes, list[str]]]) -> None:
         try:
             await self._learn(named)
         except Exception:
@@ -240,7 +240,7 @@ class Federation:
             task.add_done_callback(self._learning.discard)
         if self.node.config.federation.learn_peers:
             named = [
-                (did_from_raw(r.author), [n["url"] for n in r.body.get("nodes", [])])
+                (r.author, [n["url"] for n in r.body.get("nodes", [])])
                 for r in profiles
                 if r.body.get("nodes")
             ]
@@ -258,11 +258,11 @@ class Federation:
         rebinds a proven key)."""
         keys = await self.node.key_histories.histories()
         for profile in profiles:
-            org = did_from_raw(keys.resolve(profile.author))
-            nodes = {}
+            org = keys.resolve(profile.author)
+            nodes: dict[str, bytes] = {}
             for entry in profile.body.get("nodes", []):
                 with contextlib.suppress(ConfigError):
-                    nodes[normalise_url(entry["url"])] = did_from_raw(entry["key"])
+                    nodes[normalise_url(entry["url"])] = entry["key"]
             self.node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
 
     async def _follow_logged(self, profiles: list[Record]) -> None:

@@ -20,6 +20,11 @@ class SeedPeer:
     name: str = ""
     node_key: str = ""  # pinned did:key; empty: whatever key the peer's well-known names
 
+    @property
+    def pinned(self) -> bytes | None:
+        """The pinned node key, raw (``read_peers`` checked it), or None."""
+        return raw_from_did(self.node_key) if self.node_key else None
+
     def to_toml(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"url": self.url}
         if self.name:

@@ -6,19 +6,21 @@ Each peer's row (identity, cursor, failures) is in the storage's ``PeerStore``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 
-from crypto import did_from_raw
+from crypto import InvalidDid, raw_from_did
 from node.clock import Clock
 from node.config import FederationConfig
 from node.federation.clients import ClientPool
-from node.federation.directory import PeerDirectory, raw_or_none
+from node.federation.directory import PeerDirectory
 from node.federation.peersfile import SeedPeer, normalise_url
+from node.keytext import KeyText
 from node.storage.interface import PeerStore
 from node.storage.peers import LEARNED, SEED
 from node.tomlfile import ConfigError
-from node.transport import RemoteRefusal, TransportError
+from node.transport import RemoteRefusal, TransportError, well_known_keys
 from protocol import Record
 
 log = logging.getLogger("rakuichi.federation")
@@ -56,7 +58,7 @@ class PeerRoster:
         self.body_limits: dict[str, int] = {}  # the largest request body each peer takes
         # learned URL -> its learning slot: the organisation whose profile named it (or the
         # organisation a peer's list gave for it): one organisation's URLs take one slot
-        self.slots: dict[str, str] = {}
+        self.slots: dict[str, bytes | str] = {}  # raw organisation key, or a list's entry
         self._next_reread = 0.0
 
     def unknown_signer(self) -> None:
@@ -77,11 +79,11 @@ class PeerRoster:
             if row.node_key:
                 self.directory.learn(row.node_key, url, row.org)
 
-    def denied(self, url: str, node_key: str | None, org: str | None) -> bool:
+    def denied(self, url: str, node_key: bytes | None, org: bytes | None) -> bool:
         fed = self.settings()
         if url in fed.deny_urls:
             return True
-        return any(did is not None and raw_or_none(did) in fed.deny_orgs for did in (node_key, org))
+        return any(key is not None and key in fed.deny_orgs for key in (node_key, org))
 
     async def active(self) -> list[str]:
         """Seeds first, then learned peers (unless allow-only), up to ``max_peers``."""
@@ -112,7 +114,7 @@ class PeerRoster:
     async def use_seeds(self, seeds: list[SeedPeer], deny_urls: frozenset[str]) -> None:
         """Take the seeds of peers.toml; a seed no longer listed is forgotten."""
         self.seeds = seeds
-        self.directory.seed_keys = {p.node_key for p in seeds if p.node_key}
+        self.directory.seed_keys = {p.pinned for p in seeds if p.pinned}
         for seed in seeds:
             await self.add(seed.url, SEED)
         listed = {p.url for p in seeds}
@@ -121,7 +123,7 @@ class PeerRoster:
             if row.source == SEED and url not in listed and url not in deny_urls:
                 await self.state.forget(url)
 
-    async def identify(self, url: str) -> str:
+    async def identify(self, url: str) -> bytes:
         """The peer's node key, from its well-known document (and checked): read once per
         process, and again after a request signed by an unknown node key, so that a peer that
         rotated its node key is re-learned without an operator. The document also gives the
@@ -130,16 +132,21 @@ class PeerRoster:
         if row is not None and row.node_key and url in self.confirmed:
             return row.node_key
         answer = await self.clients.client(url).identity()
-        node_key, org = answer.get("node"), answer.get("org")
-        if not isinstance(node_key, str) or not isinstance(org, str):
-            raise TransportError(f"{url}: well-known document lacks node/org")
-        pinned = next((p.node_key for p in self.seeds if p.url == url and p.node_key), None)
+        node_key, org = well_known_keys(url, answer)
+        pinned = next((p.pinned for p in self.seeds if p.url == url and p.pinned), None)
         if pinned and pinned != node_key:
-            raise TransportError(f"{url}: node key {node_key} is not the pinned {pinned}")
+            raise TransportError(
+                f"{url}: node key {KeyText(node_key)} is not the pinned {KeyText(pinned)}"
+            )
         if self.denied(url, node_key, org):
             raise TransportError(f"{url}: denied by this node's policy")
         if row is not None and row.node_key and row.node_key != node_key:
-            log.warning("peer %s now signs as %s (was %s): re-learned", url, node_key, row.node_key)
+            log.warning(
+                "peer %s now signs as %s (was %s): re-learned",
+                url,
+                KeyText(node_key),
+                KeyText(row.node_key),
+            )
         limit = answer.get("max_body_bytes")
         if isinstance(limit, int) and not isinstance(limit, bool) and limit >= MIN_PEER_BODY_LIMIT:
             self.body_limits[url] = limit
@@ -155,12 +162,10 @@ class PeerRoster:
                 url = normalise_url(entry["url"])
             except ConfigError:
                 continue
-            self.directory.learn(
-                did_from_raw(entry["key"]), url, did_from_raw(profile.author), proven=False
-            )
+            self.directory.learn(entry["key"], url, profile.author, proven=False)
             self.confirmed.discard(url)  # the profile may name a new node key: read it again
 
-    async def learn(self, urls: list[str], slot: str) -> bool:
+    async def learn(self, urls: list[str], slot: bytes | str) -> bool:
         """Add one of the peers ``urls`` named by ``slot`` (an organisation's profile, or the
         organisation a peer's list gives): one learning slot per organisation, so that a few
         profiles naming many URLs cannot fill the table. The table holds at most
@@ -216,7 +221,10 @@ class PeerRoster:
             peer_url, org = entry.get("url"), entry.get("org")
             if not isinstance(peer_url, str):
                 continue
-            slot = org if isinstance(org, str) else f"listed by {url}: {peer_url}"
+            slot: bytes | str = f"listed by {url}: {peer_url}"
+            if isinstance(org, str):
+                with contextlib.suppress(InvalidDid):
+                    slot = raw_from_did(org)
             added += await self.learn([peer_url], slot)
             if added >= LEARN_PER_LIST:
                 return

@@ -36,7 +36,7 @@ class AntiEntropy:
         clock: Clock,
         settings: Callable[[], FederationConfig],
         active_peers: Callable[[], Awaitable[list[str]]],
-        identify: Callable[[str], Awaitable[str]],
+        identify: Callable[[str], Awaitable[bytes]],
         learn_from: Callable[[str], Awaitable[None]],
         body_limit: Callable[[str], int] = lambda url: MAX_BATCH_BYTES,
     ) -> None:

@@ -37,7 +37,7 @@ class PeerSender:
         push_interval: float,
         max_backoff: float,
         on_recovered: Callable[[str], Awaitable[None] | None],
-        identify: Callable[[str], Awaitable[str]],
+        identify: Callable[[str], Awaitable[bytes]],
         body_limit: Callable[[str], int] = lambda url: MAX_BATCH_BYTES,
     ) -> None:
         self.url = url

@@ -20,7 +20,7 @@ class SenderPool:
         clients: ClientPool,
         clock: Clock,
         on_recovered: Callable[[str], Awaitable[None] | None],
-        identify: Callable[[str], Awaitable[str]],
+        identify: Callable[[str], Awaitable[bytes]],
         body_limit: Callable[[str], int],
     ) -> None:
         self.state = state

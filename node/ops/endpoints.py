@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from crypto import did_from_raw
 from node.api.client_address import client_address, is_local
 from node.api.keys import NODE, PEER, SYNC_INDEX
 from node.api.problems import ApiError
@@ -44,8 +45,9 @@ class Readiness:
         return waiting
 
 
-def _plain(description: str, content_type: str = "application/json") -> dict[str, Any]:
-    return {"description": description, "content": {content_type: {"schema": {"type": "object"}}}}
+def _typed(description: str, schema: str, content_type: str = "application/json") -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema}"}
+    return {"description": description, "content": {content_type: {"schema": ref}}}
 
 
 # merged into the OpenAPI document (node/api/openapi.py)
@@ -53,15 +55,15 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {
         "get": {
             "summary": "liveness: the process answers",
-            "responses": {"200": _plain('{"status": "ok"}')},
+            "responses": {"200": _typed('{"status": "ok"}', "Health")},
         }
     },
     "/readyz": {
         "get": {
             "summary": "readiness: store open, sync index loaded, listening",
             "responses": {
-                "200": _plain('{"status": "ready"}'),
-                "503": _plain('{"status": "loading", "reasons": [...]}'),
+                "200": _typed('{"status": "ready"}', "Readiness"),
+                "503": _typed('{"status": "loading", "reasons": [...]}', "Readiness"),
             },
         }
     },
@@ -73,7 +75,9 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "description": "Prometheus text format 0.0.4",
                     "content": {"text/plain": {"schema": {"type": "string"}}},
                 },
-                "403": _plain("problem: not loopback and no valid admin token"),
+                "403": _typed(
+                    "not loopback and no valid admin token", "Problem", "application/problem+json"
+                ),
             },
         }
     },
@@ -122,6 +126,10 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+def _did_or_none(raw: bytes | None) -> str | None:
+    return None if raw is None else did_from_raw(raw)
+
+
 def _route_of(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
@@ -165,7 +173,7 @@ async def observe_middleware(
                     "status": status,
                     "bytes": size,
                     "duration_ms": round(seconds * 1000, 2),
-                    "peer": request.get(PEER),
+                    "peer": _did_or_none(request.get(PEER)),
                 },
             )
 

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from crypto import did_from_raw
 from node.federation.antientropy import SyncReport
 from node.federation.manager import Federation
 from node.ingest import Outcome
@@ -27,7 +28,7 @@ COUNTS_MAX_AGE = 60.0  # seconds a slow count of the store's records may be reus
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def source_label(source: str | None) -> str:
+def source_label(source: bytes | None) -> str:
     return "client" if source is None else "peer"
 
 
@@ -193,17 +194,17 @@ class NodeMetrics:
             fed.anti_entropy.listeners.append(self.on_sync)
 
     # ----- events
-    def _peer_url(self, source: str) -> str:
+    def _peer_url(self, source: bytes) -> str:
         identity = self.node.peers.by_key.get(source)
-        return identity.url if identity is not None and identity.url else source
+        return identity.url if identity is not None and identity.url else did_from_raw(source)
 
-    def on_outcomes(self, outcomes: list[Outcome], source: str | None) -> None:
+    def on_outcomes(self, outcomes: list[Outcome], source: bytes | None) -> None:
         label = source_label(source)
         for outcome in outcomes:
             if outcome.refusal is not None:
                 self.refused.labels(outcome.refusal.klass, label).inc()
 
-    def on_new(self, records: list[Record], source: str | None) -> None:
+    def on_new(self, records: list[Record], source: bytes | None) -> None:
         label = source_label(source)
         for record in records:
             self.ingested.labels(record.kind, label).inc()

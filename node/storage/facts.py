@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from node.storage.keycolumns import key_column
 from protocol import Record, kinds
 
 
@@ -21,7 +22,7 @@ class RecordRow:
     slot: str | None
     wire: bytes
 
-    def params(self, received: int, origin: str | None) -> tuple[Any, ...]:
+    def params(self, received: int, origin: bytes | None) -> tuple[Any, ...]:
         return (
             self.id,
             self.kind,
@@ -32,7 +33,7 @@ class RecordRow:
             self.slot,
             self.wire,
             received,
-            origin,
+            key_column(origin),
         )
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+
+from node.storage.keycolumns import key_column, key_from_column
 
 SEED = "seed"
 # A batch stays well under any peer's body limit (default 8 MiB): 2 MiB is ~30 maximal records.
@@ -35,8 +38,8 @@ _COLUMNS = (
 class PeerState:
     url: str
     source: str
-    node_key: str | None
-    org: str | None
+    node_key: bytes | None  # raw; stored as did:key text
+    org: bytes | None
     cursor: int
     last_success: int | None
     last_error: int | None
@@ -44,6 +47,11 @@ class PeerState:
     failures: int
     last_sync: int | None
     added: int
+
+
+def _state(row: Any) -> PeerState:
+    url, source, node_key, org, *rest = row
+    return PeerState(url, source, key_from_column(node_key), key_from_column(org), *rest)
 
 
 class PeerTable:
@@ -64,13 +72,13 @@ class PeerTable:
 
     async def all(self) -> dict[str, PeerState]:
         rows = await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers ORDER BY added, url")
-        return {r[0]: PeerState(*r) for r in rows}
+        return {r[0]: _state(r) for r in rows}
 
     async def get(self, url: str) -> PeerState | None:
         rows = list(
             await self.db.execute_fetchall(f"SELECT {_COLUMNS} FROM peers WHERE url = ?", (url,))
         )
-        return PeerState(*rows[0]) if rows else None
+        return _state(rows[0]) if rows else None
 
     async def ensure(self, url: str, source: str, cursor: int, now_ms: int) -> bool:
         """Add a peer starting at ``cursor``; a seed upgrades a learned row. True when new."""
@@ -87,9 +95,10 @@ class PeerTable:
     async def forget(self, url: str) -> None:
         await self.db.execute("DELETE FROM peers WHERE url = ?", (url,))
 
-    async def set_identity(self, url: str, node_key: str, org: str) -> None:
+    async def set_identity(self, url: str, node_key: bytes, org: bytes) -> None:
         await self.db.execute(
-            "UPDATE peers SET node_key = ?, org = ? WHERE url = ?", (node_key, org, url)
+            "UPDATE peers SET node_key = ?, org = ? WHERE url = ?",
+            (key_column(node_key), key_column(org), url),
         )
 
     async def advance(self, url: str, cursor: int, now_ms: int) -> None:
@@ -118,18 +127,18 @@ class PeerTable:
     async def synced(self, url: str, now_ms: int) -> None:
         await self.db.execute("UPDATE peers SET last_sync = ? WHERE url = ?", (now_ms, url))
 
-    async def backlog(self, origin_key: str | None, cursor: int) -> int:
+    async def backlog(self, origin_key: bytes | None, cursor: int) -> int:
         rows = list(
             await self.db.execute_fetchall(
                 "SELECT count(*) FROM records WHERE seq > ? AND wire IS NOT NULL"
                 " AND (origin IS NULL OR origin != ?)",
-                (cursor, origin_key or ""),
+                (cursor, key_column(origin_key) or ""),
             )
         )
         return int(rows[0][0])
 
     async def outbox(
-        self, origin_key: str | None, cursor: int, limit: int, max_bytes: int = MAX_BATCH_BYTES
+        self, origin_key: bytes | None, cursor: int, limit: int, max_bytes: int = MAX_BATCH_BYTES
     ) -> tuple[list[tuple[int, bytes]], int]:
         """Records after ``cursor`` to offer a peer, skipping those it sent us (no echo).
 
@@ -144,7 +153,7 @@ class PeerTable:
             await self.db.execute_fetchall(
                 "SELECT seq, wire FROM records WHERE seq > ? AND seq <= ? AND wire IS NOT NULL"
                 " AND (origin IS NULL OR origin != ?) ORDER BY seq LIMIT ?",
-                (cursor, upto, origin_key or "", limit),
+                (cursor, upto, key_column(origin_key) or "", limit),
             )
         )
         batch: list[tuple[int, bytes]] = []

@@ -156,7 +156,7 @@ class PgStore(Store):
         return results
 
     @staticmethod
-    async def _insert_in(tx: PgConnection, items: list[tuple[Record, int, str | None]]) -> None:
+    async def _insert_in(tx: PgConnection, items: list[tuple[Record, int, bytes | None]]) -> None:
         facts: dict[str, list[tuple[object, ...]]] = {}
         for record, _, _ in items:
             fact = facts_of(record)

@@ -7,6 +7,7 @@ node/storage/ use these methods and never see a connection.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,8 +29,16 @@ from protocol import AttestationState, Record, Reputation, Tombstone, Views
 
 class StoreReads:
     reader: aiosqlite.Connection
+    # SQLite only: a plain read-only connection for lookups by primary key on the event loop's
+    # thread (a reader that never waits: WAL; if it ever is busy, the reader thread answers)
+    point: sqlite3.Connection | None = None
 
     async def get_record(self, record_id: bytes) -> Row | None:
+        if self.point is not None:
+            try:
+                return queries.get_record_now(self.point, record_id)
+            except sqlite3.OperationalError:
+                pass
         return await queries.get_record(self.reader, record_id)
 
     async def retract_pending_on(self, record_id: bytes) -> bool:

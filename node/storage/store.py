@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,16 +38,16 @@ log = logging.getLogger("rakuichi.store")
 class _Pending:
     records: Sequence[Record]
     received: int
-    origin: str | None
+    origin: bytes | None
     future: asyncio.Future[list[bool]]
 
 
 def claim(
     group: list[_Pending], held: set[bytes]
-) -> tuple[dict[bytes, tuple[Record, int, str | None]], list[list[bool]]]:
+) -> tuple[dict[bytes, tuple[Record, int, bytes | None]], list[list[bool]]]:
     """Which records of a write group are new (not ``held``, first occurrence in the group),
     with their arrival details, and each submission's new/already-held flags."""
-    new: dict[bytes, tuple[Record, int, str | None]] = {}
+    new: dict[bytes, tuple[Record, int, bytes | None]] = {}
     results: list[list[bool]] = []
     for item in group:
         flags = []
@@ -74,6 +75,16 @@ async def _connect(path: str) -> aiosqlite.Connection:
         with contextlib.suppress(Exception):
             await db.close()
         raise
+    return db
+
+
+def _point_connection(path: Path) -> sqlite3.Connection:
+    """A read-only connection for primary-key lookups on the event loop's thread
+    (``StoreReads.point``): it never waits for a lock (busy: the reader thread answers)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA query_only = ON")
+    db.execute("PRAGMA busy_timeout = 0")
+    db.execute("PRAGMA cache_size = -8000")
     return db
 
 
@@ -129,6 +140,7 @@ class Store(StoreReads):
             writer = await _connect(str(target))
             await migrate(writer, target)
             reader = await _connect(str(target))
+            point = _point_connection(target)
         except BaseException as exc:
             if writer is not None:  # its thread would keep the process from exiting
                 with contextlib.suppress(Exception):
@@ -136,12 +148,16 @@ class Store(StoreReads):
             if isinstance(exc, aiosqlite.Error):
                 raise StoreError(f"{target}: cannot open the database: {exc}") from None
             raise
-        return cls(target, writer, reader)
+        store = cls(target, writer, reader)
+        store.point = point
+        return store
 
     async def close(self) -> None:
         if self._writing is not None:
             with contextlib.suppress(Exception):
                 await self._writing
+        if self.point is not None:
+            self.point.close()
         await self.reader.close()
         await self.writer.close()
 
@@ -149,7 +165,7 @@ class Store(StoreReads):
         """One SQLite file has one node process writing it: nothing to follow."""
 
     async def add(
-        self, records: Sequence[Record], received_ms: int, origin: str | None = None
+        self, records: Sequence[Record], received_ms: int, origin: bytes | None = None
     ) -> list[bool]:
         """Store valid records; for each, True when it was new, False when already held.
 
@@ -212,7 +228,7 @@ class Store(StoreReads):
             held.update(row[0] for row in rows)
         return held
 
-    async def _insert(self, items: list[tuple[Record, int, str | None]]) -> None:
+    async def _insert(self, items: list[tuple[Record, int, bytes | None]]) -> None:
         facts: dict[str, list[tuple[object, ...]]] = {}
         for record, _, _ in items:
             fact = facts_of(record)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api.client_address import is_local
 from node.api.keys import FEDERATION, NODE
 from node.ingest import Outcome
@@ -34,12 +35,17 @@ class Refusals:
         default_factory=lambda: collections.deque(maxlen=RECENT)
     )
 
-    def observe(self, outcomes: Iterable[Outcome], source: str | None) -> None:
+    def observe(self, outcomes: Iterable[Outcome], source: bytes | None) -> None:
         now = int(time.time() * 1000)
         for outcome in outcomes:
             if outcome.refusal is not None:
                 self.recent.append(
-                    (now, outcome.refusal.klass, outcome.refusal.detail[:300], source or "")
+                    (
+                        now,
+                        outcome.refusal.klass,
+                        outcome.refusal.detail[:300],
+                        did_from_raw(source) if source is not None else "",
+                    )
                 )
 
     def by_class(self) -> list[tuple[str, int]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from crypto import InvalidDid, did_from_raw, raw_from_did
+from crypto import InvalidDid, raw_from_did
 from node.api.keys import NODE
 from node.storage import queries
 from node.storage.interface import RecordStore
@@ -128,7 +128,7 @@ async def org(request: web.Request) -> web.Response:
     domain = profile.body.get("domain")
     proof = None
     if isinstance(domain, str):
-        proof = await node.domains.status(domain, did_from_raw(key))
+        proof = await node.domains.status(domain, key)
     in_force, alumni = shaping.by_relation(items, True), shaping.by_relation(items, False)
     shown = [a for group in (*in_force.values(), *alumni.values()) for a in group[:cap]]
     return render(

@@ -31,6 +31,7 @@ from tests.support import (
     fresh_key,
     make_home,
     now_ms,
+    org_did,
     org_profile,
     rakuichi_command,
     raw,
@@ -180,20 +181,20 @@ async def test_an_end_by_a_third_party_has_no_effect(
 ) -> None:
     url, member, outsider = base_url(node), fresh_key(), fresh_key()
     agreed = draft_for(node.keys.org, member).sign(member).finish()
-    org_did = node.org_did
+    own_did = org_did(node)
     assert (await status_of(http, "POST", f"{url}/v1/records", agreed.wire))[0] == 201
     for stranger in (outsider, fresh_key()):
         end = alliance_end(stranger, agreed, now_ms())
         status, _ = await status_of(http, "POST", f"{url}/v1/records", end.wire)
         assert status == 201  # a valid record, kept, but of no effect, ever
     assert await in_force(http, url, member) == {agreed.id.hex(): True}
-    _, alumni = await status_of(http, "GET", f"{url}/v1/orgs/{org_did}/alumni")
+    _, alumni = await status_of(http, "GET", f"{url}/v1/orgs/{own_did}/alumni")
     assert alumni["alumni"] == []
 
     by_member = alliance_end(member, agreed, now_ms())
     assert (await status_of(http, "POST", f"{url}/v1/records", by_member.wire))[0] == 201
     assert await in_force(http, url, member) == {agreed.id.hex(): False}
-    _, alumni = await status_of(http, "GET", f"{url}/v1/orgs/{org_did}/alumni")
+    _, alumni = await status_of(http, "GET", f"{url}/v1/orgs/{own_did}/alumni")
     assert [a["member"] for a in alumni["alumni"]] == [did(member)]
 
 
@@ -365,7 +366,7 @@ async def test_member_attests_retracts_and_ends_through_the_cli(
         "attest",
         *mine,
         "--subject",
-        node.org_did,
+        org_did(node),
         "--claim",
         "rating",
         "--score",
@@ -376,16 +377,16 @@ async def test_member_attests_retracts_and_ends_through_the_cli(
     assert rated.returncode == 0, rated.stderr
     rating = re.search(r"published attestation ([0-9a-f]{64})", rated.stdout)
     assert rating, rated.stdout
-    _, rep = await status_of(http, "GET", f"{url}/v1/reputation/{node.org_did}")
+    _, rep = await status_of(http, "GET", f"{url}/v1/reputation/{org_did(node)}")
     assert [(e["id"], e["state"]) for e in rep["attestations"]] == [(rating[1], "grounded")]
     line = one_line_failure(
-        await cli("member", "attest", *mine, "--subject", node.org_did, "--claim", "rating")
+        await cli("member", "attest", *mine, "--subject", org_did(node), "--claim", "rating")
     )
     assert "score" in line  # a rating needs a score: refused before anything is sent
 
     withdrawn = await cli("member", "retract", *mine, rating[1], "--reason", "too early")
     assert withdrawn.returncode == 0, withdrawn.stderr
-    _, rep = await status_of(http, "GET", f"{url}/v1/reputation/{node.org_did}")
+    _, rep = await status_of(http, "GET", f"{url}/v1/reputation/{org_did(node)}")
     assert [(e["id"], e["state"]) for e in rep["attestations"]] == [(rating[1], "retracted")]
 
     line = one_line_failure(

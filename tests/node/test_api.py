@@ -33,6 +33,7 @@ from tests.support import (
     now_ms,
     one_of_every_kind,
     opportunity,
+    org_did,
     org_profile,
     retract,
     running_node,
@@ -339,7 +340,7 @@ async def test_list_records_filters(node: Node, api: Api) -> None:
     for params, keep in cases:
         assert await ids(**params) == expect(keep), params
     own, *everything = await api.all_records(since=str(t0))  # own profile: published first
-    assert (own["kind"], own["author"]) == ("org.profile", node.org_did)
+    assert (own["kind"], own["author"]) == ("org.profile", org_did(node))
     assert [v["id"] for v in everything] == expect(lambda r: True)
     for view in everything:  # tombstones are not listed (revision 2)
         assert "retracted" not in view and bytes.fromhex(view["id"]) not in erased
@@ -514,7 +515,7 @@ async def test_orgs_org_and_alumni(node: Node, api: Api) -> None:
     listing = await api.ok("/v1/orgs")
     assert listing["next"] is None
     by_org = {entry["org"]: entry for entry in listing["orgs"]}
-    assert set(by_org) == {node.org_did, did(cast.org), did(cast.org_b)}
+    assert set(by_org) == {org_did(node), did(cast.org), did(cast.org_b)}
     authors = [raw_from_did(entry["org"]) for entry in listing["orgs"]]
     assert authors == sorted(authors)
     assert all(entry["profile"]["author"] == entry["org"] for entry in listing["orgs"])
@@ -526,7 +527,7 @@ async def test_orgs_org_and_alumni(node: Node, api: Api) -> None:
         "alliance.end": 1,
     }
     assert by_org[did(cast.org_b)]["counts"] == {"org.profile": 1}
-    assert by_org[node.org_did]["profile"]["body"]["name"] == "acme"
+    assert by_org[org_did(node)]["profile"]["body"]["name"] == "acme"
     paged, query = [], {"limit": "1"}
     while True:
         page = await api.ok("/v1/orgs", **query)

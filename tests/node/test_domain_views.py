@@ -14,7 +14,7 @@ from node.service import Node
 from node.transport import timeouts
 from tests.node.test_alliance_rules import cli
 from tests.node.test_member_drafts import leave_draft, wallet_of
-from tests.support import base_url, fresh_key, make_home, running_node
+from tests.support import base_url, fresh_key, make_home, org_did, running_node
 from tests.support.proofserver import ProofServer, proof_server
 
 DOMAIN = "acme.example.org"
@@ -32,7 +32,7 @@ async def node(tmp_path: Path, served: ProofServer) -> AsyncIterator[Node]:
     # served before the node starts: it checks its own profile as soon as it publishes it
     served.body = load_keys(home).org.public_key.did
     async with running_node(home) as running:
-        assert running.org_did == served.body
+        assert org_did(running) == served.body
         yield running
 
 
@@ -43,7 +43,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def page(http: aiohttp.ClientSession, node: Node, lang: str) -> str:
-    async with http.get(f"{base_url(node)}/orgs/{node.org_did}?lang={lang}") as response:
+    async with http.get(f"{base_url(node)}/orgs/{org_did(node)}?lang={lang}") as response:
         assert response.status == 200
         return await response.text()
 
@@ -63,7 +63,7 @@ async def test_board_and_member_sign_show_the_domain_proof(
     assert f"{DOMAIN} (domain verified)" in signed.stdout
 
     served.body = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
-    assert not (await node.domains.check(DOMAIN, node.org_did)).verified
+    assert not (await node.domains.check(DOMAIN, node.org_identity)).verified
     english, japanese = await page(http, node, "en"), await page(http, node, "ja")
     assert 'data-domain="unverified"' in english and "domain verified" not in english
     assert "未確認" in japanese and "ドメイン確認済み" not in japanese

@@ -56,16 +56,16 @@ async def learned(roster: PeerRoster) -> set[str]:
 
 async def test_one_organisation_takes_one_learning_slot(tmp_path: Path) -> None:
     async with roster_on(tmp_path, FakeClock()) as roster:
-        assert await roster.learn(urls("a", 50), "did:key:a")
-        assert not await roster.learn(urls("a", 50)[::-1], "did:key:a")  # the same slot
-        assert await roster.learn(urls("b", 50), "did:key:b")
+        assert await roster.learn(urls("a", 50), b"a" * 32)
+        assert not await roster.learn(urls("a", 50)[::-1], b"a" * 32)  # the same slot
+        assert await roster.learn(urls("b", 50), b"b" * 32)
         assert await learned(roster) == {"https://a-0.example", "https://b-0.example"}
 
 
 async def test_the_table_is_bounded_however_many_organisations(tmp_path: Path) -> None:
     async with roster_on(tmp_path, FakeClock()) as roster:
         for n in range(100):
-            await roster.learn(urls(f"o{n}", 3), f"did:key:o{n}")
+            await roster.learn(urls(f"o{n}", 3), f"o{n}".encode())
         assert len(await roster.state.all()) == 4 * SETTINGS.max_peers
 
 
@@ -73,7 +73,7 @@ async def test_learned_peers_that_never_answer_age_out(tmp_path: Path) -> None:
     clock = FakeClock()
     async with roster_on(tmp_path, clock) as roster:
         for n in range(3):
-            await roster.learn(urls(f"o{n}", 1), f"did:key:o{n}")
+            await roster.learn(urls(f"o{n}", 1), f"o{n}".encode())
         quiet, healthy, failing = sorted(await learned(roster))
         clock.advance(TTL / 2)
         await roster.state.succeeded(healthy, clock.now_ms())
@@ -85,14 +85,14 @@ async def test_learned_peers_that_never_answer_age_out(tmp_path: Path) -> None:
         clock.advance(TTL / 2)
         assert await roster.age_out() == [failing]  # last answered TTL + 1 s ago, failing
         assert await learned(roster) == {healthy}  # answering (no failures since): kept
-        assert await roster.learn(urls("o0", 1), "did:key:o0")  # its slot is free again
+        assert await roster.learn(urls("o0", 1), b"o0")  # its slot is free again
 
 
 async def test_active_learned_peers_are_chosen_by_recent_success(tmp_path: Path) -> None:
     clock = FakeClock()
     async with roster_on(tmp_path, clock) as roster:
         for n in range(8):
-            await roster.learn(urls(f"o{n}", 1), f"did:key:o{n}")
+            await roster.learn(urls(f"o{n}", 1), f"o{n}".encode())
         rows = sorted(await learned(roster))
         for i, url in enumerate(rows):
             clock.advance(1)

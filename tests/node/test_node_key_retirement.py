@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from node.federation.directory import PeerDirectory
 
-ORG, OTHER = "did:key:org", "did:key:other"
-OLD, NEW = "did:key:old-node", "did:key:new-node"
+ORG, OTHER = b"o" * 32, b"x" * 32  # raw keys, as everywhere inside the node
+OLD, NEW = b"1" * 32, b"2" * 32
 T, GRACE = 1_760_000_000_000, 60.0
 
 

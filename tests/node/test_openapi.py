@@ -16,13 +16,17 @@ import msgpack
 import pytest
 from openapi_spec_validator import validate as validate_spec
 
+from node.api.apischemas import OPERATION_IDS
 from node.api.app import make_app
 from node.service import Node
+from node.transport import NodeClient
 from protocol.jsonview import to_json
+from tests.node.test_alliance_rules import draft_for
 from tests.support import (
     Cast,
     alliance,
     alliance_end,
+    attestation,
     base_url,
     did,
     make_home,
@@ -96,13 +100,28 @@ class Checker:
                 assert ctype in described.get("content", {}), (template, status, ctype)
                 if "json" in ctype:
                     body = json.loads(raw)
-                    schema = described["content"][ctype]["schema"]
-                    root = {**schema, "components": self.document["components"]}
-                    jsonschema.Draft202012Validator(root).validate(body)
+                    self.validate(described, ctype, body)
             else:
                 assert status == "304" or ctype in described["content"]
         self.covered.add((template, method.lower()))
         return r.status, body
+
+    def validate(self, described: dict[str, Any], ctype: str, body: Any) -> None:
+        schema = described["content"][ctype]["schema"]
+        root = {**schema, "components": self.document["components"]}
+        jsonschema.Draft202012Validator(root).validate(body)
+
+    async def check_signed(
+        self, client: NodeClient, template: str, path: str, expected: int
+    ) -> Any:
+        """A GET signed (RFC 9421) by ``client``'s key, validated like ``check``."""
+        status, ctype, raw = await client._request("GET", path)
+        assert status == expected, (path, status, raw[:300])
+        described = self.document["paths"][template]["get"]["responses"][str(status)]
+        body = json.loads(raw)
+        self.validate(described, ctype.split(";")[0], body)
+        self.covered.add((template, "get"))
+        return body
 
 
 async def test_every_route_answers_what_its_schema_says(node: Node) -> None:
@@ -114,14 +133,18 @@ async def test_every_route_answers_what_its_schema_says(node: Node) -> None:
     bond = alliance(cast.org, cast.member, t0 + 1, alumni=True)
     ended = alliance_end(cast.member, bond, t0 + 2)
     profile = org_profile(cast.org, t0 + 3, "Director Bank")
-    org, member, rid = did(cast.org), did(cast.member), job.id.hex()
+    skill = attestation(node.keys.org, cast.member, t0 + 4, claim="skill", skill="go", level=4)
+    org, member, rid, issued = did(cast.org), did(cast.member), job.id.hex(), skill.id.hex()
     async with aiohttp.ClientSession() as session:
         c = Checker(session, url, document)
         msgpack_body = {"headers": {"Content-Type": MSGPACK}}
         await c.check("POST", "/v1/records", data=job.wire, **msgpack_body)
         await c.check("POST", "/v1/records", json=to_json(profile))
         await c.check(
-            "POST", "/v1/records", data=msgpack.packb([bond.wire, ended.wire]), **msgpack_body
+            "POST",
+            "/v1/records",
+            data=msgpack.packb([bond.wire, ended.wire, skill.wire]),
+            **msgpack_body,
         )
         await c.check("POST", "/v1/records", data=b"\xc1", **msgpack_body)
         await c.check("POST", "/v1/records", data=b"x", headers={"Content-Type": "text/plain"})
@@ -156,9 +179,29 @@ async def test_every_route_answers_what_its_schema_says(node: Node) -> None:
         await c.check("GET", "/v1/contexts/rakuichi-v1.jsonld")
         await c.check("POST", "/v1/sync", data=b"x", headers={"Content-Type": "text/plain"})
         await c.check("POST", "/v1/records/fetch", data=msgpack.packb([job.id]), **msgpack_body)
-        await c.check("GET", "/v1/reputation/{did}", f"/v1/reputation/{member}")
-        await c.check("GET", "/v1/reputation/{did}/bundle", f"/v1/reputation/{member}/bundle")
+        _, reputation = await c.check("GET", "/v1/reputation/{did}", f"/v1/reputation/{member}")
+        assert reputation["attestations"], "the schema is checked on a real attestation"
+        _, bundle = await c.check(
+            "GET", "/v1/reputation/{did}/bundle", f"/v1/reputation/{member}/bundle"
+        )
         await c.check("POST", "/v1/reputation/verify", data=b"\xc1", **msgpack_body)
+        _, report = await c.check("POST", "/v1/reputation/verify", json=bundle)
+        assert report["ok"] and report["reputation"]["attestations"]
+        credential = f"/v1/records/{issued}/credential"
+        _, vc = await c.check("GET", "/v1/records/{id}/credential", credential)
+        assert vc["proof"]["cryptosuite"] == "eddsa-jcs-2022"
+        draft = draft_for(node.keys.org, cast.member_b)
+        await c.check("POST", "/v1/drafts", data=draft.wire, **msgpack_body)
+        draft_path = f"/v1/drafts/{draft.id.hex()}"
+        _, kept = await c.check("GET", "/v1/drafts/{id}", draft_path)
+        assert kept["missing"] == [did(cast.member_b)]
+        await c.check("GET", "/v1/drafts/{id}", draft_path, headers={"Accept": MSGPACK})
+        signed = NodeClient(url, session, signer=cast.member_b)
+        waiting = await c.check_signed(
+            signed, "/v1/members/{did}/drafts", f"/v1/members/{did(cast.member_b)}/drafts", 200
+        )
+        assert [d["id"] for d in waiting["drafts"]] == [draft.id.hex()]
+        await c.check_signed(signed, "/v1/private/{did}", f"/v1/private/{did(cast.member_b)}", 200)
     documented = {(p, m) for p, methods in document["paths"].items() for m in methods}
     assert documented - c.covered == set(), "operations no response of which was checked"
     routed = {
@@ -167,3 +210,55 @@ async def test_every_route_answers_what_its_schema_says(node: Node) -> None:
         if r.resource is not None and r.method != "HEAD"
     }
     assert documented <= routed
+
+
+def bare_schemas(schema: Any, schemas: dict[str, Any], where: str, seen: set[str]) -> list[str]:
+    """Where inside ``schema`` an object has no properties (nor a typed map of values) or an
+    array no items: what a client generator would turn into ``any``."""
+    if not isinstance(schema, dict):
+        return []
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return bare_schemas(schemas[name], schemas, name, seen | {name})
+    found = []
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    composed = any(k in schema for k in ("allOf", "anyOf", "oneOf"))
+    if "object" in types and not composed:
+        typed_map = isinstance(schema.get("additionalProperties"), dict)
+        if not (schema.get("properties") or schema.get("patternProperties") or typed_map):
+            found.append(f"{where}: object without properties")
+    if "array" in types and "items" not in schema and "prefixItems" not in schema:
+        found.append(f"{where}: array without items")
+    for name, sub in schema.get("properties", {}).items():
+        found += bare_schemas(sub, schemas, f"{where}.{name}", seen)
+    for key in ("items", "additionalProperties"):
+        found += bare_schemas(schema.get(key), schemas, f"{where}[{key}]", seen)
+    for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+        for n, sub in enumerate(schema.get(key, [])):
+            found += bare_schemas(sub, schemas, f"{where}.{key}[{n}]", seen)
+    return found
+
+
+async def test_every_response_of_every_operation_is_typed_and_named(node: Node) -> None:
+    """No response schema (nor anything inside it) is a bare object or array, every JSON
+    response names a schema, and every operation has a name chosen for it (OPERATION_IDS)."""
+    document = await fetch_document(base_url(node))
+    schemas = document["components"]["schemas"]
+    bare: list[str] = []
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            assert OPERATION_IDS.get((path, method)) == operation["operationId"], (
+                f"{method.upper()} {path}: name it in node/api/apischemas.py OPERATION_IDS"
+            )
+            for status, response in operation["responses"].items():
+                for ctype, media in response.get("content", {}).items():
+                    schema = media.get("schema")
+                    where = f"{method.upper()} {path} {status} {ctype}"
+                    assert isinstance(schema, dict) and schema, f"{where}: no schema"
+                    if "json" in ctype:
+                        assert "$ref" in schema or "anyOf" in schema, f"{where}: not a named schema"
+                    bare += [f"{where} -> {b}" for b in bare_schemas(schema, schemas, "", set())]
+    assert bare == [], "untyped response schemas:\n" + "\n".join(bare)

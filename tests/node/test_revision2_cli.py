@@ -25,6 +25,7 @@ from tests.support import (
     fresh_key,
     make_home,
     now_ms,
+    org_did,
     running_node,
 )
 
@@ -79,9 +80,9 @@ async def test_supplier_alliance_signed_with_another_organisations_key(
     assert re.search(
         r"supplier\s+" + re.escape(did(other_key)) + r" \(this wallet\)", signed.stdout
     )
-    shown = (await api.ok(f"/v1/orgs/{node.org_did}"))["alliances_by_relation"]
+    shown = (await api.ok(f"/v1/orgs/{org_did(node)}"))["alliances_by_relation"]
     (entry,) = shown["in_force"]["supplier"]
-    assert (entry["org"], entry["member"]) == (node.org_did, did(other_key))
+    assert (entry["org"], entry["member"]) == (org_did(node), did(other_key))
 
 
 async def test_member_and_organisation_replies(tmp_path: Path, node: Node, api: Api) -> None:
@@ -135,7 +136,7 @@ async def test_member_and_organisation_replies(tmp_path: Path, node: Node, api: 
         "reply", "--home", node.config.home, about_org.id.hex(), "--text", "Fixed since."
     )
     assert org_answer.returncode == 0, org_answer.stderr
-    rep = await api.ok(f"/v1/reputation/{node.org_did}")
+    rep = await api.ok(f"/v1/reputation/{org_did(node)}")
     assert rep["attestations"][0]["reply"]["text"] == "Fixed since."
 
 

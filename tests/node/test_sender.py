@@ -22,7 +22,7 @@ from node.storage.store import Store
 from node.transport import NodeClient
 from tests.support import Cast, base_url, free_port, make_home, now_ms, opportunity, running_node
 
-PEER_KEY = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+PEER_KEY = bytes(range(32))  # raw, as every key inside the node
 
 
 @asynccontextmanager
@@ -43,7 +43,7 @@ async def outbox_of(tmp_path: Path, count: int) -> AsyncIterator[tuple[Store, Pe
 def sender_to(
     url: str, session: aiohttp.ClientSession, state: PeerTable, clock: FakeClock
 ) -> PeerSender:
-    async def identify(_url: str) -> str:
+    async def identify(_url: str) -> bytes:
         return PEER_KEY
 
     return PeerSender(

@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from node.service import Node
 from protocol.record import Record
-from tests.support import Cast, base_url, did, make_home, now_ms, opportunity, running_node
+from tests.support import (
+    Cast,
+    alliance,
+    attestation,
+    base_url,
+    did,
+    make_home,
+    now_ms,
+    opportunity,
+    org_did,
+    running_node,
+)
 from tests.support.sse import open_stream
 
 MSGPACK = "application/msgpack"
@@ -92,10 +105,74 @@ async def test_filters_and_heartbeat(node: Node, session: aiohttp.ClientSession)
         await stream.comment("heartbeat", timeout=10)
     async with open_stream(session, url, since="0", kind=["alliance", "org.profile"]) as stream:
         (profile,) = await stream.take(1)
-        assert profile.event == "org.profile" and profile.json["author"] == node.org_did
+        assert profile.event == "org.profile" and profile.json["author"] == org_did(node)
 
 
 async def test_bad_cursor_is_a_clear_400(node: Node, session: aiohttp.ClientSession) -> None:
     async with session.get(f"{base_url(node)}/v1/stream", params={"since": "abc"}) as response:
         assert response.status == 400
         assert "since" in (await response.json())["detail"]
+
+
+async def test_subscribers_with_different_filters_at_once_each_get_exactly_theirs(
+    node: Node, session: aiohttp.ClientSession
+) -> None:
+    """The hub matches each record once per filter (indexed by subject, author or kind) and
+    writes each filter's batch to all of its subscribers: several of each filter, at once."""
+    url, cast = base_url(node), Cast.fresh()
+    t0 = now_ms() - 60_000
+    records = [
+        *jobs(cast, 6),
+        alliance(cast.org, cast.member, t0 + 10),
+        attestation(cast.org_b, cast.member, t0 + 11),
+        attestation(cast.org, cast.member_b, t0 + 12),
+        *jobs(cast, 4, start=6),
+    ]
+    org, org_b, member = did(cast.org), did(cast.org_b), did(cast.member)
+    filters: list[dict[str, Any]] = [
+        {},
+        {"author": org},
+        {"subject": member},
+        {"kind": ["attestation", "alliance"]},
+        {"kind": "opportunity", "author": org_b},
+        {"subject": [member, did(cast.member_b)], "author": org},
+    ]
+    wanted = [
+        records,
+        [records[i] for i in (1, 3, 5, 6, 8, 10, 12)],
+        records[6:8],
+        records[6:9],
+        [records[i] for i in (0, 2, 4, 9, 11)],
+        [records[6], records[8]],
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        streams = [
+            [await stack.enter_async_context(open_stream(session, url, **f)) for _ in range(2)]
+            for f in filters
+        ]
+        await post(session, url, records)
+        for group, expected in zip(streams, wanted, strict=True):
+            for stream in group:
+                events = await stream.take(len(expected))
+                assert [e.json["id"] for e in events] == [r.id.hex() for r in expected]
+
+
+async def test_an_http_1_0_subscriber_gets_bare_events(node: Node) -> None:
+    """HTTP/1.0 has no chunked coding: the events go out bare, the connection ends the stream."""
+    url, cast = base_url(node), Cast.fresh()
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /v1/stream HTTP/1.0\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+    assert head.startswith(b"HTTP/1.0 200") and b"chunked" not in head.lower()
+    await asyncio.wait_for(reader.readuntil(b"\n\n"), 20)  # retry and the opening comment
+    records = jobs(cast, 3)
+    async with aiohttp.ClientSession() as session:
+        await post(session, url, records)
+    seen = b""
+    while seen.count(b"\n\n") < 3:
+        seen += await asyncio.wait_for(reader.readuntil(b"\n\n"), 20)
+    writer.close()
+    frames = seen.decode().split("\n\n")[:3]
+    assert [f.split("\n")[0].startswith("id: ") for f in frames] == [True] * 3
+    assert all(r.id.hex() in f for r, f in zip(records, frames, strict=True))

@@ -11,7 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from crypto import SigningKey, sha256
+from crypto import SigningKey, did_from_raw, sha256
+from node.service import Node
 from protocol import kinds
 from protocol.builder import Draft, sign_record
 from protocol.record import Record
@@ -38,6 +39,11 @@ def raw(key: SigningKey | bytes) -> bytes:
 
 def did(key: SigningKey) -> str:
     return key.public_key.did
+
+
+def org_did(node: Node) -> str:
+    """The did:key of a node's organisation (its identity)."""
+    return did_from_raw(node.org_identity)
 
 
 def _id(target: Target) -> bytes:
