@@ -6,11 +6,9 @@ Each peer's row (identity, cursor, failures) is in the storage's ``PeerStore``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 
-from crypto import InvalidDid, raw_from_did
 from node.clock import Clock
 from node.config import FederationConfig
 from node.federation.clients import ClientPool
@@ -20,7 +18,7 @@ from node.keytext import KeyText
 from node.storage.interface import PeerStore
 from node.storage.peers import LEARNED, SEED
 from node.tomlfile import ConfigError
-from node.transport import RemoteRefusal, TransportError, well_known_keys
+from node.transport import RemoteRefusal, TransportError, listed_peers, well_known_keys
 from protocol import Record
 
 log = logging.getLogger("rakuichi.federation")
@@ -217,14 +215,7 @@ class PeerRoster:
         except (TransportError, RemoteRefusal):
             return
         added = 0
-        for entry in listed[:MAX_LISTED]:
-            peer_url, org = entry.get("url"), entry.get("org")
-            if not isinstance(peer_url, str):
-                continue
-            slot: bytes | str = f"listed by {url}: {peer_url}"
-            if isinstance(org, str):
-                with contextlib.suppress(InvalidDid):
-                    slot = raw_from_did(org)
-            added += await self.learn([peer_url], slot)
+        for peer_url, org in listed_peers(listed[:MAX_LISTED]):
+            added += await self.learn([peer_url], org or f"listed by {url}: {peer_url}")
             if added >= LEARN_PER_LIST:
                 return
