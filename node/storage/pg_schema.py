@@ -171,4 +171,11 @@ CREATE TABLE shared_status (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+# Current opportunities newest first, in the board's and the API's exact order: a search or a
+# filter walks them and stops at the page (PROTOCOL order: created, then id), instead of
+# matching every version ever held and sorting (1.8 s -> 15 ms at 10^6 records).
+V4 = """
+CREATE INDEX current_kind_order ON current (kind, created DESC, id DESC);
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)

@@ -22,6 +22,7 @@ import asyncpg
 
 from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
+from node.storage.facttables import pg_sync
 from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
 from node.storage.pg_schema import MIGRATIONS
@@ -46,6 +47,8 @@ async def migrate(db: PgConnection) -> int:
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await tx.execute_script(script)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        for change in await pg_sync(tx):  # fact tables follow the kind table
+            log.warning("fact tables brought up to the kind table: %s", change)
     return len(MIGRATIONS)
 
 

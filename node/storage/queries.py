@@ -157,14 +157,19 @@ async def list_opportunities(
     """Current opportunities, newest first, keyset-paginated on (created, id)."""
     # the record of each current row, matched on all of current's key as well, so that SQLite
     # may also join from the record side without scanning current
+    postgresql = getattr(db, "dialect", "sqlite") == "postgresql"
     joins = [
         "JOIN opportunity_facts f ON f.id = c.id",
-        "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
+        # PostgreSQL estimates the extra equalities as near-empty and then sorts every match
+        # instead of walking current_kind_order: it joins on the id alone
+        "JOIN records r ON r.id = c.id"
+        if postgresql
+        else "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
         " AND r.slot = c.slot",
     ]
     clauses = ["c.kind = 'opportunity'"]
     params: list[Any] = []
-    if where.q and getattr(db, "dialect", "sqlite") == "postgresql":
+    if where.q and postgresql:
         if query := pg_tsquery(where.q):
             clauses.append("f.search @@ to_tsquery('simple', ?)")
             params.append(query)

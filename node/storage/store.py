@@ -22,6 +22,7 @@ import aiosqlite
 
 from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
+from node.storage.facttables import sqlite_sync
 from node.storage.reads import StoreReads
 from node.storage.schema import MIGRATIONS
 from protocol import Record
@@ -114,6 +115,8 @@ async def migrate(db: aiosqlite.Connection, path: Path | None = None) -> int:
         await db.executescript(
             f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
         )
+    for change in await sqlite_sync(db):  # fact tables follow the kind table
+        log.warning("fact tables of %s brought up to the kind table: %s", path, change)
     return len(MIGRATIONS)
 
 
