@@ -16,7 +16,11 @@ round trip costs more than the work.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
+import signal
+import stat
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +40,8 @@ from protocol import (
 )
 
 T = TypeVar("T")
-INLINE_BELOW = 24  # fewer records are verified on the event loop (see CHUNK)
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+INLINE_BELOW = 4  # fewer records are verified on the event loop: a worker round trip costs more
 CHUNK = 24  # records per dispatch to a worker at least (up to two dispatches per worker)
 
 Job = tuple[bytes, tuple[Signature, ...]]  # (signing input, signatures)
@@ -56,6 +61,28 @@ def _verify_jobs(jobs: list[Job], verifier_name: str) -> list[str | None]:
         else:
             out.append(None)
     return out
+
+
+def _start_worker() -> None:
+    """Runs first in each worker, forked from the node. The worker dies with the node (a node
+    killed with -9 left its workers behind: each kept the other alive through the pool's pipes,
+    and the event loop's signal handlers they inherit make them deaf to SIGTERM), and it
+    closes the node's sockets (the listening one, database connections: a PostgreSQL worker's
+    leader-lock connection kept open by the verifier workers of a killed leader kept the lead
+    from passing on). The pool's own pipes are pipes, not sockets."""
+    with contextlib.suppress(OSError, AttributeError):  # Linux only
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:  # no /proc: nothing to do here
+        return
+    for name in names:
+        try:
+            fd = int(name)
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.close(fd)
+        except (ValueError, OSError):
+            continue
 
 
 @dataclass(frozen=True)
@@ -99,7 +126,7 @@ class Verifier:
     ) -> None:
         self.signatures = signatures or chosen_verifier()
         count = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self._pool = ProcessPoolExecutor(count) if count > 0 else None
+        self._pool = ProcessPoolExecutor(count, initializer=_start_worker) if count > 0 else None
         self._workers = count
         self.queued = 0  # signatures waiting for or in verification (a metric)
         self.skipped = 0  # records not verified again: held with the same bytes (a metric)

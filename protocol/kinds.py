@@ -4,7 +4,10 @@ Each kind's entry says everything the rest of the code derives from it: the body
 its extra rules, the co-signers, the replaceable slot (``slot``), the one body field that refers
 to another record (``ref``: the storage index column and the views' pending references), the
 body field naming the other party (``subject``: the storage index column), and whether its
-author may retract it. Storage (node/storage/facts.py) and the sync index read these; the
+author may retract it, and its *facts* (``facts``: the body values the stored views need, each
+with its column type, how it is taken from the body and whether it is full-text searched).
+Storage generates its fact tables, the rows written beside each record and the full-text
+column lists from ``facts`` (node/storage/facttables.py); the sync index reads the rest. The
 views (protocol/views.py) and their SQL twins (node/storage/schema.py) hold the meaning.
 """
 
@@ -12,9 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from protocol.errors import SchemaError
+from protocol.keyschema import (
+    INCEPTION_FIELDS,
+    KEY_INCEPTION,
+    KEY_ROTATION,
+    ROTATION_FIELDS,
+    structure_rule,
+)
 from protocol.schema import (
     Check,
     Field,
@@ -59,6 +69,37 @@ def _no_slot(body: dict[str, Any]) -> str | None:
     return None
 
 
+FactType = Literal["text", "integer", "bigint"]  # bigint: PostgreSQL BIGINT, SQLite INTEGER
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A body value a kind's stored views need: a column of the kind's fact table.
+
+    ``take`` says how it is taken from the body (default: the body field of the same name, or
+    ``default`` when the body lacks it); booleans are stored as 0/1. ``required`` makes the
+    column NOT NULL; ``searched`` puts it in the full-text index; ``column_default`` is the
+    column's SQL default (needed when the fact was added to a table already holding rows).
+    """
+
+    name: str
+    type: FactType
+    required: bool = True
+    default: Any = None
+    searched: bool = False
+    take: Callable[[dict[str, Any]], Any] | None = None
+    column_default: str | None = None
+
+    def value(self, body: dict[str, Any]) -> Any:
+        got = self.take(body) if self.take is not None else body.get(self.name, self.default)
+        return int(got) if got.__class__ is bool else got
+
+
+def _lines(name: str) -> Callable[[dict[str, Any]], str]:
+    """A list of texts as one text, a line each."""
+    return lambda body: "\n".join(body.get(name, []))
+
+
 @dataclass(frozen=True)
 class KindSpec:
     """A known kind: its body fields, extra rules, co-signers, and how storage indexes it.
@@ -67,6 +108,8 @@ class KindSpec:
     is kept per (kind, author, slot)); ``ref`` names the body field holding the id of the record
     it refers to (which it waits for while that is not held); ``subject`` names the body field
     holding the other party's key; ``retractable`` says whether its author may retract it.
+    ``facts`` are the body values kept in the kind's fact table (``fact_table``), one column
+    each beside the record's id.
     """
 
     name: str
@@ -77,10 +120,16 @@ class KindSpec:
     ref: str | None = None
     subject: str | None = None
     retractable: bool = True
+    facts: tuple[Fact, ...] = ()
+    facts_table: str = ""  # default: the kind's name with ``_`` for ``.``, then ``_facts``
     check: Check = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "check", mapping(self.fields))
+
+    @property
+    def fact_table(self) -> str:
+        return self.facts_table or self.name.replace(".", "_") + "_facts"
 
     def check_body(self, author: bytes, body: Any) -> None:
         self.check("body", body)
@@ -150,6 +199,16 @@ KINDS: dict[str, KindSpec] = {
                 "audience": _opt(one_of(*AUDIENCES)),
             },
             slot=lambda body: str(body["slug"]),
+            facts=(
+                Fact("title", "text", searched=True),
+                Fact("summary", "text", default="", searched=True),
+                Fact("skills", "text", take=_lines("skills"), searched=True),
+                Fact("tour", "text"),
+                Fact("status", "text"),
+                Fact("remote", "integer", default=False),
+                Fact("audience", "text", default="public"),
+                Fact("location", "text", default=""),
+            ),
         ),
         KindSpec(
             ALLIANCE,
@@ -170,6 +229,12 @@ KINDS: dict[str, KindSpec] = {
             cosigners=lambda body: (body["member"],),
             subject="member",
             retractable=False,
+            facts=(
+                Fact("tour", "text"),
+                Fact("alumni", "integer"),
+                Fact("starts", "bigint"),
+                Fact("relation", "text", default=DEFAULT_RELATION, column_default="'member'"),
+            ),
         ),
         KindSpec(
             ALLIANCE_END,
@@ -179,6 +244,8 @@ KINDS: dict[str, KindSpec] = {
                 "note": _opt(text(2000)),
             },
             ref="alliance",
+            facts=(Fact("outcome", "text"),),
+            facts_table="end_facts",
         ),
         KindSpec(
             ATTESTATION,
@@ -195,6 +262,13 @@ KINDS: dict[str, KindSpec] = {
             rules=(_differs_from_author("subject"), _attestation_requirements),
             ref="alliance",
             subject="subject",
+            facts=(
+                Fact("claim", "text"),
+                Fact("skill", "text", required=False),
+                Fact("level", "bigint", required=False),
+                Fact("score", "bigint", required=False),
+                Fact("expires", "bigint", required=False),
+            ),
         ),
         KindSpec(
             RETRACT,
@@ -208,11 +282,26 @@ KINDS: dict[str, KindSpec] = {
             slot=lambda body: bytes(body["target"]).hex(),
             ref="target",
         ),
+        # Revision 3 proposal (docs/protocol.md section 15): key events. Their consent
+        # signature (``key_sig``) is checked with the record's signatures (protocol/validate).
+        KindSpec(
+            KEY_INCEPTION,
+            INCEPTION_FIELDS,
+            rules=(structure_rule(KEY_INCEPTION),),
+            retractable=False,
+        ),
+        KindSpec(
+            KEY_ROTATION,
+            ROTATION_FIELDS,
+            rules=(structure_rule(KEY_ROTATION),),
+            retractable=False,
+        ),
     )
 }
 
 REPLACEABLE = frozenset(name for name, spec in KINDS.items() if spec.slot is not _no_slot)
-# alliances are ended; retracts are final; unknown kinds are single-signer and retractable
+# alliances are ended; retracts are final; key events are history (revision 3 proposal);
+# unknown kinds are single-signer and retractable
 NOT_RETRACTABLE = frozenset(name for name, spec in KINDS.items() if not spec.retractable)
 REFERENCES: dict[str, str] = {name: spec.ref for name, spec in KINDS.items() if spec.ref}
 

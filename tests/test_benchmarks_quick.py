@@ -71,7 +71,7 @@ def _tampered(wire: bytes) -> bytes:
 def test_worker_verdicts_equal_inline_verdicts(many: bool) -> None:
     records = one_of_every_kind(Cast.fresh(), now_ms())
     wires = [r.wire for r in records] + [_tampered(records[0].wire), b"\x80", b"not msgpack"]
-    wires = wires * (4 if many else 1)  # 52 wires go to the workers, 13 stay inline
+    wires = wires * (4 if many else 1)  # 52 wires: several dispatches to the workers, 13: one
 
     async def both() -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
         inline, pooled = Verifier(0), Verifier(2)

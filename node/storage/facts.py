@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from node.storage.facttables import FactInserts, facts_of
 from node.storage.keycolumns import key_column
 from protocol import Record, kinds
 
@@ -52,56 +54,7 @@ def record_row(record: Record) -> RecordRow:
     )
 
 
-# table name -> INSERT statement; facts_of() yields (table, params) pairs.
-FACT_INSERTS: dict[str, str] = {
-    "opportunity_facts": (
-        "INSERT OR IGNORE INTO opportunity_facts (id, title, summary, skills, tour, status,"
-        " remote, audience, location) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ),
-    "alliance_facts": (
-        "INSERT OR IGNORE INTO alliance_facts (id, tour, alumni, starts, relation)"
-        " VALUES (?, ?, ?, ?, ?)"
-    ),
-    "end_facts": "INSERT OR IGNORE INTO end_facts (id, outcome) VALUES (?, ?)",
-    "attestation_facts": (
-        "INSERT OR IGNORE INTO attestation_facts (id, claim, skill, level, score, expires)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
-    ),
-}
-
-
-def facts_of(record: Record) -> tuple[str, tuple[Any, ...]] | None:
-    body = record.body
-    if record.kind == kinds.OPPORTUNITY:
-        return "opportunity_facts", (
-            record.id,
-            body["title"],
-            body.get("summary", ""),
-            "\n".join(body.get("skills", [])),
-            body["tour"],
-            body["status"],
-            int(body.get("remote", False)),
-            body.get("audience", "public"),
-            body.get("location", ""),
-        )
-    if record.kind == kinds.ALLIANCE:
-        relation = body.get("relation", kinds.DEFAULT_RELATION)
-        return "alliance_facts", (
-            record.id,
-            body["tour"],
-            int(body["alumni"]),
-            body["starts"],
-            relation,
-        )
-    if record.kind == kinds.ALLIANCE_END:
-        return "end_facts", (record.id, body["outcome"])
-    if record.kind == kinds.ATTESTATION:
-        return "attestation_facts", (
-            record.id,
-            body["claim"],
-            body.get("skill"),
-            body.get("level"),
-            body.get("score"),
-            body.get("expires"),
-        )
-    return None
+# table name -> INSERT statement, and the (table, row) of a record: both generated from the
+# kinds' ``facts`` in the kind table (node/storage/facttables.py).
+FACT_INSERTS: Mapping[str, str] = FactInserts()
+__all__ = ["FACT_INSERTS", "RecordRow", "facts_of", "record_row"]

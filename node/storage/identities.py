@@ -10,6 +10,7 @@ of that subset by identity. Each step is an indexed lookup bounded by the identi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -20,6 +21,8 @@ from protocol import (
     IdentityViews,
     KeyHistories,
     Record,
+    Rejected,
+    check_before_signatures,
     derive_identities,
     key_histories,
     parse,
@@ -62,6 +65,44 @@ async def live_where_in(
     return out
 
 
+async def counterparties(db: aiosqlite.Connection, key: bytes) -> set[bytes]:
+    """Every other key that signed or was named in a record with ``key``: subjects of its
+    records, authors of records naming it, and authors of records referring to its alliances
+    (ends, attestations). Index lookups, no wire bytes parsed."""
+    rows = await db.execute_fetchall(
+        "SELECT subject FROM records WHERE author = ? AND subject IS NOT NULL"
+        " UNION SELECT author FROM records WHERE subject = ?"
+        " UNION SELECT e.author FROM records a JOIN records e ON e.ref = a.id"
+        " WHERE a.kind = 'alliance' AND (a.author = ? OR a.subject = ?)",
+        (key, key, key, key),
+    )
+    return {bytes(row[0]) for row in rows} - {key}
+
+
+class _Connection(Protocol):
+    async def execute_fetchall(self, sql: str, params: Any = ()) -> Iterable[Any]: ...
+    async def execute(self, sql: str, params: Any = ()) -> Any: ...
+
+
+async def purge_refused_key_events(db: _Connection) -> int:
+    """Delete the stored key events that a node now refuses (a store written while they were
+    unknown kinds may hold malformed ones); return how many. Part of the migration that makes
+    key events known kinds, run in its transaction on either engine."""
+    rows = await db.execute_fetchall(
+        "SELECT id, wire FROM records WHERE kind IN (?, ?) AND wire IS NOT NULL",
+        (KEY_INCEPTION, KEY_ROTATION),
+    )
+    refused = []
+    for record_id, wire in rows:
+        try:
+            check_before_signatures(bytes(wire))
+        except Rejected:
+            refused.append(bytes(record_id))
+    for record_id in refused:
+        await db.execute("DELETE FROM records WHERE id = ?", (record_id,))
+    return len(refused)
+
+
 # ----- over the store interface
 
 
@@ -81,8 +122,14 @@ class HistoryCache:
         self.store = store
         self._generation = 0
         self._value: tuple[list[Record], KeyHistories] | None = None
+        # identity -> (now_ms when derived, views); emptied by every commit
+        self.views: dict[bytes, tuple[int, IdentityViews]] = {}
+        self.commits = 0
 
     def on_commit(self, records: list[Record]) -> None:
+        if records:
+            self.commits += 1
+            self.views.clear()
         if any(r.kind in (KEY_INCEPTION, KEY_ROTATION, "retract") for r in records):
             self._generation += 1
             self._value = None
@@ -134,11 +181,28 @@ async def identity_records(
     return list(held.values())
 
 
+VIEWS_FRESH_MS = 1_000  # an identity's views are reused this long while nothing is committed
+MAX_CACHED_VIEWS = 256
+
+
 async def identity_views(
     cache: HistoryCache, identities: Iterable[bytes], now_ms: int
 ) -> IdentityViews:
-    """The views by identity of the records ``identities`` depend on, with every key event."""
-    store = cache.store
+    """The views by identity of the records ``identities`` depend on, with every key event.
+    The views of one identity are kept until the next commit (at most ``VIEWS_FRESH_MS``: an
+    attestation's expiry depends on the time), so a page listing an identity's records many
+    times derives them once."""
+    wanted = tuple(identities)
+    commits = cache.commits
+    if len(wanted) == 1 and (hit := cache.views.get(wanted[0])) is not None:
+        derived_at, views = hit
+        if 0 <= now_ms - derived_at < VIEWS_FRESH_MS:
+            return views
     events, keys = await cache.get()
-    records = await identity_records(store, keys, identities)
-    return derive_identities([*records, *events], now_ms)
+    records = await identity_records(cache.store, keys, wanted)
+    views = derive_identities([*records, *events], now_ms)
+    if len(wanted) == 1 and commits == cache.commits:  # nothing committed meanwhile
+        if len(cache.views) >= MAX_CACHED_VIEWS:
+            cache.views.clear()
+        cache.views[wanted[0]] = (now_ms, views)
+    return views

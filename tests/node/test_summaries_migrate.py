@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from node.storage import pg_schema, schema
+from node.storage import pg_schema, schema, summaries
 from node.storage.store import Store
 from protocol.views import derive
 from tests.node.test_store_views import LATE, NOWS, POOL, T0, _check_summaries
@@ -41,7 +41,7 @@ async def _as_before_summaries(engine: Engine, place: str) -> None:
         try:
             for statement in DROPS:
                 db.execute(statement)
-            db.execute(f"PRAGMA user_version = {schema.MIGRATIONS.index(schema.V6)}")
+            db.execute(f"PRAGMA user_version = {schema.MIGRATIONS.index(summaries.SQLITE)}")
         finally:
             db.close()
         return
@@ -49,7 +49,7 @@ async def _as_before_summaries(engine: Engine, place: str) -> None:
     try:
         for statement in PG_DROPS:
             await conn.execute(statement)
-        number = pg_schema.MIGRATIONS.index(pg_schema.V4) + 1
+        number = pg_schema.MIGRATIONS.index(summaries.POSTGRES) + 1
         await conn.execute("DELETE FROM schema_version WHERE version >= $1", number)
     finally:
         await conn.close()
