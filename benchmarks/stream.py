@@ -1,27 +1,31 @@
 """stream: ``GET /v1/stream`` with many subscribers while records arrive at a steady rate.
 
-One node (the real runner, HTTP server, store and verifier workers) runs in this process, so
-that a commit listener of its store stamps the moment each record is committed
-(``time.monotonic``, one clock for every process of the machine). SUBSCRIBERS streams are
-opened by separate client processes, kept lean so that they measure the node and not
-themselves on the shared cores (benchmarks/streamclient.py: raw asyncio connections, one
-backwards search per read for the last complete event's cursor, no HTTP or SSE library);
-records are posted over HTTP in batches of 10 at RATE per second for DURATION seconds. For
-each record and each subscriber the delay from its commit to the event's arrival is measured,
-and (for reference) from the answer to the POST that carried it. Memory: the process's RSS
-before the subscribers connect, with them connected and idle, and at its peak while
-publishing (the publisher's share of it is small: it only sends prepared batches).
+One node (the real runner, HTTP server, store and verifier workers) runs with the publisher in
+a fresh process for each round, so that a commit listener of its store stamps the moment each
+record is committed (``time.monotonic``, one clock for every process of the machine).
+SUBSCRIBERS streams are opened by separate client processes, kept lean so that they measure
+the node and not themselves on the shared cores (benchmarks/streamclient.py: raw asyncio
+connections, one backwards search per read for the last complete event's cursor, no HTTP or
+SSE library); records are posted over HTTP in batches of 10 at RATE per second for DURATION
+seconds. For each record and each subscriber the delay from its commit to the event's arrival
+is measured, and (for reference) from the answer to the POST that carried it. CPU: the node
+process's CPU seconds (with the publisher's, without its verifier workers') per record, times
+the asked rate: the cores the node needs to keep up, whatever else loads the machine. Memory:
+the process's RSS before the subscribers connect, with them connected and idle, and at its
+peak while publishing (the publisher's share of it is small: it only sends prepared batches).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -153,9 +157,10 @@ async def one_round(options: Options, scratch: Path, n: int) -> dict[str, float]
                 assert line.strip() == "ready", f"subscriber process failed: {line!r}"
             await asyncio.sleep(1.0)
             rss_subscribed = rss_bytes(me)
-            t0 = time.monotonic()
+            t0, cpu0 = time.monotonic(), time.process_time()
             _, answered, rss_peak = await publish(session, url, wires, rate, me)
             achieved = total / (time.monotonic() - t0)
+            cpu = time.process_time() - cpu0  # the node's threads and the publisher
             partial = times_file.with_suffix(".partial")
             partial.write_text(json.dumps({"committed": committed, "answered": answered}))
             partial.rename(times_file)  # the clients wait for it to appear: whole
@@ -185,7 +190,12 @@ async def one_round(options: Options, scratch: Path, n: int) -> dict[str, float]
         "rss_base": rss_base / KIB,
         "per_subscriber": (rss_subscribed - rss_base) / KIB / (per_process * processes),
         "peak_per_subscriber": (rss_peak - rss_base) / KIB / (per_process * processes),
+        "cores_at_rate": cpu / total * rate,
     }
+
+
+def round_in_process(options: Options, scratch: Path, n: int) -> dict[str, float]:
+    return asyncio.run(one_round(options, scratch, n))
 
 
 def run(options: Options) -> list[Row]:
@@ -193,7 +203,10 @@ def run(options: Options) -> list[Row]:
     rounds = []
     with tempfile.TemporaryDirectory(prefix="rakuichi-stream-") as tmp:
         for n in range(options.rounds):
-            rounds.append(asyncio.run(one_round(options, Path(tmp), n)))
+            # each round in a fresh process: its RSS growth is not hidden by memory an earlier
+            # round freed but the allocator kept
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                rounds.append(pool.submit(round_in_process, options, Path(tmp), n).result())
             print(f"  round {n + 1}: {json.dumps(rounds[-1])}", flush=True)
 
     def col(key: str) -> list[float]:
@@ -246,6 +259,12 @@ def run(options: Options) -> list[Row]:
             target="reported",
             extra={"at peak while publishing": col("peak_per_subscriber")},
         ),
+        Row(
+            "node process CPU at the asked rate",
+            "cores",
+            col("cores_at_rate"),
+            target="reported (CPU s per record x asked rate)",
+        ),
     ]
     params = {
         "subscribers": rounds[0]["subscribers"],
@@ -253,7 +272,8 @@ def run(options: Options) -> list[Row]:
         "batch": BATCH,
         "posts_in_flight": IN_FLIGHT,
         "node_rss_before_subscribers_kib": col("rss_base"),
-        "node": "in this process (runner, HTTP, store, verifier workers)",
+        "node": "in one fresh process per round (runner, HTTP, store, verifier workers), "
+        "with the publisher",
         "clients": "4 processes (1 with --quick) of raw asyncio connections; per read, the "
         "cursor of the last complete event (benchmarks/streamclient.py)",
     }

@@ -39,6 +39,8 @@ class FederationConfig:
     anti_entropy_interval: float = 30.0
     max_peers: int = 32
     learn_peers: bool = True
+    learn_private: bool = False  # contact learned peers at loopback/private addresses too
+    learned_peer_ttl: float = 3600.0  # seconds a learned peer may go without answering
     allow_only: bool = False
     deny_orgs: frozenset[bytes] = frozenset()
     deny_urls: frozenset[str] = frozenset()
@@ -120,6 +122,7 @@ RANGES: dict[tuple[str, str], tuple[float, bool]] = {
     ("federation", "request_timeout"): (0, False),
     ("federation", "connect_timeout"): (0, False),
     ("federation", "max_backoff"): (0, False),
+    ("federation", "learned_peer_ttl"): (0, False),
     ("federation", "signature_max_age"): (1, True),
 }
 
@@ -214,6 +217,8 @@ def config_from_data(home: Path, data: dict[str, Any]) -> NodeConfig:
         ),
         max_peers=_typed(fed, "max_peers", int, defaults.max_peers, where),
         learn_peers=_typed(fed, "learn_peers", bool, defaults.learn_peers, where),
+        learn_private=_typed(fed, "learn_private", bool, defaults.learn_private, where),
+        learned_peer_ttl=_typed(fed, "learned_peer_ttl", float, defaults.learned_peer_ttl, where),
         allow_only=_typed(fed, "allow_only", bool, defaults.allow_only, where),
         deny_orgs=_dids(fed.get("deny_orgs", []), f"{where}.deny_orgs"),
         deny_urls=frozenset(u.rstrip("/") for u in _strings(fed, "deny_urls", where)),

@@ -61,6 +61,7 @@ def init_home(
             "anti_entropy_interval": fed.anti_entropy_interval,
             "max_peers": fed.max_peers,
             "learn_peers": fed.learn_peers,
+            "learn_private": fed.learn_private,
             "allow_only": fed.allow_only,
             "deny_orgs": [],
             "deny_urls": [],

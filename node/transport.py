@@ -42,6 +42,22 @@ def well_known_keys(url: str, answer: dict[str, Any]) -> tuple[bytes, bytes]:
         raise TransportError(f"{url}: well-known document: {exc}") from None
 
 
+def listed_peers(entries: list[dict[str, Any]]) -> list[tuple[str, bytes | None]]:
+    """The (URL, raw organisation key or None) of each entry of a peer's ``/v1/peers`` list
+    that has a URL; an ``org`` that is not a did:key is taken as none."""
+    listed: list[tuple[str, bytes | None]] = []
+    for entry in entries:
+        url, org = entry.get("url"), entry.get("org")
+        if not isinstance(url, str):
+            continue
+        try:
+            raw = raw_from_did(org) if isinstance(org, str) else None
+        except CryptoError:
+            raw = None
+        listed.append((url, raw))
+    return listed
+
+
 @dataclass
 class RemoteRefusal(Exception):
     """The node answered with an error (a problem document)."""

@@ -9,7 +9,13 @@ longer names so that they do not hide the submodule of the same name: ``validate
 from protocol import kinds
 from protocol.builder import Draft, sign_record
 from protocol.bundle import BundleError, BundleReport, read_bundle, verify_bundle, write_bundle
-from protocol.credential import CONTEXT_PATH, context_document, context_url, issue_credential
+from protocol.credential import (
+    CONTEXT_PATH,
+    NotIssuable,
+    context_document,
+    context_url,
+    issue_credential,
+)
 from protocol.credential_check import CredentialError, CredentialReport, check_credential
 from protocol.domainproof import (
     MAX_PROOF_BYTES,
@@ -126,6 +132,7 @@ __all__ = [
     "encode",
     "inception",
     "issue_credential",
+    "NotIssuable",
     "key_histories",
     "kinds",
     "parse",

@@ -2,22 +2,35 @@
 Badges 3.0 ``OpenBadgeCredential``), secured with an ``eddsa-jcs-2022`` Data Integrity proof
 by the attestation's author.
 
-The credential is a pure function of the record and the URL of the Rakuichi context document,
-and the proof's ``created`` is the record's ``created``, so a record always gives the same
-credential byte for byte. The signed record itself travels in ``evidence`` (its wire bytes,
-multibase base64url), so anyone can check offline that the record says what the credential
-says: :mod:`protocol.credential_check` rebuilds the credential from it and compares.
+The credential is a pure function of the record, the URL of the Rakuichi context document and
+the key events it carries, and the proof's ``created`` is the record's ``created`` (or, for a
+proof made with a later key of the same identity, the start of that key's window), so a record
+always gives the same credential byte for byte. The signed record itself travels in
+``evidence`` (its wire bytes, multibase base64url), so anyone can check offline that the record
+says what the credential says: :mod:`protocol.credential_check` rebuilds the credential from it
+and compares.
+
+**Key history (revision 3 proposal, docs/protocol.md section 15.9).** When the author's key is
+a signing key of an identity with key events, the credential's ``issuer`` is the identity (the
+did:key of its first key) and every key event of that identity travels as one more
+``evidence`` item of type ``RakuichiKeyEvent`` (wire bytes in ``recordWire``). The proof is by
+a signing key (``verificationMethod``); a checker computes the key history of the events carried
+and accepts the proof when its key speaks for the issuer at the proof's ``created``, and the
+record when its author speaks for the issuer at the record's ``created``. A verifier that does
+not know these items still sees a well-formed credential and a proof by the signing key.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from crypto import SigningKey, did_from_raw
 from crypto.dataintegrity import add_proof
 from protocol import kinds
+from protocol.keyhistory import KeyHistories, key_histories
 from protocol.record import Record
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -29,6 +42,7 @@ TYPE = "RakuichiAttestation"
 OPEN_BADGE = "OpenBadgeCredential"
 RECORD_EVIDENCE = "RakuichiRecord"
 ALLIANCE_EVIDENCE = "RakuichiAlliance"
+KEY_EVENT_EVIDENCE = "RakuichiKeyEvent"
 SUBJECT_FIELDS = ("claim", "skill", "level", "score", "text")
 
 
@@ -64,12 +78,34 @@ def wire_from_multibase(text: object) -> bytes:
     return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
 
-def unsigned_credential(record: Record, context: str) -> dict[str, Any]:
-    """The credential document of an attestation, without its proof."""
+def issuing_identity(record: Record, histories: KeyHistories) -> bytes:
+    """The identity an attestation is issued by: the one its author speaks for at its time."""
+    identity = histories.identity_at(record.author, record.created)
+    if identity is None:
+        raise NotIssuable(
+            f"the author {did_from_raw(record.author)} speaks for no identity at the record's "
+            "time (a retired, contested or forked key, by the key events given)"
+        )
+    return identity
+
+
+def ordered_events(key_events: Sequence[Record]) -> list[Record]:
+    """The key events a credential carries: each once, by (created, id)."""
+    return sorted({r.id: r for r in key_events}.values(), key=lambda r: (r.created, r.id))
+
+
+def unsigned_credential(
+    record: Record, context: str, key_events: Sequence[Record] = ()
+) -> dict[str, Any]:
+    """The credential document of an attestation, without its proof (``key_events``: those of
+    the author's identity, when it has any)."""
     if record.kind != kinds.ATTESTATION:
         raise NotIssuable(f"a credential is issued for an attestation, not a {record.kind}")
     body = record.body
+    events = ordered_events(key_events)
     issuer = did_from_raw(record.author)
+    if events:
+        issuer = did_from_raw(issuing_identity(record, key_histories(events)))
     badge = body["claim"] == "tour.completed"
     subject: dict[str, Any] = {"id": did_from_raw(body["subject"])}
     if badge:
@@ -103,15 +139,44 @@ def unsigned_credential(record: Record, context: str) -> dict[str, Any]:
                 "name": "the co-signed Rakuichi alliance the attestation rests on",
             }
         )
+    for event in events:
+        evidence.append(
+            {
+                "id": record_urn(event.id),
+                "type": ["Evidence", KEY_EVENT_EVIDENCE],
+                "name": "a key event of the issuer's identity",
+                "recordWire": wire_multibase(event.wire),
+            }
+        )
     document["evidence"] = evidence
     return document
 
 
-def issue_credential(record: Record, key: SigningKey, context: str) -> dict[str, Any]:
-    """The credential secured by the issuer's proof; the key must be the record's author."""
-    if key.public_key.raw != record.author:
-        raise NotIssuable("only the attestation's author issues its credential")
-    return add_proof(unsigned_credential(record, context), key, iso_utc(record.created))
+def proof_time(record: Record, key: bytes, histories: KeyHistories) -> int:
+    """When a proof by ``key`` is dated: the record's ``created`` when ``key`` speaks for the
+    record's identity then (its author, before any rotation), else the start of ``key``'s
+    window of that identity (a later key, after a rotation); raises ``NotIssuable``."""
+    identity = issuing_identity(record, histories)
+    if histories.identity_at(key, record.created) == identity:
+        return record.created
+    for window in histories.claims.get(key, ()):
+        later = window.identity == identity and window.start > record.created
+        if later and histories.identity_at(key, window.start) == identity:
+            return window.start
+    raise NotIssuable(f"{did_from_raw(key)} does not speak for the issuer after the record")
+
+
+def issue_credential(
+    record: Record, key: SigningKey, context: str, key_events: Sequence[Record] = ()
+) -> dict[str, Any]:
+    """The credential secured by a proof by ``key``: the record's author, or (with the key
+    events of the author's identity) any key that speaks for that identity then or later."""
+    if not key_events:
+        if key.public_key.raw != record.author:
+            raise NotIssuable("only the attestation's author issues its credential")
+        return add_proof(unsigned_credential(record, context), key, iso_utc(record.created))
+    created = proof_time(record, key.public_key.raw, key_histories(key_events))
+    return add_proof(unsigned_credential(record, context, key_events), key, iso_utc(created))
 
 
 def _name(body: dict[str, Any]) -> str:
@@ -150,6 +215,7 @@ def context_document() -> dict[str, Any]:
             TYPE: VOCAB + TYPE,
             RECORD_EVIDENCE: VOCAB + RECORD_EVIDENCE,
             ALLIANCE_EVIDENCE: VOCAB + ALLIANCE_EVIDENCE,
+            KEY_EVENT_EVIDENCE: VOCAB + KEY_EVENT_EVIDENCE,
             "claim": VOCAB + "claim",
             "skill": VOCAB + "skill",
             "level": {"@id": VOCAB + "level", "@type": integer},

@@ -1,6 +1,10 @@
 """Checking a Verifiable Credential offline: did:key resolved locally, the eddsa-jcs-2022 proof,
 the validity period, and — when the credential names a Rakuichi record — that the record says
 the same (the credential is rebuilt from the record and must be identical).
+
+A credential that carries key events (``RakuichiKeyEvent`` evidence: revision 3 proposal) is
+issued by an identity: its proof's key must speak for the issuer at the proof's ``created`` by
+the key history of the events carried, and the record's author at the record's ``created``.
 """
 
 from __future__ import annotations
@@ -9,17 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crypto import CryptoError
+from crypto import CryptoError, InvalidDid, raw_from_did
 from crypto.dataintegrity import DATE_TIME, verify_proof
 from protocol import kinds
 from protocol.credential import (
+    KEY_EVENT_EVIDENCE,
     RECORD_EVIDENCE,
     RECORD_URN,
     VC_CONTEXT,
+    NotIssuable,
     unsigned_credential,
     wire_from_multibase,
 )
 from protocol.errors import Rejected
+from protocol.keyevents import KEY_EVENT_KINDS
+from protocol.keyhistory import key_histories
 from protocol.record import Record
 from protocol.validate import validate
 
@@ -39,6 +47,8 @@ class CredentialReport:
     valid_until: int | None
     state: str  # "valid", "expired" or "not yet valid"
     record: Record | None
+    signed_by: str = ""  # the did:key of the proof's key (the issuer's, or one of its keys)
+    key_events: tuple[Record, ...] = ()  # carried, when the issuer is an identity with them
 
     @property
     def ok(self) -> bool:
@@ -67,16 +77,57 @@ def _issuer(document: dict[str, Any]) -> str:
     return issuer
 
 
-def _record_evidence(document: dict[str, Any]) -> dict[str, Any] | None:
+def _evidence_of(document: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     evidence = document.get("evidence", [])
     items = evidence if isinstance(evidence, list) else [evidence]
-    for item in items:
-        if isinstance(item, dict) and RECORD_EVIDENCE in (item.get("type") or []):
-            return item
-    return None
+    return [i for i in items if isinstance(i, dict) and kind in (i.get("type") or [])]
 
 
-def _check_record(document: dict[str, Any], wire: bytes, now_ms: int) -> Record:
+def _record_evidence(document: dict[str, Any]) -> dict[str, Any] | None:
+    found = _evidence_of(document, RECORD_EVIDENCE)
+    return found[0] if found else None
+
+
+def _key_events(document: dict[str, Any], now_ms: int) -> list[Record]:
+    """The key events carried as evidence, each a valid key-event record."""
+    events = []
+    for item in _evidence_of(document, KEY_EVENT_EVIDENCE):
+        try:
+            multibase: Any = item.get("recordWire")
+            event = validate(wire_from_multibase(multibase), now_ms)
+        except (ValueError, TypeError) as exc:
+            raise CredentialError(f"evidence key event recordWire: {exc}") from None
+        except Rejected as exc:
+            raise CredentialError(f"a key event it carries does not check: {exc}") from None
+        if event.kind not in KEY_EVENT_KINDS:
+            raise CredentialError(f"a key-event evidence item holds a {event.kind}")
+        events.append(event)
+    return events
+
+
+def _check_signer(document: dict[str, Any], issuer: str, key: bytes, events: list[Record]) -> None:
+    """The proof's key speaks for the issuer at the proof's time, by the events carried."""
+    try:
+        identity = raw_from_did(issuer)
+    except InvalidDid:
+        raise CredentialError(f"the issuer {issuer:.80} is not a did:key") from None
+    proof = document.get("proof")
+    created = _ms(proof, "created") if isinstance(proof, dict) else None
+    if created is None:
+        raise CredentialError("the proof has no created time")
+    histories = key_histories(events)
+    if identity not in histories.histories:
+        raise CredentialError("the key events it carries are not the issuer's")
+    if histories.identity_at(key, created) != identity:
+        raise CredentialError(
+            "the proof's key does not speak for the issuer at the proof's time "
+            "(by the key events carried)"
+        )
+
+
+def _check_record(
+    document: dict[str, Any], wire: bytes, now_ms: int, events: list[Record]
+) -> Record:
     try:
         record = validate(wire, now_ms)
     except Rejected as exc:
@@ -88,7 +139,11 @@ def _check_record(document: dict[str, Any], wire: bytes, now_ms: int) -> Record:
     contexts = document.get("@context")
     context = contexts[-1] if isinstance(contexts, list) and contexts else ""
     unsigned = {k: v for k, v in document.items() if k != "proof"}
-    if unsigned_credential(record, str(context)) != unsigned:
+    try:
+        rebuilt = unsigned_credential(record, str(context), events)
+    except NotIssuable as exc:
+        raise CredentialError(f"the record is not the issuer's: {exc}") from None
+    if rebuilt != unsigned:
         raise CredentialError(
             f"the credential does not say what record {record.id.hex()} says "
             "(rebuilt from the record, it differs)"
@@ -119,7 +174,10 @@ def check_credential(
     except CryptoError as exc:
         raise CredentialError(f"proof: {exc}") from None
     issuer = _issuer(document)
-    if issuer != key.did:
+    events = _key_events(document, now_ms)
+    if events:
+        _check_signer(document, issuer, key.raw, events)
+    elif issuer != key.did:
         raise CredentialError(f"the proof is by {key.did}, not by the issuer {issuer}")
     valid_from, valid_until = _ms(document, "validFrom"), _ms(document, "validUntil")
     record: Record | None = None
@@ -131,7 +189,7 @@ def check_credential(
         except (ValueError, TypeError) as exc:
             raise CredentialError(f"evidence recordWire: {exc}") from None
     if record_wire is not None:
-        record = _check_record(document, record_wire, now_ms)
+        record = _check_record(document, record_wire, now_ms, events)
     state = "valid"
     if valid_until is not None and valid_until <= now_ms:
         state = "expired"
@@ -147,4 +205,6 @@ def check_credential(
         valid_until=valid_until,
         state=state,
         record=record,
+        signed_by=key.did,
+        key_events=tuple(events),
     )

@@ -15,8 +15,8 @@ from protocol.errors import SchemaError
 from protocol.kinds import KINDS
 from protocol.record import Record
 
-KEY_FIELDS = frozenset({"member", "subject", "key"})
-HEX_FIELDS = frozenset({"opportunity", "terms", "alliance", "target"})
+KEY_FIELDS = frozenset({"member", "subject", "key", "identity"})
+HEX_FIELDS = frozenset({"opportunity", "terms", "alliance", "target", "key_sig", "next", "prior"})
 OPAQUE_BYTES = "$hex"
 
 

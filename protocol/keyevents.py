@@ -9,8 +9,10 @@ An identity is the did:key of its **first key**. Two kinds of key event build it
   and the commitment to the following rotation key.
 
 Both are single-signer records (the author), so a revision-2 node stores and forwards them as
-unknown kinds. The new signing key consents to serve the identity with ``key_sig``: an Ed25519
-signature over ``consent_message(identity, seq)``, so nobody can claim somebody else's key.
+unknown kinds; revision 3 makes them known kinds (``protocol.keyschema``: refused at ingest when
+malformed, not retractable). The new signing key consents to serve the identity with
+``key_sig``: an Ed25519 signature over ``consent_message(identity, seq)``, so nobody can claim
+somebody else's key.
 
 This module checks one event on its own (``parse_event``: body schema, consent signature, the
 rules that need no other record). ``protocol.keyhistory`` checks events against each other.
@@ -18,60 +20,38 @@ rules that need no other record). ``protocol.keyhistory`` checks events against 
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from crypto import CryptoError, PublicKey, SigningKey, did_from_raw, sha256
-from crypto.keys import verify_raw
+from crypto import PublicKey, SigningKey
 from protocol.builder import sign_record
 from protocol.errors import SchemaError
-from protocol.record import Record
-from protocol.schema import Field, digest, integer, key, mapping, milliseconds, record_id
-
-KEY_INCEPTION = "key.inception"
-KEY_ROTATION = "key.rotation"
-KEY_EVENT_KINDS = frozenset({KEY_INCEPTION, KEY_ROTATION})
-CONSENT_PREFIX = b"rakuichi-key-consent-v1\x00"
-MAX_SEQ = 2**31 - 1
-SIGNATURE_BYTES = 64
-
-
-def _signature(name: str, value: Any) -> None:
-    if not isinstance(value, bytes) or len(value) != SIGNATURE_BYTES:
-        raise SchemaError(f"{name} must be an Ed25519 signature (64 bytes)")
-
-
-_COMMON = {
-    "key": Field(key),
-    "key_sig": Field(_signature),
-    "next": Field(digest),
-    "cutoff": Field(milliseconds, optional=True),
-}
-INCEPTION_BODY = mapping(_COMMON)
-ROTATION_BODY = mapping(
-    {
-        **_COMMON,
-        "identity": Field(key),
-        "seq": Field(integer(1, MAX_SEQ)),
-        "prior": Field(record_id),
-    }
+from protocol.keyschema import (
+    CONSENT_PREFIX,
+    KEY_EVENT_KINDS,
+    KEY_INCEPTION,
+    KEY_ROTATION,
+    MAX_SEQ,
+    consent_message,
+    consent_problem,
+    next_digest,
 )
+from protocol.kinds import KINDS
+from protocol.record import Record
 
-
-def consent_message(identity: bytes, seq: int) -> bytes:
-    """What a new signing key signs to serve ``identity`` from step ``seq`` on.
-
-    ``b"rakuichi-key-consent-v1\\x00"`` (24 bytes) + the identity's first key (32 bytes) +
-    ``seq`` as an unsigned 64-bit big-endian integer (8 bytes): 64 bytes in all.
-    """
-    return CONSENT_PREFIX + identity + struct.pack(">Q", seq)
-
-
-def next_digest(rotation_key: bytes) -> bytes:
-    """The commitment to a rotation key: SHA-256 of its 32 raw public-key bytes."""
-    return sha256(rotation_key)
+__all__ = [
+    "CONSENT_PREFIX",
+    "KEY_EVENT_KINDS",
+    "KEY_INCEPTION",
+    "KEY_ROTATION",
+    "MAX_SEQ",
+    "KeyEvent",
+    "consent_message",
+    "inception",
+    "next_digest",
+    "parse_event",
+    "rotation",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,43 +90,24 @@ class KeyEvent:
 def parse_event(record: Record) -> KeyEvent:
     """Check a key event on its own; raises ``SchemaError`` naming what is wrong.
 
-    Rules (besides the body schema): the signing key differs from the author and from the
-    identity; ``next`` commits to none of the identity, the author and the signing key (the
-    next rotation key must be a new key); ``key_sig`` verifies under ``key`` over
-    ``consent_message(identity, seq)``; a rotation's author differs from its identity.
+    The kind table's schema and rules (``protocol.keyschema``: the body table, the signing key
+    differs from the author and from the identity, ``next`` commits to a new key, a rotation is
+    not signed by the first key) and the consent: ``key_sig`` verifies under ``key`` over
+    ``consent_message(identity, seq)``. A node refuses an event failing any of these at ingest;
+    this check stays for records read without validation (a bundle, a test's pool).
     """
-    body = record.body
-    if record.kind == KEY_INCEPTION:
-        INCEPTION_BODY("body", body)
-        identity, seq, prior = record.author, 0, None
-    elif record.kind == KEY_ROTATION:
-        ROTATION_BODY("body", body)
-        identity, seq, prior = body["identity"], body["seq"], body["prior"]
-        if record.author == identity:
-            raise SchemaError("a rotation is signed by a rotation key, not by the first key")
-    else:
+    if record.kind not in KEY_EVENT_KINDS:
         raise SchemaError(f"{record.kind} is not a key event")
-    new_key = body["key"]
-    if new_key in (record.author, identity):
-        raise SchemaError("body.key must be a new signing key (not the author nor the identity)")
-    committed = body["next"]
-    if committed in {next_digest(k) for k in (identity, record.author, new_key)}:
-        raise SchemaError("body.next must commit to a new rotation key")
-    problem = _consent_problem(new_key, body["key_sig"], consent_message(identity, seq))
+    body = record.body
+    KINDS[record.kind].check_body(record.author, body)
+    problem = consent_problem(record.kind, record.author, body)
     if problem is not None:
-        raise SchemaError(f"body.key_sig: {did_from_raw(new_key)} did not consent: {problem}")
-    return KeyEvent(record, identity, seq, prior, new_key, committed, body.get("cutoff"))
-
-
-@lru_cache(maxsize=65_536)
-def _consent_problem(key: bytes, signature: bytes, message: bytes) -> str | None:
-    """Why a consent signature fails, or None. Cached: histories are computed again and again
-    from the same events, and an Ed25519 verification is the costly part."""
-    try:
-        verify_raw(key, signature, message)
-    except CryptoError as exc:
-        return str(exc)
-    return None
+        raise SchemaError(problem)
+    if record.kind == KEY_INCEPTION:
+        identity, seq, prior = record.author, 0, None
+    else:
+        identity, seq, prior = body["identity"], body["seq"], body["prior"]
+    return KeyEvent(record, identity, seq, prior, body["key"], body["next"], body.get("cutoff"))
 
 
 def inception(

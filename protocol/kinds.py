@@ -18,6 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from protocol.errors import SchemaError
+from protocol.keyschema import (
+    INCEPTION_FIELDS,
+    KEY_INCEPTION,
+    KEY_ROTATION,
+    ROTATION_FIELDS,
+    structure_rule,
+)
 from protocol.schema import (
     Check,
     Field,
@@ -275,11 +282,26 @@ KINDS: dict[str, KindSpec] = {
             slot=lambda body: bytes(body["target"]).hex(),
             ref="target",
         ),
+        # Revision 3 proposal (docs/protocol.md section 15): key events. Their consent
+        # signature (``key_sig``) is checked with the record's signatures (protocol/validate).
+        KindSpec(
+            KEY_INCEPTION,
+            INCEPTION_FIELDS,
+            rules=(structure_rule(KEY_INCEPTION),),
+            retractable=False,
+        ),
+        KindSpec(
+            KEY_ROTATION,
+            ROTATION_FIELDS,
+            rules=(structure_rule(KEY_ROTATION),),
+            retractable=False,
+        ),
     )
 }
 
 REPLACEABLE = frozenset(name for name, spec in KINDS.items() if spec.slot is not _no_slot)
-# alliances are ended; retracts are final; unknown kinds are single-signer and retractable
+# alliances are ended; retracts are final; key events are history (revision 3 proposal);
+# unknown kinds are single-signer and retractable
 NOT_RETRACTABLE = frozenset(name for name, spec in KINDS.items() if not spec.retractable)
 REFERENCES: dict[str, str] = {name: spec.ref for name, spec in KINDS.items() if spec.ref}
 

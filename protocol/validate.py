@@ -18,6 +18,7 @@ from crypto import CryptoError, did_from_raw
 from crypto.verifiers import SignatureVerifier, fastest
 from protocol.encoding import MAX_RECORD_BYTES, decode
 from protocol.errors import PolicyError, SignatureError, SizeError, TimeError
+from protocol.keyschema import KEY_EVENT_KINDS, consent_problem
 from protocol.kinds import required_signers
 from protocol.record import Record, record_from_value
 
@@ -87,7 +88,8 @@ def verify_signatures(record: Record, verifier: SignatureVerifier | None = None)
 
 
 def check_signer_set(record: Record) -> None:
-    """Step 4, first half (cheap): the signer set is exactly the required one, sorted."""
+    """Step 4, first half: the signer set is exactly the required one, sorted (cheap), and a
+    key event's consent verifies (one Ed25519 check, key events only: revision 3 proposal)."""
     signers = record.signers
     if not signers:
         raise SignatureError("record carries no signatures")
@@ -101,6 +103,10 @@ def check_signer_set(record: Record) -> None:
         parts = [f"missing {did_from_raw(k)}" for k in sorted(missing)]
         parts += [f"unexpected {did_from_raw(k)}" for k in sorted(extra)]
         raise SignatureError("signer set is wrong: " + "; ".join(parts))
+    if record.kind in KEY_EVENT_KINDS:
+        problem = consent_problem(record.kind, record.author, record.body)
+        if problem is not None:
+            raise SignatureError(problem)
 
 
 def verify_each(

@@ -10,8 +10,9 @@ Rules:
   record: the first copy is kept (as a node keeps the first it accepts); views compare records
   by id, so which copy was kept never changes a view.
 - **retract** is effective only when its target is held, the target's author equals the
-  retract's author, and the target's kind is single-signer and neither ``alliance`` nor
-  ``retract`` (a retract of a retract, or of an alliance, has no effect). Unknown kinds are
+  retract's author, and the target's kind is single-signer and neither ``alliance``,
+  ``retract`` nor a key event (a retract of a retract, of an alliance or of a key event has
+  no effect; key events are revision 3 proposal). Unknown kinds are
   single-signer, so their author can retract them. An effective retract erases the target: it
   appears only in ``tombstones`` and in no other view (nor in ``pending``, nor as a competitor
   of a replaceable kind, nor as an alliance end). A retract whose target is not held is pending
@@ -71,6 +72,7 @@ from protocol.kinds import (
     DEFAULT_RELATION,
     KINDS,
     MEMBER_PROFILE,
+    NOT_RETRACTABLE,
     OPPORTUNITY,
     ORG_PROFILE,
     REPLY,
@@ -224,7 +226,7 @@ def retract_applies(retract: Record, target: Record) -> bool:
     """Whether ``retract`` erases ``target`` (both held): same author, single-signer kind."""
     return (
         target.author == retract.author
-        and target.kind not in (ALLIANCE, RETRACT)
+        and target.kind not in NOT_RETRACTABLE
         and required_signers(target.kind, target.author, target.body) == {target.author}
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from crypto import did_from_raw
 from node.api import params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations, typed
@@ -12,6 +13,8 @@ from node.api.private import private_for_requester
 from node.api.problems import ApiError
 from protocol import (
     CONTEXT_PATH,
+    NotIssuable,
+    Record,
     context_document,
     context_url,
     issue_credential,
@@ -39,15 +42,27 @@ async def credential(request: web.Request) -> web.Response:
         )
     record = parse(wire)
     org = node.keys.org
-    if record.kind != kinds.ATTESTATION or record.author != org.public_key.raw:
+    events, keys = await node.key_histories.get()
+    identity = keys.identity_at(record.author, record.created)
+    if record.kind != kinds.ATTESTATION or identity != node.org_identity:
         raise ApiError(
             404,
             "not-issuer",
             f"this node issues credentials only for attestations authored by its organisation "
-            f"{org.public_key.did}; record {rid.hex()} is not one (ask its author's node)",
+            f"{did_from_raw(node.org_identity)}; record {rid.hex()} is not one (ask its "
+            "author's node)",
             "not issued here",
         )
-    document = issue_credential(record, org, context_url(node.config.public_url))
+    history = keys.history(identity)
+    carried: list[Record] = []
+    if history is not None and history.chain:  # issued by the identity, with its key history
+        evidence = set(history.duplicity.evidence) if history.duplicity else set()
+        carried = [e.record for e in history.chain]
+        carried += [e for e in events if e.id in evidence]
+    try:
+        document = issue_credential(record, org, context_url(node.config.public_url), carried)
+    except NotIssuable as exc:
+        raise ApiError(409, "not-issuable", str(exc), "cannot be issued now") from None
     return web.json_response(document, content_type=CREDENTIAL_TYPE)
 
 
@@ -73,6 +88,7 @@ add_operations(
                     "200": typed("the credential (JSON-LD)", "Credential", CREDENTIAL_TYPE),
                     "400": PROBLEM,
                     "404": PROBLEM,
+                    "409": PROBLEM,
                     "410": PROBLEM,
                 },
             }

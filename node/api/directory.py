@@ -81,10 +81,11 @@ async def opportunities(request: web.Request) -> web.Response:
         except ValueError:
             raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
-    rows = await request.app[NODE].store.list_opportunities(where, before, limit)
+    node = request.app[NODE]
+    where = await identities.opportunities_by_identity(node, where)
+    rows = await node.store.list_opportunities(where, before, limit)
     following = params.encode_cursor(rows[-1].created, rows[-1].id) if len(rows) == limit else None
-    keys = await request.app[NODE].key_histories.histories()
-    shown = [r for r in rows if keys.identity_at(r.author, r.created) is not None]
+    shown = await identities.shown_by_identity(node, rows)
     return web.json_response({"opportunities": [row_json(r) for r in shown], "next": following})
 
 
@@ -112,15 +113,18 @@ async def orgs(request: web.Request) -> web.Response:
     limit = params.limit(request)
     rows = await request.app[NODE].store.list_org_profiles(after, limit)
     following = params.encode_cursor(rows[-1].author) if len(rows) == limit else None
-    keys = await request.app[NODE].key_histories.histories()
+    node = request.app[NODE]
+    keys = await node.key_histories.histories()
     listed = []
-    for row in rows:
+    for row in await identities.shown_by_identity(node, rows):
         identity = keys.identity_at(row.author, row.created)
-        history = None if identity is None else keys.history(identity)
-        if history is None or (history.chain and history.current != row.author):
-            continue  # a retired or unattributed key: its identity is listed by its current key
+        reads = None
+        if identity is not None and identity in keys.histories:
+            reads = await identities.reads_of(node, identity)
         summary = await _org_summary(request, row)
-        summary["org"] = did_from_raw(history.identity)
+        if reads is not None:  # listed once, under its identity, by its current profile
+            summary["org"] = did_from_raw(reads.identity)
+            summary["counts"] = reads.counts()
         listed.append(summary)
     return web.json_response({"orgs": listed, "next": following})
 

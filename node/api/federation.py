@@ -9,10 +9,12 @@ import msgpack
 from aiohttp import web
 
 from crypto import did_from_raw
+from node.api.client_address import client_address
 from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
 from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
+from node.federation.budget import OverBudget
 from node.federation.manager import Federation
 from node.federation.syncindex import IndexLoading
 from node.storage.interface import PEERS_STATUS, SharedStatus
@@ -35,6 +37,21 @@ def _require_allowed_peer(request: web.Request) -> None:
         )
 
 
+def _charge_session(request: web.Request, rounds: int = 0, ids: int = 0) -> bytes | str:
+    """One full anti-entropy session per peer (node key, else client address) per interval:
+    past it 429 with Retry-After (``node/federation/budget.py``). Returns who was charged."""
+    node = request.app[NODE]
+    who = request[PEER] if PEER in request else f"address {client_address(request)}"
+    interval = node.config.federation.anti_entropy_interval
+    try:
+        node.peers.sessions.charge(who, node.clock.monotonic(), interval, rounds, ids)
+    except OverBudget as exc:
+        raise ApiError(
+            429, "rate-limited", str(exc), "too many sync requests", exc.retry_after
+        ) from None
+    return who
+
+
 def _msgpack_body(request: web.Request) -> None:
     if request.content_type != MSGPACK:
         raise ApiError(415, "unsupported-media-type", f"send {MSGPACK}")
@@ -47,12 +64,15 @@ async def sync(request: web.Request) -> web.Response:
     index = request.app[SYNC_INDEX]
     if index is None:
         raise ApiError(503, "unavailable", "federation is not running on this node")
+    charged = _charge_session(request, rounds=1)
     body = await request.read()
     try:
         reply = index.answer(body)
     except IndexLoading as exc:
+        request.app[NODE].peers.sessions.refund(charged, rounds=1)
         raise ApiError(503, "unavailable", str(exc)) from None
     except Rejected as exc:  # ReconcileError, or the message's own size/encoding
+        request.app[NODE].peers.sessions.refund(charged, rounds=1)  # refused before any work
         status = 413 if exc.klass == "size" else 422
         raise ApiError(status, exc.klass, exc.detail, "bad sync message") from None
     return web.Response(body=reply, content_type=MSGPACK)
@@ -76,6 +96,7 @@ async def fetch(request: web.Request) -> web.Response:
         raise ApiError(400, "encoding", f"expected an array of 32-byte ids: {exc}") from None
     if not isinstance(ids, list) or not all(isinstance(i, bytes) and len(i) == 32 for i in ids):
         raise ApiError(400, "encoding", "expected an array of 32-byte ids")
+    _charge_session(request, ids=len(ids))
     wires = await request.app[NODE].store.live_wires(ids)
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 

@@ -9,6 +9,7 @@ events) keeps the revision-2 answers of the routes' own modules.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,9 @@ from node.api import params
 from node.api.keys import NODE
 from node.api.openapi import PROBLEM, add_operations, typed
 from node.service import Node
-from node.storage import identities
+from node.storage import identities, queries
+from node.storage.identityreads import IdentityReads, Scope, scope_of
+from node.storage.queries import Row
 from protocol import (
     GROUNDED,
     UNGROUNDED,
@@ -37,14 +40,72 @@ routes = web.RouteTableDef()
 
 
 async def established(node: Node, key: bytes) -> bytes | None:
-    """The identity with key events that ``key`` names, or None for a plain key."""
+    """The identity whose documents must be derived by identity, or None when the stored
+    views (by signing key) answer exactly: the identity with key events that ``key`` names, or
+    a plain key that deals with a key of such an identity (an alliance co-signed with an old
+    key and attested with a new one is grounded by identity only)."""
     keys = await node.key_histories.histories()
+    if not keys.histories:
+        return None
     identity = keys.resolve(key)
-    return identity if identity in keys.histories else None
+    if identity in keys.histories:
+        return identity
+    if keys.chained & await node.store.counterparties(key):
+        return identity
+    return None
 
 
 async def views_of(node: Node, *wanted: bytes) -> IdentityViews:
     return await identities.identity_views(node.key_histories, wanted, node.clock.now_ms())
+
+
+async def reads_of(node: Node, key: bytes) -> IdentityReads | None:
+    """The answers by identity for the identity with key events ``key`` names, or None."""
+    identity = await established(node, key)
+    if identity is None:
+        return None
+    return IdentityReads(await views_of(node, identity), identity)
+
+
+async def scope_for(node: Node, key: bytes) -> Scope | None:
+    """Which keys speak for the identity ``key`` names, and when; None for a plain key."""
+    keys = await node.key_histories.histories()
+    return scope_of(keys, keys.resolve(key))
+
+
+async def opportunities_by_identity(
+    node: Node, where: queries.OpportunityFilter
+) -> queries.OpportunityFilter:
+    """``org`` naming an identity with key events: its current opportunities, whichever of its
+    keys signed them; a plain key filters by the key as before."""
+    if where.org is None:
+        return where
+    reads = await reads_of(node, where.org)
+    if reads is None:
+        return where
+    return dataclasses.replace(where, org=None, ids=tuple(r.id for r in reads.opportunities()))
+
+
+async def shown_by_identity(node: Node, rows: list[Row]) -> list[Row]:
+    """Rows of a listing of current versions (opportunities, profiles), by identity: a row
+    whose key speaks for nobody at its ``created`` is left out, and a row of an identity with
+    key events only when it is that identity's current version (a version signed with a newer
+    key replaces one signed with an older key)."""
+    keys = await node.key_histories.histories()
+    current: dict[bytes, frozenset[bytes]] = {}
+    shown = []
+    for row in rows:
+        identity = keys.identity_at(row.author, row.created)
+        if identity is None:
+            continue
+        if identity in keys.histories:
+            if identity not in current:
+                views = await views_of(node, identity)
+                current[identity] = IdentityReads(views, identity).current_ids()
+            if row.id not in current[identity]:
+                continue
+        shown.append(row)
+    return shown
 
 
 def _original_json(views: IdentityViews, record: Record) -> dict[str, Any]:
@@ -155,6 +216,7 @@ def member_document(views: IdentityViews, identity: bytes) -> dict[str, Any]:
                 "in_force": s.in_force,
                 "end": s.end.id.hex() if s.end is not None else None,
                 "outcome": s.outcome,
+                "relation": s.relation,
             }
             for s in mine
         ],

@@ -11,7 +11,7 @@ import msgpack
 from aiohttp import web
 
 from crypto import did_from_raw
-from node.api import params
+from node.api import identities, params
 from node.api.caching import immutable_headers, not_modified
 from node.api.client_address import client_address
 from node.api.keys import NODE, PEER
@@ -206,12 +206,20 @@ async def _not_live(
 
 @routes.get("/v1/records")
 async def list_records(request: web.Request) -> web.Response:
+    node = request.app[NODE]
+    author, subject = params.did(request, "author"), params.did(request, "subject")
+    # by identity (revision 3 proposal): what its keys signed inside their windows, and what
+    # names any of its keys; a plain key filters by the key
+    authored = None if author is None else await identities.scope_for(node, author)
+    named = None if subject is None else await identities.scope_for(node, subject)
     where = queries.RecordFilter(
         kind=request.query.get("kind"),
-        author=params.did(request, "author"),
-        subject=params.did(request, "subject"),
+        author=author if authored is None else None,
+        subject=subject if named is None else None,
         since=params.integer(request, "since"),
         until=params.integer(request, "until"),
+        author_windows=None if authored is None else authored.windows,
+        subjects=None if named is None else named.names,
     )
     cursor = params.decode_cursor(request, 1)
     try:
@@ -219,7 +227,7 @@ async def list_records(request: web.Request) -> web.Response:
     except ValueError:
         raise params.bad_request("cursor is not one this node issued") from None
     limit = params.limit(request)
-    rows = await request.app[NODE].store.list_records(where, after, limit)
+    rows = await node.store.list_records(where, after, limit)
     # the last page answers a cursor too: a poller resumes from it and sees only new arrivals
     following = params.encode_cursor(rows[-1].seq if rows else after)
     return web.json_response({"records": [row_json(r) for r in rows], "next": following})

@@ -228,7 +228,13 @@ def cmd_verify_credential(args: argparse.Namespace) -> int:
         report = check_credential(document, now_ms(), wire)
     except CredentialError as exc:
         raise CliError(f"{args.file} does not check: {exc}") from None
-    say(f"proof checks: signed by the issuer {report.issuer} (did:key resolved locally)")
+    if report.key_events:
+        say(
+            f"proof checks: signed with {report.signed_by}, a key of the issuer {report.issuer}"
+            f" by the {len(report.key_events)} key event(s) it carries (checked offline)"
+        )
+    else:
+        say(f"proof checks: signed by the issuer {report.issuer} (did:key resolved locally)")
     say(f"  about    {report.subject or '(no subject id)'}")
     say(f"  types    {', '.join(report.types)}")
     if report.valid_from is not None:

@@ -55,7 +55,9 @@ def _make_homes(root: Path) -> list[tuple[Path, str]]:
         home = root / name.split()[0].lower()
         init_home(home, name, f"127.0.0.1:{port}")
         config = read_toml(home / "config.toml")
-        config["federation"].update(push_interval=0.2, anti_entropy_interval=2.0, learn_peers=False)
+        config["federation"].update(  # the demo's nodes are all on 127.0.0.1
+            push_interval=0.2, anti_entropy_interval=2.0, learn_peers=False, learn_private=True
+        )
         write_atomically(home / "config.toml", dumps(config, "demo node"))
         homes.append((home, f"http://127.0.0.1:{port}"))
     for i, (home, _) in enumerate(homes):  # a line: A - B - C

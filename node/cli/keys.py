@@ -18,7 +18,7 @@ from pathlib import Path
 
 from crypto import KeyFileError, SigningKey, did_from_raw, load_signing_key, save_signing_key
 from node.cli.common import CliError, client, parse_date_ms, read_passphrase_file, run_async, say
-from node.cli.wallet import given_passphrase
+from node.cli.wallet import given_passphrase, public_file, write_public_file
 from node.config import CONFIG_FILE, NODE_KEY_FILE, ORG_KEY_FILE, passphrase_from_env
 from node.keyring import KeyringError, export_next, incept, read_events, rotate, state
 from node.tomlfile import dumps, read_toml, write_atomically
@@ -134,6 +134,10 @@ def cmd_rotate(keyfile: Path, passphrase: str | None, args: argparse.Namespace) 
     say(f"  next key     committed (sha256 {last.body['next'].hex()}), in {keyfile}.next")
     if args.next is not None:
         say(f"  destroy {args.next} now: a used rotation key must never sign again")
+    if getattr(args, "wallet", None) is not None:  # the member's wallet: WALLET.pub follows
+        identity = did_from_raw(read_events(keyfile)[0].author)
+        write_public_file(keyfile, identity, did_from_raw(last.body["key"]))
+        say(f"  {public_file(keyfile)}: identity {identity}, key {did_from_raw(last.body['key'])}")
     node = getattr(args, "node", None)
     if node:
         for record in read_events(keyfile):

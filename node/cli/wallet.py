@@ -15,10 +15,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from crypto import InvalidDid, KeyFileError, SigningKey, load_signing_key, raw_from_did
+from crypto import (
+    InvalidDid,
+    KeyFileError,
+    SigningKey,
+    did_from_raw,
+    load_signing_key,
+    raw_from_did,
+)
 from crypto import save_signing_key as _save_key
 from node.cli.common import CliError, read_passphrase_file
 from node.config import passphrase_from_env
+from node.keyring import KeyringError, read_events
 from protocol import Record
 
 Prompt = Callable[[str], str]
@@ -41,8 +49,18 @@ def keep_record(wallet: Path, record: Record) -> Path:
 
 
 def public_file(wallet: Path) -> Path:
-    """``WALLET.pub``: the did:key of the wallet, one line, no secret."""
+    """``WALLET.pub``: the member's identity (a did:key) on its first line, no secret; after a
+    rotation, a second line ``key DID`` names the signing key the wallet holds now."""
     return wallet.with_name(wallet.name + ".pub")
+
+
+def write_public_file(wallet: Path, identity: str, signing: str) -> None:
+    """Rewrite ``WALLET.pub`` (after ``member keys rotate``: the identity stays, the key moves)."""
+    text = identity + "\n" + (f"key {signing}\n" if signing != identity else "")
+    try:
+        public_file(wallet).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {public_file(wallet)}: {exc.strerror}") from None
 
 
 def given_passphrase(args: argparse.Namespace) -> str | None:
@@ -110,12 +128,19 @@ def wallet_did(args: argparse.Namespace) -> str:
     itself (an unencrypted wallet, or one made before ``WALLET.pub`` existed)."""
     pub = public_file(args.wallet)
     if pub.exists():
-        text = pub.read_text(encoding="utf-8").strip()
+        lines = pub.read_text(encoding="utf-8").split("\n")
+        text = lines[0].strip()
         try:
             raw_from_did(text)
         except InvalidDid:
             raise CliError(f"{pub} does not hold a did:key: {text[:80]!r}") from None
         return text
+    try:
+        events = read_events(args.wallet)
+    except KeyringError as exc:
+        raise CliError(str(exc)) from None
+    if events:  # the identity is the author of the inception, whatever key signs now
+        return did_from_raw(events[0].author)
     try:
         return load_wallet(args).public_key.did
     except KeyFileError as exc:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from crypto.httpsig import ReplayCache
 from node.config import FederationConfig
+from node.federation.budget import SessionBudget
 from node.keytext import KeyText
 
 
@@ -27,6 +28,7 @@ class PeerDirectory:
     def __init__(self, replay_capacity: int = 100_000, max_keys: int = 10_000) -> None:
         self.by_key: OrderedDict[bytes, PeerIdentity] = OrderedDict()  # oldest learned first
         self.replay_cache = ReplayCache(max(1, replay_capacity))
+        self.sessions = SessionBudget()  # what each peer's anti-entropy may make this node do
         self.seed_keys: set[bytes] = set()
         self.max_keys = max(1, max_keys)
         self.node_keys: dict[bytes, tuple[int, frozenset[bytes]]] = {}  # org -> newest profile's

@@ -13,8 +13,6 @@ import contextlib
 import logging
 from typing import Any
 
-import aiohttp
-
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
 from node.federation.peersfile import SeedPeer, normalise_url
@@ -33,15 +31,18 @@ from protocol import Record, kinds, parse
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
+AGE_OUT_INTERVAL = 10.0  # seconds between looks for learned peers to forget
 
 
 class Federation:
-    def __init__(self, node: Node, state: PeerStore, session: aiohttp.ClientSession) -> None:
+    def __init__(self, node: Node, state: PeerStore) -> None:
         self.node = node
         self.state = state
-        self.session = session
         self.index = SyncIndex()
-        self.pool = ClientPool(session, node.keys.node)
+        fed = node.config.federation
+        self.pool = ClientPool.open(
+            timeouts(fed.request_timeout, fed.connect_timeout), node.keys.node, self._public_only
+        )
         self.watcher = ConfigWatcher(
             node.config.home, node.config.config_path, node.config.peers_path
         )
@@ -76,13 +77,8 @@ class Federation:
     # ----- lifecycle
     @classmethod
     async def start(cls, node: Node) -> Federation:
-        fed = node.config.federation
-        session = aiohttp.ClientSession(
-            timeout=timeouts(fed.request_timeout, fed.connect_timeout),
-            connector=aiohttp.TCPConnector(limit_per_host=2),
-        )
         state = await open_peer_store(node.config)
-        self = cls(node, state, session)
+        self = cls(node, state)
         await self.roster.remember_identities()
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
@@ -125,6 +121,13 @@ class Federation:
     def client(self, url: str) -> NodeClient:
         return self.pool.client(url)
 
+    def _public_only(self, url: str) -> bool:
+        """A learned peer is contacted at public addresses only, unless ``learn_private``;
+        a peer listed in peers.toml is always contacted."""
+        if self.node.config.federation.learn_private:
+            return False
+        return all(seed.url != url for seed in self.roster.seeds)
+
     async def active_peers(self) -> list[str]:
         return await self.roster.active()
 
@@ -165,7 +168,9 @@ class Federation:
                 "failures": row.failures,
                 "last_sync": row.last_sync,
                 "backlog": await self.state.backlog(row.node_key, row.cursor),
-                "backoff": self.outgoing.backoff_left(url),
+                "backoff": max(
+                    self.outgoing.backoff_left(url), self.anti_entropy.backoff_left(url)
+                ),
             }
             for url, row in rows.items()
         ]
@@ -184,8 +189,16 @@ class Federation:
         await self.outgoing.update(set(await self.active_peers()), self.node.config.federation)
 
     async def _watch(self) -> None:
+        next_age_out = 0.0
         while True:
             await asyncio.sleep(WATCH_INTERVAL)
+            if self.node.clock.monotonic() >= next_age_out:
+                next_age_out = self.node.clock.monotonic() + AGE_OUT_INTERVAL
+                try:
+                    if await self.roster.age_out():
+                        await self._update_senders()
+                except Exception:
+                    log.exception("ageing out learned peers failed")
             self.pool.signer = self.node.keys.node  # the node key may have been rotated
             for client in self.pool.clients.values():
                 client.signer = self.node.keys.node
@@ -194,17 +207,19 @@ class Federation:
             except Exception:
                 log.exception("reload failed")
 
-    async def _learn(self, urls: list[str]) -> None:
-        await self.roster.learn(urls)
+    async def _learn(self, named: list[tuple[bytes, list[str]]]) -> None:
+        """Learn peers from profiles: (organisation, the URLs its profile names) each."""
+        for org, urls in named:
+            await self.roster.learn(urls, org)
         await self._update_senders()
 
     async def _learn_from(self, url: str) -> None:
         await self.roster.learn_from(url)
         await self._update_senders()
 
-    async def _learn_logged(self, urls: list[str]) -> None:
+    async def _learn_logged(self, named: list[tuple[bytes, list[str]]]) -> None:
         try:
-            await self._learn(urls)
+            await self._learn(named)
         except Exception:
             log.exception("learning peers from a profile failed")
 
@@ -224,9 +239,13 @@ class Federation:
             self._learning.add(task)
             task.add_done_callback(self._learning.discard)
         if self.node.config.federation.learn_peers:
-            urls = [n["url"] for r in profiles for n in r.body.get("nodes", [])]
-            if urls:
-                task = asyncio.get_running_loop().create_task(self._learn_logged(urls))
+            named = [
+                (r.author, [n["url"] for n in r.body.get("nodes", [])])
+                for r in profiles
+                if r.body.get("nodes")
+            ]
+            if named:
+                task = asyncio.get_running_loop().create_task(self._learn_logged(named))
                 self._learning.add(task)
                 task.add_done_callback(self._learning.discard)
 

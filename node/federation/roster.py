@@ -18,11 +18,12 @@ from node.keytext import KeyText
 from node.storage.interface import PeerStore
 from node.storage.peers import LEARNED, SEED
 from node.tomlfile import ConfigError
-from node.transport import RemoteRefusal, TransportError, well_known_keys
+from node.transport import RemoteRefusal, TransportError, listed_peers, well_known_keys
 from protocol import Record
 
 log = logging.getLogger("rakuichi.federation")
-MAX_LISTED = 64  # peers taken from one peer's list
+MAX_LISTED = 64  # entries read from one peer's list
+LEARN_PER_LIST = 8  # new peers taken from one peer's list at most
 # A peer that does not advertise ``max_body_bytes`` (before revision 2) takes the default.
 DEFAULT_PEER_BODY_LIMIT = 8 * 1024 * 1024
 REREAD_INTERVAL = 5.0  # seconds between re-reads of every peer's identity (one GET each)
@@ -53,6 +54,9 @@ class PeerRoster:
         # known by (a peer rotated its key), so that every peer is read again once.
         self.confirmed: set[str] = set()
         self.body_limits: dict[str, int] = {}  # the largest request body each peer takes
+        # learned URL -> its learning slot: the organisation whose profile named it (or the
+        # organisation a peer's list gave for it): one organisation's URLs take one slot
+        self.slots: dict[str, bytes | str] = {}  # raw organisation key, or a list's entry
         self._next_reread = 0.0
 
     def unknown_signer(self) -> None:
@@ -84,8 +88,10 @@ class PeerRoster:
         fed = self.settings()
         rows = await self.state.all()
         chosen = [p.url for p in self.seeds]
-        if not fed.allow_only and fed.learn_peers:
-            chosen += [url for url, row in rows.items() if row.source == LEARNED]
+        if not fed.allow_only and fed.learn_peers:  # by recent success, then fewest failures
+            learned = [row for row in rows.values() if row.source == LEARNED]
+            learned.sort(key=lambda r: (-(r.last_success or 0), r.failures, r.added))
+            chosen += [row.url for row in learned]
         active: list[str] = []
         for url in chosen:
             row = rows.get(url)
@@ -157,21 +163,50 @@ class PeerRoster:
             self.directory.learn(entry["key"], url, profile.author, proven=False)
             self.confirmed.discard(url)  # the profile may name a new node key: read it again
 
-    async def learn(self, urls: list[str]) -> None:
-        """Add the peers named in a profile or a peer's list (bounded by ``max_peers``)."""
+    async def learn(self, urls: list[str], slot: bytes | str) -> bool:
+        """Add one of the peers ``urls`` named by ``slot`` (an organisation's profile, or the
+        organisation a peer's list gives): one learning slot per organisation, so that a few
+        profiles naming many URLs cannot fill the table. The table holds at most
+        4 x ``max_peers`` rows. True when a peer was added."""
         fed = self.settings()
+        rows = await self.state.all()
+        learned = {url: row for url, row in rows.items() if row.source == LEARNED}
+        if slot in self.slots.values() or any(row.org == slot for row in learned.values()):
+            return False
         for url in urls:
             try:
                 url = normalise_url(url)
             except ConfigError:
                 continue
-            if url == self.own_url or url in fed.deny_urls:
+            if url == self.own_url or url in fed.deny_urls or url in rows:
                 continue
-            if len(await self.state.all()) >= fed.max_peers * 4:
-                return
-            if await self.state.get(url) is None:
-                await self.add(url, LEARNED)
-                log.info("learned peer %s", url)
+            if len(rows) >= fed.max_peers * 4:
+                return False
+            await self.add(url, LEARNED)
+            self.slots[url] = slot
+            log.info("learned peer %s", url)
+            return True
+        return False
+
+    async def age_out(self) -> list[str]:
+        """Forget the learned peers that never answered, or that fail and last answered,
+        more than ``learned_peer_ttl`` ago: their slots free up for others."""
+        ttl_ms = self.settings().learned_peer_ttl * 1000
+        now = self.clock.now_ms()
+        gone = []
+        for url, row in (await self.state.all()).items():
+            silent = row.last_success is None or row.failures > 0
+            since = row.last_success if row.last_success is not None else row.added
+            if row.source == LEARNED and silent and now - since > ttl_ms:
+                await self.state.forget(url)
+                gone.append(url)
+        for url in gone:
+            self.slots.pop(url, None)
+            self.body_limits.pop(url, None)
+            self.confirmed.discard(url)
+            self.clients.drop(url)
+            log.info("forgot learned peer %s: no answer for %g s", url, ttl_ms / 1000)
+        return gone
 
     async def learn_from(self, url: str) -> None:
         """Learn the peers that ``url`` lists."""
@@ -179,4 +214,8 @@ class PeerRoster:
             listed = await self.clients.client(url).peers()
         except (TransportError, RemoteRefusal):
             return
-        await self.learn([p["url"] for p in listed[:MAX_LISTED] if isinstance(p.get("url"), str)])
+        added = 0
+        for peer_url, org in listed_peers(listed[:MAX_LISTED]):
+            added += await self.learn([peer_url], org or f"listed by {url}: {peer_url}")
+            if added >= LEARN_PER_LIST:
+                return

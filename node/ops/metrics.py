@@ -168,6 +168,12 @@ class NodeMetrics:
         self.sessions = Counter(
             "rakuichi_peer_sync_sessions", "Anti-entropy sessions completed", ["peer"], registry=r
         )
+        self.false_claims = Counter(
+            "rakuichi_peer_false_claims",
+            "Ids a peer claimed and did not deliver, and records it lacked again after taking them",
+            ["peer"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "rakuichi_http_requests",
             "HTTP requests answered, by route, method and status",
@@ -211,6 +217,7 @@ class NodeMetrics:
         self.sessions.labels(url).inc()
         self.rounds.labels(url).inc(report.rounds)
         self.reconcile_bytes.labels(url).inc(report.reconcile_bytes)
+        self.false_claims.labels(url).inc(report.undelivered + report.relacked)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.http_requests.labels(route, method, str(status)).inc()

@@ -10,6 +10,8 @@ of that subset by identity. Each step is an indexed lookup bounded by the identi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -20,8 +22,11 @@ from protocol import (
     IdentityViews,
     KeyHistories,
     Record,
+    Rejected,
+    check_before_signatures,
     derive_identities,
     key_histories,
+    kinds,
     parse,
 )
 
@@ -62,6 +67,44 @@ async def live_where_in(
     return out
 
 
+async def counterparties(db: aiosqlite.Connection, key: bytes) -> set[bytes]:
+    """Every other key that signed or was named in a record with ``key``: subjects of its
+    records, authors of records naming it, and authors of records referring to its alliances
+    (ends, attestations). Index lookups, no wire bytes parsed."""
+    rows = await db.execute_fetchall(
+        "SELECT subject FROM records WHERE author = ? AND subject IS NOT NULL"
+        " UNION SELECT author FROM records WHERE subject = ?"
+        " UNION SELECT e.author FROM records a JOIN records e ON e.ref = a.id"
+        " WHERE a.kind = 'alliance' AND (a.author = ? OR a.subject = ?)",
+        (key, key, key, key),
+    )
+    return {bytes(row[0]) for row in rows} - {key}
+
+
+class _Connection(Protocol):
+    async def execute_fetchall(self, sql: str, params: Any = ()) -> Iterable[Any]: ...
+    async def execute(self, sql: str, params: Any = ()) -> Any: ...
+
+
+async def purge_refused_key_events(db: _Connection) -> int:
+    """Delete the stored key events that a node now refuses (a store written while they were
+    unknown kinds may hold malformed ones); return how many. Part of the migration that makes
+    key events known kinds, run in its transaction on either engine."""
+    rows = await db.execute_fetchall(
+        "SELECT id, wire FROM records WHERE kind IN (?, ?) AND wire IS NOT NULL",
+        (KEY_INCEPTION, KEY_ROTATION),
+    )
+    refused = []
+    for record_id, wire in rows:
+        try:
+            check_before_signatures(bytes(wire))
+        except Rejected:
+            refused.append(bytes(record_id))
+    for record_id in refused:
+        await db.execute("DELETE FROM records WHERE id = ?", (record_id,))
+    return len(refused)
+
+
 # ----- over the store interface
 
 
@@ -73,6 +116,25 @@ async def histories(store: RecordStore) -> KeyHistories:
     return key_histories(await key_events(store))
 
 
+@dataclass(frozen=True)
+class CachedViews:
+    """An identity's views, and what a new record must touch to change them: a key of the
+    identity (as author, signer or named party), or a record gathered for them, or an id one of
+    those refers to (a record they wait for)."""
+
+    derived_at: int
+    views: IdentityViews
+    keys: frozenset[bytes]
+    touched: frozenset[bytes]
+
+    def touched_by(self, record: Record) -> bool:
+        if record.id in self.touched or not self.keys.isdisjoint(record.signers):
+            return True
+        subject = kinds.subject_of(record.kind, record.body)
+        ref = kinds.ref_of(record.kind, record.body)
+        return subject in self.keys or ref in self.touched
+
+
 class HistoryCache:
     """The key events held and their histories, computed again only after a commit that holds
     a key event or a retract (``on_commit`` is a store commit listener)."""
@@ -81,8 +143,19 @@ class HistoryCache:
         self.store = store
         self._generation = 0
         self._value: tuple[list[Record], KeyHistories] | None = None
+        # identity -> its views, until a commit holds a record that can change them
+        self.views: dict[bytes, CachedViews] = {}
+        self.commits = 0
 
     def on_commit(self, records: list[Record]) -> None:
+        if not records:
+            return
+        self.commits += 1
+        if any(r.kind in (KEY_INCEPTION, KEY_ROTATION) for r in records):
+            self.views.clear()  # histories change: every identity's views may
+        else:  # only the identities whose views a new record can change
+            for identity in [i for i, e in self.views.items() if any(map(e.touched_by, records))]:
+                del self.views[identity]
         if any(r.kind in (KEY_INCEPTION, KEY_ROTATION, "retract") for r in records):
             self._generation += 1
             self._value = None
@@ -134,11 +207,29 @@ async def identity_records(
     return list(held.values())
 
 
+VIEWS_FRESH_MS = 10_000  # an identity's views are reused this long while nothing touches them
+MAX_CACHED_VIEWS = 256
+
+
 async def identity_views(
     cache: HistoryCache, identities: Iterable[bytes], now_ms: int
 ) -> IdentityViews:
-    """The views by identity of the records ``identities`` depend on, with every key event."""
-    store = cache.store
+    """The views by identity of the records ``identities`` depend on, with every key event.
+    The views of one identity are kept until a commit holds a record that can change them (or
+    a key event), at most ``VIEWS_FRESH_MS`` (an attestation's expiry depends on the time)."""
+    wanted = tuple(identities)
+    commits = cache.commits
+    hit = cache.views.get(wanted[0]) if len(wanted) == 1 else None
+    if hit is not None and 0 <= now_ms - hit.derived_at < VIEWS_FRESH_MS:
+        return hit.views
     events, keys = await cache.get()
-    records = await identity_records(store, keys, identities)
-    return derive_identities([*records, *events], now_ms)
+    records = await identity_records(cache.store, keys, wanted)
+    views = derive_identities([*records, *events], now_ms)
+    if len(wanted) == 1 and commits == cache.commits:  # nothing committed meanwhile
+        if len(cache.views) >= MAX_CACHED_VIEWS:
+            cache.views.clear()
+        touched = {r.id for r in records}
+        touched.update(ref for r in records if (ref := kinds.ref_of(r.kind, r.body)) is not None)
+        keys_of_identity = frozenset(keys_of(keys, wanted[0]))
+        cache.views[wanted[0]] = CachedViews(now_ms, views, keys_of_identity, frozenset(touched))
+    return views

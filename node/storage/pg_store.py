@@ -23,9 +23,10 @@ import asyncpg
 from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.facttables import pg_sync
+from node.storage.identities import purge_refused_key_events
 from node.storage.peers import SEED, PeerTable
 from node.storage.pg_connection import PgConnection, connect
-from node.storage.pg_schema import MIGRATIONS
+from node.storage.pg_schema import KEY_EVENTS_KNOWN, MIGRATIONS
 from node.storage.store import _INSERT_RECORD, Store, StoreError, _Pending, claim
 from node.storage.transfer import StoredRow
 from protocol import Record, parse
@@ -46,6 +47,8 @@ async def migrate(db: PgConnection) -> int:
             raise StoreError(f"database schema {version} is newer than this software knows")
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             await tx.execute_script(script)
+            if number == KEY_EVENTS_KNOWN:
+                await purge_refused_key_events(tx)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
         for change in await pg_sync(tx):  # fact tables follow the kind table
             log.warning("fact tables brought up to the kind table: %s", change)

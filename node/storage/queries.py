@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +93,23 @@ async def erased_among(db: aiosqlite.Connection, ids: list[bytes]) -> list[tuple
     return out
 
 
+Window = tuple[bytes, int, int | None]  # a key and when it speaks: from, until (None: open)
+
+
+def scope_sql(windows: Iterable[Window], author: str, created: str) -> tuple[str, list[Any]]:
+    """SQL true for a row signed by one of the keys inside that key's window (false if none)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for key, start, end in windows:
+        if end is None:
+            parts.append(f"({author} = ? AND {created} >= ?)")
+            params += [key, start]
+        else:
+            parts.append(f"({author} = ? AND {created} >= ? AND {created} < ?)")
+            params += [key, start, end]
+    return ("(" + " OR ".join(parts) + ")" if parts else "0 = 1"), params
+
+
 @dataclass(frozen=True)
 class RecordFilter:
     kind: str | None = None
@@ -99,6 +117,10 @@ class RecordFilter:
     subject: bytes | None = None
     since: int | None = None
     until: int | None = None
+    # by identity (revision 3 proposal): signed by one of these keys inside its window
+    # (key, from, until), and naming one of these keys as the subject
+    author_windows: tuple[Window, ...] | None = None
+    subjects: tuple[bytes, ...] | None = None
 
 
 async def list_records(
@@ -117,6 +139,13 @@ async def list_records(
         if value is not None:
             clauses.append(f"{column} = ?")
             params.append(value)
+    if where.author_windows is not None:
+        clause, more = scope_sql(where.author_windows, "author", "created")
+        clauses.append(clause)
+        params += more
+    if where.subjects is not None:
+        clauses.append(f"subject IN ({', '.join('?' * len(where.subjects))})")
+        params += where.subjects
     if where.since is not None:
         clauses.append("created >= ?")
         params.append(where.since)
@@ -137,6 +166,9 @@ class OpportunityFilter:
     org: bytes | None = None
     status: str | None = None
     audience: str | None = None
+    # by identity (revision 3 proposal): exactly these opportunities, the identity's current
+    # versions whichever key signed them (in place of ``org``)
+    ids: tuple[bytes, ...] | None = None
 
 
 def fts_query(text: str) -> str | None:
@@ -157,14 +189,28 @@ async def list_opportunities(
     """Current opportunities, newest first, keyset-paginated on (created, id)."""
     # the record of each current row, matched on all of current's key as well, so that SQLite
     # may also join from the record side without scanning current
+    postgresql = getattr(db, "dialect", "sqlite") == "postgresql"
     joins = [
         "JOIN opportunity_facts f ON f.id = c.id",
-        "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
+        # PostgreSQL estimates the extra equalities as near-empty and then sorts every match
+        # instead of walking current_kind_order: it joins on the id alone
+        "JOIN records r ON r.id = c.id"
+        if postgresql
+        else "JOIN records r ON r.id = c.id AND r.kind = c.kind AND r.author = c.author"
         " AND r.slot = c.slot",
     ]
     clauses = ["c.kind = 'opportunity'"]
     params: list[Any] = []
-    if where.q and getattr(db, "dialect", "sqlite") == "postgresql":
+    source = "current c"
+    if where.ids is not None:
+        if not where.ids:
+            return []
+        source = (
+            "(SELECT kind, author, slot, id, created FROM records"
+            f" WHERE id IN ({', '.join('?' * len(where.ids))})) c"
+        )
+        params += where.ids
+    if where.q and postgresql:
         if query := pg_tsquery(where.q):
             clauses.append("f.search @@ to_tsquery('simple', ?)")
             params.append(query)
@@ -199,7 +245,7 @@ async def list_opportunities(
         params.extend([before[0], before[0], before[1]])
     params.append(min(limit, MAX_LIMIT))
     sql = (
-        f"SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM current c"
+        f"SELECT r.seq, r.id, r.kind, r.author, r.created, r.wire FROM {source}"
         f" {' '.join(joins)} WHERE {' AND '.join(clauses)}"
         " ORDER BY c.created DESC, c.id DESC LIMIT ?"
     )

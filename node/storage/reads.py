@@ -138,3 +138,8 @@ class StoreReads:
         """Wire bytes of the live records whose indexed ``column`` (author, subject, ref, id)
         is among ``values``: what views by identity gather (revision 3 proposal)."""
         return await identities.live_where_in(self.reader, column, values)
+
+    async def counterparties(self, key: bytes) -> set[bytes]:
+        """The keys ``key`` deals with: the subjects of its records, the authors of the records
+        naming it, and the other parties of its alliances' ends and attestations."""
+        return await identities.counterparties(self.reader, key)

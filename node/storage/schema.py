@@ -10,9 +10,34 @@ function of the set of records and not of their arrival order (PROTOCOL-v1 secti
 from __future__ import annotations
 
 from node.storage.private import SCHEMA as PRIVATE_SCHEMA
+from protocol import KEY_EVENT_KINDS as KEY_EVENT_KIND_NAMES
 from protocol import kinds
 
-NOT_RETRACTABLE = "(" + ", ".join(f"'{k}'" for k in sorted(kinds.NOT_RETRACTABLE)) + ")"
+
+def _sql_list(names: frozenset[str]) -> str:
+    return "(" + ", ".join(f"'{k}'" for k in sorted(names)) + ")"
+
+
+# The kinds a retract cannot erase, as the triggers of V1 wrote them (frozen: a migration's
+# text never changes), and as the kind table says now (key events since V6).
+NOT_RETRACTABLE_V1 = "('alliance', 'retract')"
+NOT_RETRACTABLE = _sql_list(kinds.NOT_RETRACTABLE)
+KEY_EVENT_KINDS = _sql_list(KEY_EVENT_KIND_NAMES)
+
+
+def _retract_triggers(not_retractable: str) -> str:
+    """SQLite: a retract erases its target when both are held (whichever arrived first)."""
+    return f"""
+CREATE TRIGGER retract_arrives AFTER INSERT ON records WHEN NEW.kind = 'retract' BEGIN
+  UPDATE records SET retracted = 1, wire = NULL
+  WHERE id = NEW.ref AND author = NEW.author AND kind NOT IN {not_retractable} AND retracted = 0;
+END;
+CREATE TRIGGER target_arrives AFTER INSERT ON records
+WHEN NEW.kind NOT IN {not_retractable} AND EXISTS (
+  SELECT 1 FROM records r WHERE r.ref = NEW.id AND r.kind = 'retract' AND r.author = NEW.author)
+BEGIN
+  UPDATE records SET retracted = 1, wire = NULL WHERE seq = NEW.seq;
+END;"""
 
 
 def _recompute_current(row: str) -> str:
@@ -99,16 +124,7 @@ CREATE INDEX attestations_subject ON attestations (subject, created);
 CREATE INDEX attestations_alliance ON attestations (alliance) WHERE alliance IS NOT NULL;
 
 -- A retract erases its target when both are held (whichever arrived first).
-CREATE TRIGGER retract_arrives AFTER INSERT ON records WHEN NEW.kind = 'retract' BEGIN
-  UPDATE records SET retracted = 1, wire = NULL
-  WHERE id = NEW.ref AND author = NEW.author AND kind NOT IN {NOT_RETRACTABLE} AND retracted = 0;
-END;
-CREATE TRIGGER target_arrives AFTER INSERT ON records
-WHEN NEW.kind NOT IN {NOT_RETRACTABLE} AND EXISTS (
-  SELECT 1 FROM records r WHERE r.ref = NEW.id AND r.kind = 'retract' AND r.author = NEW.author)
-BEGIN
-  UPDATE records SET retracted = 1, wire = NULL WHERE seq = NEW.seq;
-END;
+{_retract_triggers(NOT_RETRACTABLE_V1)}
 
 -- Replaceable kinds: the current version per (kind, author, slot).
 CREATE TRIGGER replaceable_arrives AFTER INSERT ON records WHEN NEW.slot IS NOT NULL BEGIN
@@ -270,4 +286,16 @@ END;
 # Private alliances and what names them: node-local, outside ``records`` (node/storage/private.py).
 V5 = PRIVATE_SCHEMA
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5)
+# Revision 3 proposal: key events are known kinds and not retractable. The retract triggers
+# are rebuilt with the kind table's list; a key event that a retract erased before (its wire
+# bytes are gone) is forgotten, so that it can be received again and count.
+# ``migration.refused_key_events`` then removes stored key events that the kind table refuses.
+V6 = f"""
+DROP TRIGGER retract_arrives;
+DROP TRIGGER target_arrives;
+{_retract_triggers(NOT_RETRACTABLE)}
+DELETE FROM records WHERE kind IN {KEY_EVENT_KINDS} AND retracted = 1;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+KEY_EVENTS_KNOWN = 6  # the version from which key events are known kinds

@@ -23,8 +23,9 @@ import aiosqlite
 from node.storage import private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.facttables import sqlite_sync
+from node.storage.identities import purge_refused_key_events
 from node.storage.reads import StoreReads
-from node.storage.schema import MIGRATIONS
+from node.storage.schema import KEY_EVENTS_KNOWN, MIGRATIONS
 from protocol import Record
 
 _INSERT_RECORD = (
@@ -112,6 +113,16 @@ async def migrate(db: aiosqlite.Connection, path: Path | None = None) -> int:
             backup,
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        if number == KEY_EVENTS_KNOWN:  # with a Python step, in the same transaction
+            await db.executescript(f"BEGIN IMMEDIATE;\n{script}")  # left open
+            try:
+                await purge_refused_key_events(db)
+                await db.execute(f"PRAGMA user_version = {number}")
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            continue
         await db.executescript(
             f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
         )

@@ -83,6 +83,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "org.domain": ("Domain", "ドメイン"),
     "org.domain_verified": ("domain verified", "ドメイン確認済み"),
     "org.domain_unverified": ("unverified", "未確認"),
+    "keys.duplicitous": (
+        "Duplicitous: two key rotations compete for this identity. Nothing signed after the fork counts.",
+        "重複署名: この ID の鍵の更新が二つ競合しています。分岐の後に署名されたものは数えません。",
+    ),
     "org.nodes": ("Nodes", "ノード"),
     "org.opportunities": ("Opportunities", "募集"),
     "org.in_force": ("Alliances in force", "有効なアライアンス"),

@@ -8,13 +8,15 @@ from typing import Any
 from aiohttp import web
 
 from crypto import InvalidDid, raw_from_did
+from node.api import identities
 from node.api.keys import NODE
 from node.storage import queries
 from node.storage.interface import RecordStore
+from node.storage.queries import Row
 from node.web import shaping
 from node.web.render import PageError, page, render
 from node.web.shaping import record_of
-from protocol import GROUNDED, UNGROUNDED, Reputation, kinds
+from protocol import GROUNDED, UNGROUNDED, KeyHistories, Record, Reputation, kinds
 
 routes = web.RouteTableDef()
 PAGE_SIZE = 20
@@ -77,18 +79,29 @@ def _before(request: web.Request) -> tuple[int, bytes] | None:
 @routes.get("/")
 @page
 async def board(request: web.Request) -> web.Response:
-    store = request.app[NODE].store
+    node = request.app[NODE]
+    store = node.store
+    keys = await node.key_histories.histories()
     where, form = _board_filter(request)
+    where = await identities.opportunities_by_identity(node, where)  # ?org= by identity
     rows = await store.list_opportunities(where, _before(request), PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    opportunities = [record_of(r) for r in rows if r.wire is not None]
-    orgs = await store.list_org_profiles(None, MAX_ORGS_IN_FILTER)
-    org_choices = sorted(
-        ((record_of(r).body["name"], r.author) for r in orgs if r.wire),
+    shown = await identities.shown_by_identity(node, rows)
+    opportunities = [record_of(r) for r in shown if r.wire is not None]
+    orgs = await identities.shown_by_identity(
+        node, await store.list_org_profiles(None, MAX_ORGS_IN_FILTER)
+    )
+    org_choices = sorted(  # one choice per organisation, under its identity
+        ((record_of(r).body["name"], _identity(keys, r)) for r in orgs if r.wire),
         key=lambda pair: pair[0].casefold(),
     )
-    org_names = await store.profile_names(kinds.ORG_PROFILE, (o.author for o in opportunities))
+    by_identity = await shaping.names(store, (_identity(keys, o) for o in opportunities), keys)
+    org_names = {
+        o.author: by_identity[_identity(keys, o)]
+        for o in opportunities
+        if _identity(keys, o) in by_identity
+    }
     next_url = None
     if more:
         last = rows[-1]
@@ -111,24 +124,39 @@ async def board(request: web.Request) -> web.Response:
     )
 
 
+def _identity(keys: KeyHistories, item: Row | Record) -> bytes:
+    """The identity a listed record belongs to (its key, when attributed to nobody)."""
+    return keys.identity_at(item.author, item.created) or item.author
+
+
 @routes.get("/orgs/{did}")
 @page
 async def org(request: web.Request) -> web.Response:
     node = request.app[NODE]
     store = node.store
+    keys = await node.key_histories.histories()
     key = parse_did(request.match_info["did"])
-    row = await store.current_of(kinds.ORG_PROFILE, key)
+    reads = await identities.reads_of(node, key)  # an identity with key events
+    if reads is not None:
+        row = reads.profile(kinds.ORG_PROFILE)
+        opps = reads.opportunities()[: SHOWN + 1]
+        items = reads.party_alliances("org")
+        rep = reads.reputation()
+        counts = reads.counts()
+    else:
+        row = await store.current_of(kinds.ORG_PROFILE, key)
+        opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, SHOWN + 1)
+        items = await store.party_alliances("org", key)
+        rep = await store.reputation_of(key, node.clock.now_ms())
+        counts = await store.counts_by_kind(key)
     if row is None or row.wire is None:
         raise PageError(404, "org.unknown")
-    opps = await store.list_opportunities(queries.OpportunityFilter(org=key), None, SHOWN + 1)
-    items = await store.party_alliances("org", key)
-    rep = await store.reputation_of(key, node.clock.now_ms())
     cap = _cap(request)
     profile = record_of(row)
     domain = profile.body.get("domain")
     proof = None
     if isinstance(domain, str):
-        proof = await node.domains.status(domain, key)
+        proof = await node.domains.status(domain, key if reads is None else reads.identity)
     in_force, alumni = shaping.by_relation(items, True), shaping.by_relation(items, False)
     shown = [a for group in (*in_force.values(), *alumni.values()) for a in group[:cap]]
     return render(
@@ -143,10 +171,11 @@ async def org(request: web.Request) -> web.Response:
             "in_force": in_force,
             "alumni": alumni,
             "cap": cap,
-            "people": await shaping.names(store, (a.member for a in shown)),
+            "people": await shaping.names(store, (a.member for a in shown), keys),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
-            "counts": await store.counts_by_kind(key),
-            **await _reputation_context(store, rep, cap),
+            "counts": counts,
+            "keys": None if reads is None else reads.history_json(),
+            **await _reputation_context(store, rep, cap, keys),
         },
     )
 
@@ -156,10 +185,17 @@ async def org(request: web.Request) -> web.Response:
 async def member(request: web.Request) -> web.Response:
     node = request.app[NODE]
     store = node.store
+    keys = await node.key_histories.histories()
     key = parse_did(request.match_info["did"])
-    row = await store.current_of(kinds.MEMBER_PROFILE, key)
-    items = await store.party_alliances("member", key)
-    rep = await store.reputation_of(key, node.clock.now_ms())
+    reads = await identities.reads_of(node, key)  # an identity with key events
+    if reads is not None:
+        row = reads.profile(kinds.MEMBER_PROFILE)
+        items = reads.party_alliances("member")
+        rep = reads.reputation()
+    else:
+        row = await store.current_of(kinds.MEMBER_PROFILE, key)
+        items = await store.party_alliances("member", key)
+        rep = await store.reputation_of(key, node.clock.now_ms())
     cap = _cap(request)
     return render(
         request,
@@ -171,10 +207,12 @@ async def member(request: web.Request) -> web.Response:
             "more_alliances": len(items) - len(items[:cap]),
             "alumni_of": sorted({a.org for a in items if not a.in_force and a.alumni}),
             "summary": [rep.summary[k] for k in sorted(rep.summary, key=_summary_order)],
-            "org_names": await store.profile_names(kinds.ORG_PROFILE, (a.org for a in items)),
-            # this node issues W3C credentials for its own organisation's attestations
-            "own_org": node.keys.org.public_key.raw,
-            **await _reputation_context(store, rep, cap),
+            "org_names": await shaping.names(store, (a.org for a in items), keys),
+            # this node issues W3C credentials for its own organisation's attestations (by
+            # identity: whichever of its keys signed them)
+            "own_org": node.keys.org.public_key.raw if reads is None else node.org_identity,
+            "keys": None if reads is None else reads.history_json(),
+            **await _reputation_context(store, rep, cap, keys),
         },
     )
 
@@ -188,7 +226,9 @@ def _cap(request: web.Request) -> int:
     return 100_000 if request.query.get("all") else SHOWN
 
 
-async def _reputation_context(store: RecordStore, rep: Reputation, cap: int) -> dict[str, Any]:
+async def _reputation_context(
+    store: RecordStore, rep: Reputation, cap: int, keys: KeyHistories
+) -> dict[str, Any]:
     """Grounded attestations (newest first, each with its subject's reply beside it) and
     ungrounded ones apart, at most ``cap`` of each, with the issuers' names."""
     grounded = [e for e in reversed(rep.attestations) if e.state == GROUNDED]
@@ -199,5 +239,5 @@ async def _reputation_context(store: RecordStore, rep: Reputation, cap: int) -> 
         "grounded": grounded,
         "ungrounded": apart,
         "hidden": hidden,
-        "issuer_names": await shaping.names(store, {e.issuer for e in grounded + apart}),
+        "issuer_names": await shaping.names(store, {e.issuer for e in grounded + apart}, keys),
     }

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from node.storage.board_queries import PartyAlliance, trusted
+from node.storage.identityreads import profile_names
 from node.storage.interface import RecordStore
 from node.storage.queries import Row
-from protocol import Record, kinds
+from protocol import KeyHistories, Record, kinds
 
 RELATIONS = kinds.RELATIONS
 
@@ -17,12 +18,19 @@ def record_of(row: Row) -> Record:
     return trusted(row.wire, row.id)
 
 
-async def names(store: RecordStore, keys: Iterable[bytes]) -> dict[bytes, str]:
-    """Display names: an organisation's profile name, else a member's."""
+async def names(
+    store: RecordStore, keys: Iterable[bytes], histories: KeyHistories | None = None
+) -> dict[bytes, str]:
+    """Display names: an organisation's profile name, else a member's. With ``histories``, an
+    identity with key events is named by its current profile, whichever of its keys signed it."""
     wanted = set(keys)
-    found = await store.profile_names(kinds.ORG_PROFILE, wanted)
-    for key, name in (await store.profile_names(kinds.MEMBER_PROFILE, wanted - set(found))).items():
-        found[key] = name
+    if histories is None:
+        found = await store.profile_names(kinds.ORG_PROFILE, wanted)
+        members = await store.profile_names(kinds.MEMBER_PROFILE, wanted - set(found))
+    else:
+        found = await profile_names(store, histories, kinds.ORG_PROFILE, wanted)
+        members = await profile_names(store, histories, kinds.MEMBER_PROFILE, wanted - set(found))
+    found.update(members)
     return found
 
 

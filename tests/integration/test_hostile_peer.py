@@ -5,8 +5,9 @@ runs in this test's event loop on 127.0.0.1. For each behaviour of the hostile p
 measures how long records published at A take to appear at B, first with B as A's only peer,
 then with the hostile peer added (live, through peers.toml), and asserts that
 
-* delivery to B is not measurably delayed: the slowest delivery with the hostile peer is at
-  most twice the slowest without it plus ``SLACK`` seconds;
+* delivery to B is not measurably delayed: the median delivery with the hostile peer is at
+  most twice the median without it plus ``SLACK`` seconds, and the slowest at most twice the
+  slowest without it plus ``SLOWEST_SLACK`` (one slow delivery on a loaded machine is noise);
 * A keeps reconciling with B while the hostile peer misbehaves;
 * nothing the hostile peer serves or pushes is stored by A or by B: both hold exactly the
   records the test published and the two nodes' profiles.
@@ -20,6 +21,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 import pytest
@@ -53,8 +55,13 @@ from tests.support.federation import (
 pytestmark = pytest.mark.slow
 
 DELIVERIES = 6  # records timed in each phase
-SLACK = 0.5  # seconds allowed on top of twice the baseline
+SLACK = 0.5  # seconds allowed on top of twice the baseline (medians)
+SLOWEST_SLACK = 2.0  # seconds allowed on top of twice the slowest baseline delivery
 A_TIMEOUTS = {"request_timeout": 1.0, "connect_timeout": 0.5}  # for the hanging peer
+# every wait polls its condition and ends as soon as it holds: the deadline is generous for a
+# loaded machine (a phantom-ids session runs up to the 64-round cap while holding A's
+# anti-entropy turn), never a sleep
+DEADLINE = 60.0
 
 
 # ----- what the hostile peer serves
@@ -267,7 +274,7 @@ async def delivery_times(api: Api, a: str, b: str, records: list[Record]) -> lis
         await api.post(a, [record])
         await wait_for(
             lambda r=record: api.has(b, r.id.hex()),
-            10.0,
+            DEADLINE,
             f"{record.id.hex()[:12]} delivered to B",
             interval=0.01,
         )
@@ -288,7 +295,7 @@ async def test_hostile_peer_does_not_delay_or_pollute(tmp_path, api: Api, behavi
     t0 = now_ms() - 60_000
     records = [opportunity(cast.org, t0 + i, slug=f"role-{i}") for i in range(2 * DELIVERIES)]
 
-    await wait_for(lambda: api.converged([a, b]), 10.0, "A and B in step")
+    await wait_for(lambda: api.converged([a, b]), DEADLINE, "A and B in step")
     baseline = await delivery_times(api, a, b, records[:DELIVERIES])
 
     hostile = Hostile(behaviour)
@@ -297,7 +304,7 @@ async def test_hostile_peer_does_not_delay_or_pollute(tmp_path, api: Api, behavi
         added_ms = now_ms()
         set_peers(home_a, [b, hostile.url])
         await wait_for(
-            lambda: _true(hostile.engaged()), 20.0, f"A meeting {behaviour}", interval=0.05
+            lambda: _true(hostile.engaged()), DEADLINE, f"A meeting {behaviour}", interval=0.05
         )
         engaged_ms = now_ms()
         if behaviour != "garbage" and behaviour != "hang":  # it also pushes its wares itself
@@ -311,9 +318,13 @@ async def test_hostile_peer_does_not_delay_or_pollute(tmp_path, api: Api, behavi
             row = await api.peer_row(a, b)
             return bool(row and (row["last_sync"] or 0) >= engaged_ms)
 
-        await wait_for(synced_with_b_since, 15.0, "A reconciling with B during the attack")
-        h_row = await api.peer_row(a, hostile.url)  # A noticed, and kept going
-        assert h_row is not None and (h_row["last_error"] or 0) >= added_ms, h_row
+        await wait_for(synced_with_b_since, DEADLINE, "A reconciling with B during the attack")
+
+        async def hostile_failed() -> dict[str, Any] | None:
+            row = await api.peer_row(a, hostile.url)  # A noticed (a phantom-ids session may
+            return row if row and (row["last_error"] or 0) >= added_ms else None  # still run)
+
+        await wait_for(hostile_failed, DEADLINE, f"A counting {behaviour} as failing")
     finally:
         await hostile.stop()
 
@@ -323,7 +334,10 @@ async def test_hostile_peer_does_not_delay_or_pollute(tmp_path, api: Api, behavi
         f"{max(under_attack):.3f} s max ({sorted(under_attack)[len(under_attack) // 2]:.3f}"
         f" median); hostile saw {dict(hostile.seen)}"
     )
-    assert max(under_attack) <= 2 * max(baseline) + SLACK, (baseline, under_attack)
+    # medians: one slow delivery on a loaded machine (other processes hold both cores) is not
+    # the hostile peer's doing; the slowest is bounded too, more loosely
+    assert _median(under_attack) <= 2 * _median(baseline) + SLACK, (baseline, under_attack)
+    assert max(under_attack) <= 2 * max(baseline) + SLOWEST_SLACK, (baseline, under_attack)
 
     expected = {r.id.hex() for r in records}
     listing_a, listing_b = await api.record_ids(a), await api.record_ids(b)
@@ -343,6 +357,10 @@ def _record_id(wire: bytes) -> str | None:
         return parse(wire).id.hex()
     except Rejected:
         return None
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
 
 
 async def _true(value: bool) -> bool:

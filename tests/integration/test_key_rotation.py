@@ -6,7 +6,9 @@ then it rotates its key twice while A runs. On B its opportunities, alliances an
 whole under its one identity; a record signed afterwards with its first signing key is not
 attributed; an attacker holding the current signing key but not the committed rotation key
 cannot rotate; the member rotates their wallet and a bundle made afterwards verifies,
-attestations from before the rotation included.
+attestations from before the rotation included. Filters answer by identity on B (``?org=``,
+``?author=``, the board), and a credential that A makes after the rotations verifies offline
+by the organisation's did:key.
 """
 
 from __future__ import annotations
@@ -172,6 +174,27 @@ async def test_rotations_keep_the_identity_whole(tmp_path: Path, api: Api) -> No
     directory = (await api.get_json(f"{b}/v1/orgs"))["orgs"]
     assert [o["org"] for o in directory].count(org) == 1  # once, under its identity
 
+    # filters by identity on B: every key of the organisation, never the ghost
+    by_org = (await api.get_json(f"{b}/v1/opportunities?org={org}"))["opportunities"]
+    assert {o["body"]["slug"] for o in by_org} == {"first-tour", "second-tour"}
+    assert {o["author"] for o in by_org} == {first_signing, current}
+    authored = (await api.get_json(f"{b}/v1/records?author={org}&limit=500"))["records"]
+    assert ghost.id.hex() not in {r["id"] for r in authored}
+    assert {before, alliance} <= {r["id"] for r in authored}
+    async with api.session.get(f"{b}/", params={"org": org, "status": "any"}) as response:
+        board = await response.text()
+    assert "First-Tour" in board and "Second-Tour" in board and "Ghost" not in board
+
+    # a credential made after the rotations (proved by the key A holds now) verifies offline
+    # by the organisation's did:key, with the key events it carries
+    credential = tmp_path / "before.json"
+    async with api.session.get(f"{a}/v1/records/{before}/credential") as response:
+        assert response.status == 200
+        credential.write_bytes(await response.read())
+    checked = (await rakuichi("verify-credential", credential)).stdout
+    assert f"signed with {current}, a key of the issuer {org}" in checked
+    assert "by the 3 key event(s) it carries" in checked and f"record   {before}" in checked
+
     # an attacker with the current signing key but not the committed rotation key
     thief_home = tmp_path / "thief"
     shutil.copytree(home_a, thief_home, ignore=shutil.ignore_patterns("*.next", "*.db*"))
@@ -200,6 +223,10 @@ async def test_rotations_keep_the_identity_whole(tmp_path: Path, api: Api) -> No
     # the member rotates their wallet; a bundle made afterwards still verifies
     await rakuichi("member", "keys", "rotate", "--wallet", wallet, "--node", b)
     await rakuichi("member", "keys", "rotate", "--wallet", wallet, "--node", b)
+    assert (await rakuichi("member", "whoami", "--wallet", wallet)).stdout.strip() == member
+    wallet_key = load_signing_key(wallet).public_key.did
+    pub = wallet.with_name(wallet.name + ".pub").read_text().splitlines()
+    assert pub == [member, f"key {wallet_key}"] and wallet_key != member
     view = await api.get_json(f"{b}/v1/members/{member}")
     assert view["keys"]["seq"] == 1
     assert [(x["id"], x["org"], x["in_force"]) for x in view["alliances"]] == [

@@ -88,6 +88,16 @@ def test_member_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     shown = capsys.readouterr().out
     assert f"identity  {identity}" in shown and "established, step 1" in shown
     assert len(events_path(wallet).read_text().split()) == 2
+    # WALLET.pub follows the rotation: the identity first (whoami), then the key it signs with
+    signing = load_signing_key(wallet).public_key.did
+    assert signing != identity
+    pub = wallet.with_name(wallet.name + ".pub")
+    assert pub.read_text().splitlines() == [identity, f"key {signing}"]
+    assert main(["member", "whoami", "--wallet", str(wallet)]) == 0
+    assert capsys.readouterr().out.strip() == identity
+    pub.unlink()  # without WALLET.pub, the identity comes from the key events
+    assert main(["member", "whoami", "--wallet", str(wallet)]) == 0
+    assert capsys.readouterr().out.strip() == identity
     out = tmp_path / "next.key"
     assert main(["member", "keys", "export-next", "--wallet", str(wallet), str(out)]) == 0
     assert out.read_bytes() == next_path(wallet).read_bytes()

@@ -2,10 +2,10 @@
 
 A fixed pool of signed records exercises every rule of section 6 (replaceable versions with
 equal ``created``, ends by parties and by others, grounded/ungrounded/expiring attestations,
-retracts of every kind of target, arriving before or after it, unknown kinds). Hypothesis
-picks a subset, an order, duplicates and batches (some submitted concurrently, so that they
-share one group commit); after every batch the views rebuilt from SQL must equal ``derive`` of
-the records added so far, at two different times.
+retracts of every kind of target, arriving before or after it, unknown kinds, key events).
+Hypothesis picks a subset, an order, duplicates and batches (some submitted concurrently, so
+that they share one group commit); after every batch the views rebuilt from SQL must equal
+``derive`` of the records added so far, at two different times.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crypto import SigningKey
 from node.storage.pg_store import PgStore
 from node.storage.queries import OpportunityFilter
 from node.storage.store import Store
 from node.storage.viewdump import dump_views
+from protocol.keyevents import inception, rotation
 from protocol.record import Record
 from protocol.validate import validate
 from protocol.views import EXPIRED, GROUNDED, UNGROUNDED, Views, derive
@@ -97,6 +99,10 @@ RP7 = reply(M, MISSING_REPLY_TARGET, T0 + 47)  # pending for ever
 RP8 = reply(N, AT6, T0 + 48)  # its target is pending, then erased
 RP9 = reply(M, AT1, T0 + 49)  # its target gets retracted: no effect
 RP10 = reply(M, E9, T0 + 50)  # an end naming a record that is not an alliance
+# key events (revision 3 proposal): known kinds, never erased by a retract
+KI, KS0, KR1, KS1, KR2 = (SigningKey.from_seed(bytes([0x70 + n]) * 32) for n in range(5))
+ICP = inception(KI, KS0, KR1.public_key, T0)
+ROT1 = rotation(KR1, KS1, KI.public_key.raw, 1, ICP.id, KR2.public_key, T0 + 2)
 U1 = unknown_kind(A, T0 + 2, "x.custom-note")
 U2 = unknown_kind(X, T0 + 3, "org.badge", level=2)
 RETRACTS = [
@@ -120,6 +126,7 @@ RETRACTS = [
     retract(A, RP2, T0 + 51),  # the newest reply: the older one is current again
     retract(M, RP4, T0 + 52),  # RP4's only version
 ]
+KEY_RETRACTS = [retract(KI, ICP, T0 + 53), retract(KR1, ROT1, T0 + 54)]  # key events: no effect
 R_OF_R = retract(A, RETRACTS[0], T0 + 40)  # a retract of a retract: no effect
 
 POOL: list[Record] = [
@@ -174,7 +181,10 @@ POOL: list[Record] = [
     RP8,
     RP9,
     RP10,
+    ICP,
+    ROT1,
     *RETRACTS,
+    *KEY_RETRACTS,
     R_OF_R,
 ]
 

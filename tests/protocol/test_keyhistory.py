@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from crypto import SigningKey, sha256
 from protocol.builder import sign_record
-from protocol.errors import SchemaError
+from protocol.errors import Rejected, SchemaError
 from protocol.keyevents import (
     KEY_INCEPTION,
     KEY_ROTATION,
@@ -22,7 +22,9 @@ from protocol.keyevents import (
 )
 from protocol.keyhistory import DUPLICITOUS, ESTABLISHED, PLAIN, key_histories
 from protocol.record import Record
+from protocol.validate import validate
 from tests.protocol.test_keyvectors import RECORDS, record
+from tests.support.keyvectors import signed_unchecked
 
 T = 1_760_000_000_000
 
@@ -67,23 +69,31 @@ def test_parse_inception_and_rotation() -> None:
 
 
 @pytest.mark.parametrize(
-    ("changes", "message"),
+    ("changes", "message", "step"),
     [
-        ({"key": raw(FIRST)}, "new signing key"),
-        ({"next": next_digest(raw(S0))}, "new rotation key"),
-        ({"next": next_digest(raw(FIRST))}, "new rotation key"),
-        ({"key_sig": S0.sign(consent_message(raw(FIRST), 1))}, "did not consent"),
-        ({"key_sig": S1.sign(consent_message(raw(FIRST), 0))}, "did not consent"),
-        ({"key_sig": b"\x00" * 63}, "64 bytes"),
-        ({"next": b"\x00" * 31}, "32 bytes"),
-        ({"extra": 1}, "unknown key"),
-        ({"cutoff": -1}, "cutoff"),
+        ({"key": raw(FIRST)}, "new signing key", "schema"),
+        ({"next": next_digest(raw(S0))}, "new rotation key", "schema"),
+        ({"next": next_digest(raw(FIRST))}, "new rotation key", "schema"),
+        ({"key_sig": S0.sign(consent_message(raw(FIRST), 1))}, "did not consent", "signature"),
+        ({"key_sig": S1.sign(consent_message(raw(FIRST), 0))}, "did not consent", "signature"),
+        ({"key_sig": b"\x00" * 63}, "64 bytes", "schema"),
+        ({"next": b"\x00" * 31}, "32 bytes", "schema"),
+        ({"extra": 1}, "unknown key", "schema"),
+        ({"cutoff": -1}, "cutoff", "schema"),
     ],
 )
-def test_malformed_inception_is_refused(changes: dict[str, Any], message: str) -> None:
-    bad = sign_record(FIRST, KEY_INCEPTION, T, inception_body(**changes))
+def test_malformed_inception_is_refused(changes: dict[str, Any], message: str, step: str) -> None:
+    """Refused at ingest (key events are known kinds) with the step named, and malformed for
+    ``parse_event`` when read without validation."""
+    bad = signed_unchecked(FIRST, KEY_INCEPTION, T, inception_body(**changes))
+    with pytest.raises(Rejected, match=message) as caught:
+        validate(bad.wire, T + 1)
+    assert caught.value.klass == step
     with pytest.raises(SchemaError, match=message):
         parse_event(bad)
+    if step == "schema":  # nor can one be built
+        with pytest.raises(SchemaError, match=message):
+            sign_record(FIRST, KEY_INCEPTION, T, bad.body)
 
 
 def test_rotation_by_the_first_key_is_refused() -> None:
@@ -96,9 +106,11 @@ def test_rotation_by_the_first_key_is_refused() -> None:
         "next": next_digest(raw(R2)),
     }
     with pytest.raises(SchemaError, match="first key"):
-        parse_event(sign_record(FIRST, KEY_ROTATION, T, body))
+        parse_event(signed_unchecked(FIRST, KEY_ROTATION, T, body))
+    with pytest.raises(SchemaError, match="first key"):
+        sign_record(FIRST, KEY_ROTATION, T, body)
     with pytest.raises(SchemaError, match="seq"):
-        parse_event(sign_record(R1, KEY_ROTATION, T, {**body, "seq": 0}))
+        parse_event(signed_unchecked(R1, KEY_ROTATION, T, {**body, "seq": 0}))
 
 
 # --- histories --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from protocol.builder import Draft, IncompleteRecord, sign_record
 from protocol.encoding import decode, encode
 from protocol.errors import Rejected, SchemaError, SignatureError
 from protocol.jsonview import from_json, to_json
+from protocol.keyschema import KEY_INCEPTION, KEY_ROTATION, MAX_SEQ, consent_message
 from protocol.kinds import (
     ALLIANCE,
     ALLIANCE_END,
@@ -449,6 +450,18 @@ def known_records(draw: st.DrawFn, kind: str) -> tuple[str, SigningKey, dict[str
         body = draw(st.fixed_dictionaries({"target": ids}, optional={"reason": _text(500)}))
     elif kind == REPLY:
         body = draw(st.fixed_dictionaries({"target": ids, "text": _text(4000)}))
+    elif kind in (KEY_INCEPTION, KEY_ROTATION):  # revision 3 proposal
+        third = draw(st.sampled_from([k for k in PARTIES if k not in (author, counterpart)]))
+        identity = author.public_key.raw if kind == KEY_INCEPTION else third.public_key.raw
+        seq = 0 if kind == KEY_INCEPTION else draw(st.integers(1, MAX_SEQ))
+        required = {
+            "key": st.just(other),
+            "key_sig": st.just(counterpart.sign(consent_message(identity, seq))),
+            "next": ids,
+        }
+        if kind == KEY_ROTATION:
+            required.update(identity=st.just(identity), seq=st.just(seq), prior=ids)
+        body = draw(st.fixed_dictionaries(required, optional={"cutoff": millis}))
     else:  # pragma: no cover - a kind added to KINDS without a strategy here
         raise AssertionError(f"no strategy for kind {kind}")
     return kind, author, body, cosigners
@@ -464,6 +477,8 @@ def test_every_known_kind_has_a_generator() -> None:
         ATTESTATION,
         RETRACT,
         REPLY,
+        KEY_INCEPTION,
+        KEY_ROTATION,
     }
     assert covered == set(KINDS)
 

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from crypto import SigningKey, sha256
+from crypto.dataintegrity import add_proof
 from protocol.builder import sign_record
+from protocol.credential import iso_utc, issue_credential, unsigned_credential
 from protocol.keyevents import CONSENT_PREFIX, KEY_ROTATION, consent_message, next_digest
 from protocol.keyevents import inception as make_inception
 from protocol.keyevents import rotation as make_rotation
-from protocol.record import Record
+from protocol.record import Record, signing_input
 
 OUT = Path(__file__).resolve().parent.parent / "vectors" / "keys.json"
 T = 1_760_000_000_000  # 2025-10-09T08:53:20Z; every vector record is created at T + n seconds
@@ -103,6 +105,10 @@ def build_records() -> dict[str, Record]:
     r["icp_fork"] = make_inception(k["I"], k["XS"], k["X"].public_key, T + 11 * S)
     # another identity T whose inception claims S1 (its holder consented): S1 is contested
     r["t_icp"] = make_inception(k["TI"], k["S1"], k["X"].public_key, T + 1 * S)
+    # an attestation signed with S0 inside its window (credential vectors)
+    r["att_s0"] = sign_record(
+        k["S0"], "attestation", T + 14 * S, {"subject": pub("TS"), "claim": "recommendation"}
+    )
     # malformed events
     r["bad_consent"] = _bad_consent()
     r["bad_next"] = _bad_next()
@@ -134,7 +140,19 @@ def _bad_next() -> Record:
         "key_sig": KEYS["S1"].sign(consent_message(pub("I"), 1)),
         "next": next_digest(pub("S1")),
     }
-    return sign_record(KEYS["R1"], KEY_ROTATION, T + 20 * S, body)
+    return signed_unchecked(KEYS["R1"], KEY_ROTATION, T + 20 * S, body)
+
+
+def signed_unchecked(key: SigningKey, kind: str, created: int, body: dict[str, Any]) -> Record:
+    """A record signed by ``key`` whose body the kind table would refuse (built by hand)."""
+    author = key.public_key.raw
+    signature = key.sign(signing_input(kind, author, created, body))
+    return Record.build(kind, author, created, body, ((author, signature),))
+
+
+# Records a revision-3 node refuses at ingest, with the validation step that refuses them (they
+# stay in the vectors for histories computed over records read without validation).
+REFUSED = {"bad_consent": "signature", "bad_next": "schema"}
 
 
 def window(
@@ -363,12 +381,49 @@ CASES: list[dict[str, Any]] = [
 ]
 
 
+CONTEXT = "https://node.example/v1/contexts/rakuichi-v1.jsonld"
+
+
+def build_credentials(records: dict[str, Record]) -> list[dict[str, Any]]:
+    """Credentials of ``att_s0`` (section 15.9): issued before and after the rotations, and one
+    whose proof is dated before its key began to speak (refused)."""
+    chain = [records[label] for label in ("icp", "rot1", "rot2")]
+    made = []
+    for name, signer, events in (
+        ("issued with S0 before any rotation (the inception carried)", "S0", chain[:1]),
+        ("issued with S2 after two rotations: proof dated when S2 began", "S2", chain),
+    ):
+        document = issue_credential(records["att_s0"], KEYS[signer], CONTEXT, events)
+        made.append(
+            {"name": name, "signer": signer, "valid": True, "issuer": "I", "credential": document}
+        )
+    early = add_proof(
+        unsigned_credential(records["att_s0"], CONTEXT, chain),
+        KEYS["S2"],
+        iso_utc(records["att_s0"].created),
+    )
+    made.append(
+        {
+            "name": "a proof by S2 dated before S2 began to speak: refused",
+            "signer": "S2",
+            "valid": False,
+            "issuer": "I",
+            "credential": early,
+        }
+    )
+    return made
+
+
 def build() -> dict[str, Any]:
     records = build_records()
     return {
         "description": (
             "Rakuichi revision 3 proposal: key events. Records are hex wire bytes (each passes "
-            "revision-2 validation, as an unknown kind there). A case lists record labels; the "
+            "revision-2 validation, as an unknown kind there). Key events are known kinds in "
+            "revision 3: a record whose 'refused' is not null is refused at ingest with that "
+            "validation step (schema: the body rules; signature: the consent key_sig), and "
+            "counts as 'malformed' in a history computed over unvalidated records. A case lists "
+            "record labels; the "
             "result must not depend on their order. Expectations name keys and records by label; "
             "times are ms. See docs/protocol.md, 'Revision 3 proposal: key events'."
         ),
@@ -388,10 +443,12 @@ def build() -> dict[str, Any]:
                 "kind": rec.kind,
                 "created": rec.created,
                 "hex": rec.wire.hex(),
+                "refused": REFUSED.get(label),
             }
             for label, rec in records.items()
         },
         "cases": [{"pending": {}, "rejected": {}, "resolve": {}, **case} for case in CASES],
+        "credentials": build_credentials(records),
     }
 
 

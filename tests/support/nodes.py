@@ -63,10 +63,12 @@ def make_home(
     Keyword arguments override ``config.toml`` values: fields of ``[node]`` (``url``,
     ``about``, ``max_body_bytes``...) or of ``[federation]`` (``deny_orgs`` as did:key
     strings, ``push_interval``...) or of ``[limits]`` (``header_timeout``...), by name.
+    Test nodes all listen on 127.0.0.1, so ``learn_private`` is on unless a test says not.
     """
     home = tmp_path / name
     port = free_port() if port is None else port
     init_home(home, name, f"127.0.0.1:{port}", key_events=key_events)
+    config_overrides = {"learn_private": True, **config_overrides}
     if config_overrides:
         data = read_toml(home / CONFIG_FILE)
         for key, value in config_overrides.items():
