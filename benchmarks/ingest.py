@@ -129,8 +129,9 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
         rows.append(Row(f"verify, 1 core [{library}]", "rec/s", rates, target="limit: fastest"))
     notes = [
         f"node: python -m node run verifying with {node_verifier.name} (its default, the fastest"
-        f" installed), verifier pool of 2 worker processes (batches of ≥ 24 records split"
-        f" across them); {BATCH_IN_FLIGHT} batch requests or {SINGLE_IN_FLIGHT} single-record"
+        f" installed), verifier pool of 2 worker processes (the records of one event-loop turn"
+        f" go to them from 4, in chunks of ≥ 24; records held with the same bytes are not"
+        f" verified again); {BATCH_IN_FLIGHT} batch requests or {SINGLE_IN_FLIGHT} single-record"
         f" requests in flight; limit: the fastest of {', '.join(v.name for v in AVAILABLE)}"
         " per round (every library's rate is its own row)"
     ]
