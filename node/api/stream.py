@@ -109,6 +109,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
             sub.wake.clear()
         if sub.overflowed and not sub.closing:
             sub.write(overflow_frame(sub))
+            # stay subscribed until the transport handed it all to the kernel: the grace timer
+            # aborts a peer that never lets it (rather than aiohttp waiting on it at the end)
+            while sub.unsent() and not transport.is_closing():
+                await asyncio.sleep(0.05)
     except (ConnectionResetError, ConnectionError):
         pass
     finally:

@@ -83,6 +83,20 @@ class PeerDirectory:
         while len(self.by_key) > self.max_keys:  # bounded: the oldest learned key goes
             self.by_key.popitem(last=False)
 
+    def bind_by_proof(self, node_key: bytes, url: str, org: bytes | None) -> bool:
+        """``url``'s own well-known document names ``node_key`` (read because ``url`` is
+        denied): bind the key there, so that its requests are refused at once. Not when the
+        key is proven for another URL already: a denied URL that names an honest peer's key
+        gets nobody refused."""
+        known = self.by_key.get(node_key)
+        if known is not None and known.proven and known.url not in (None, url):
+            return False
+        self.learn(node_key, url, org, proven=True)
+        return True
+
+    def proven_urls(self) -> set[str]:
+        return {i.url.rstrip("/") for i in self.by_key.values() if i.proven and i.url}
+
     def known(self, node_key: bytes) -> bool:
         """A peer this node knows: pinned in peers.toml or learned with its URL."""
         return node_key in self.seed_keys or node_key in self.by_key

@@ -73,6 +73,7 @@ class Federation:
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self._learning: set[asyncio.Task[None]] = set()  # peer learning started by commits
+        self._proving: asyncio.Task[None] | None = None  # binding denied URLs' keys
 
     # ----- lifecycle
     @classmethod
@@ -92,6 +93,8 @@ class Federation:
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *self._learning, *self.index.pending_tasks]
+        if self._proving is not None:
+            tasks.append(self._proving)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -184,6 +187,7 @@ class Federation:
         self.node.use_federation_config(fresh.federation)
         await self.roster.use_seeds(fresh.seeds, fresh.federation.deny_urls)
         await self._update_senders()
+        self._prove_denied()
 
     async def _update_senders(self) -> None:
         await self.outgoing.update(set(await self.active_peers()), self.node.config.federation)
@@ -194,6 +198,7 @@ class Federation:
             await asyncio.sleep(WATCH_INTERVAL)
             if self.node.clock.monotonic() >= next_age_out:
                 next_age_out = self.node.clock.monotonic() + AGE_OUT_INTERVAL
+                self._prove_denied()  # a denied URL that did not answer: try again
                 try:
                     if await self.roster.age_out():
                         await self._update_senders()
@@ -206,6 +211,17 @@ class Federation:
                 await self._reload()
             except Exception:
                 log.exception("reload failed")
+
+    def _prove_denied(self) -> None:
+        """Bind the node keys of denied URLs by proof, in the background (one task at once)."""
+        if self._proving is None or self._proving.done():
+            self._proving = asyncio.create_task(self._prove_denied_logged(), name="prove-denied")
+
+    async def _prove_denied_logged(self) -> None:
+        try:
+            await self.roster.prove_denied()
+        except Exception:
+            log.exception("reading denied peers' well-known documents failed")
 
     async def _learn(self, named: list[tuple[bytes, list[str]]]) -> None:
         """Learn peers from profiles: (organisation, the URLs its profile names) each."""

@@ -6,6 +6,7 @@ Each peer's row (identity, cursor, failures) is in the storage's ``PeerStore``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -18,7 +19,13 @@ from node.keytext import KeyText
 from node.storage.interface import PeerStore
 from node.storage.peers import LEARNED, SEED
 from node.tomlfile import ConfigError
-from node.transport import RemoteRefusal, TransportError, listed_peers, well_known_keys
+from node.transport import (
+    NodeClient,
+    RemoteRefusal,
+    TransportError,
+    listed_peers,
+    well_known_keys,
+)
 from protocol import Record
 
 log = logging.getLogger("rakuichi.federation")
@@ -57,6 +64,7 @@ class PeerRoster:
         # learned URL -> its learning slot: the organisation whose profile named it (or the
         # organisation a peer's list gave for it): one organisation's URLs take one slot
         self.slots: dict[str, bytes | str] = {}  # raw organisation key, or a list's entry
+        self._learn_lock = asyncio.Lock()
         self._next_reread = 0.0
 
     def unknown_signer(self) -> None:
@@ -164,6 +172,12 @@ class PeerRoster:
             self.confirmed.discard(url)  # the profile may name a new node key: read it again
 
     async def learn(self, urls: list[str], slot: bytes | str) -> bool:
+        """``_learn`` one at a time: profiles committed together are learned from in tasks of
+        their own, which must not all see room in the table at once."""
+        async with self._learn_lock:
+            return await self._learn(urls, slot)
+
+    async def _learn(self, urls: list[str], slot: bytes | str) -> bool:
         """Add one of the peers ``urls`` named by ``slot`` (an organisation's profile, or the
         organisation a peer's list gives): one learning slot per organisation, so that a few
         profiles naming many URLs cannot fill the table. The table holds at most
@@ -187,6 +201,23 @@ class PeerRoster:
             log.info("learned peer %s", url)
             return True
         return False
+
+    async def prove_denied(self) -> int:
+        """Read the well-known document of every denied URL whose node key is not proven yet
+        and bind the key it names there (``PeerDirectory.bind_by_proof``): a deny by URL bites
+        at once, not on the next contact (which the deny itself stops). Returns the keys
+        bound."""
+        bound = 0
+        for url in sorted(self.settings().deny_urls - self.directory.proven_urls()):
+            client = NodeClient(url, self.clients.session, signer=self.clients.signer)
+            try:  # an operator's URL: read on the plain session, wherever it points
+                node_key, org = well_known_keys(url, await client.identity())
+            except (TransportError, RemoteRefusal):
+                continue
+            if self.directory.bind_by_proof(node_key, url, org):
+                bound += 1
+                log.info("denied peer %s proved to sign as %s: refused", url, KeyText(node_key))
+        return bound
 
     async def age_out(self) -> list[str]:
         """Forget the learned peers that never answered, or that fail and last answered,

@@ -82,6 +82,7 @@ class _Levels(Collector):
             "Signatures waiting for or in verification",
             value=self.metrics.node.verifier.queued,
         )
+        yield self._tables()
         families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
             "backlog": GaugeMetricFamily(
                 "rakuichi_peer_backlog", "Records not yet pushed to the peer", labels=["peer"]
@@ -119,6 +120,29 @@ class _Levels(Collector):
             families["pushed"].add_metric([p.url], p.pushed_records)
             families["pushed_bytes"].add_metric([p.url], p.pushed_bytes)
         yield from families.values()
+
+    def _tables(self) -> GaugeMetricFamily:
+        """The sizes of the bounded in-memory tables strangers feed (docs/operations.md)."""
+        family = GaugeMetricFamily(
+            "rakuichi_table_entries",
+            "Entries in the bounded in-memory tables fed by records and peers",
+            labels=["table"],
+        )
+        peers = self.metrics.node.peers
+        sizes = {
+            "learned_keys": len(peers.by_key),
+            "org_node_keys": len(peers.node_keys),
+            "retired_keys": len(peers.retired),
+            "replay_cache": len(peers.replay_cache),
+            "sync_budgets": len(peers.sessions.spent),
+        }
+        fed = self.metrics.fed
+        if fed is not None:
+            sizes["peer_clients"] = len(fed.pool.clients)
+            sizes["learning_slots"] = len(fed.roster.slots)
+        for table, size in sizes.items():
+            family.add_metric([table], size)
+        return family
 
 
 class NodeMetrics:

@@ -195,21 +195,57 @@ async def _fill(db: Sql, spec: kinds.KindSpec, added: list[kinds.Fact] | None) -
     )
 
 
-async def sqlite_sync(db: aiosqlite.Connection) -> list[str]:
-    """Bring the SQLite fact tables up to the kind table, in one transaction when anything is
-    to change; returns what changed (nothing, on a store of today's kinds)."""
-    work: list[tuple[str, kinds.KindSpec, list[kinds.Fact] | None]] = []
+Change = tuple[str, kinds.KindSpec, list[kinds.Fact] | None]  # what, kind, facts added
+
+
+def sqlite_changes(columns: Mapping[str, list[str]]) -> list[Change]:
+    """What a SQLite store whose tables have ``columns`` (table -> column names; the fact
+    tables and the full-text index) lacks to follow the kind table."""
+    work: list[Change] = []
     for spec in fact_kinds():
-        info = await db.execute_fetchall(f"PRAGMA table_info({spec.fact_table})")
-        have = {row[1] for row in info}
+        have = set(columns.get(spec.fact_table, ()))
         if not have:
             work.append(("table", spec, None))
             continue
         added = [f for f in spec.facts if f.name not in have]
         if added:
             work.append(("columns", spec, added))
-        if searched(spec) and await _sqlite_search_columns(db) != [f.name for f in searched(spec)]:
+        if searched(spec) and list(columns.get(SEARCH_TABLE, ())) != [
+            f.name for f in searched(spec)
+        ]:
             work.append(("search", spec, None))
+    return work
+
+
+def describe(work: list[Change]) -> list[str]:
+    """One line for each change, as ``rakuichi migrate --dry-run`` shows them."""
+    lines = []
+    for what, spec, added in work:
+        if what == "table":
+            names = ", ".join(f.name for f in spec.facts)
+            lines.append(f"create {spec.fact_table} ({names}), filled from held records")
+        elif what == "columns" and added:
+            names = ", ".join(f.name for f in added)
+            lines.append(f"add to {spec.fact_table}: {names}, filled from held records")
+        else:
+            names = ", ".join(f.name for f in searched(spec))
+            lines.append(f"rebuild the full-text index {SEARCH_TABLE} over {names}")
+    return lines
+
+
+def fact_tables_of(kinds_tables: Iterable[str]) -> list[str]:
+    """The tables whose columns ``sqlite_changes`` needs."""
+    return [*kinds_tables, SEARCH_TABLE]
+
+
+async def sqlite_sync(db: aiosqlite.Connection) -> list[str]:
+    """Bring the SQLite fact tables up to the kind table, in one transaction when anything is
+    to change; returns what changed (nothing, on a store of today's kinds)."""
+    have = {}
+    for table in fact_tables_of(spec.fact_table for spec in fact_kinds()):
+        info = await db.execute_fetchall(f"PRAGMA table_info({table})")
+        have[table] = [row[1] for row in info]
+    work = sqlite_changes(have)
     if not work:
         return []
     await db.execute("BEGIN IMMEDIATE")
@@ -231,12 +267,7 @@ async def sqlite_sync(db: aiosqlite.Connection) -> list[str]:
         with contextlib.suppress(Exception):
             await db.execute("ROLLBACK")
         raise
-    return [f"{what} {spec.fact_table}" for what, spec, _ in work]
-
-
-async def _sqlite_search_columns(db: aiosqlite.Connection) -> list[str]:
-    rows = await db.execute_fetchall(f"PRAGMA table_info({SEARCH_TABLE})")
-    return [row[1] for row in rows]
+    return describe(work)
 
 
 async def _sqlite_rebuild_search(db: aiosqlite.Connection, spec: kinds.KindSpec) -> None:
@@ -274,7 +305,7 @@ def _statements(script: str) -> list[str]:
 async def pg_sync(tx: Any) -> list[str]:
     """Bring the PostgreSQL fact tables up to the kind table (``tx``: the migration's
     transaction); returns what changed."""
-    changed = []
+    changed: list[Change] = []
     for spec in fact_kinds():
         rows = await tx.execute_fetchall(
             "SELECT column_name, coalesce(generation_expression, '') FROM"
@@ -286,7 +317,7 @@ async def pg_sync(tx: Any) -> list[str]:
         if not have:
             await tx.execute_script(pg_table_ddl(spec))
             await _fill(tx, spec, None)
-            changed.append(f"table {spec.fact_table}")
+            changed.append(("table", spec, None))
             continue
         added = [f for f in spec.facts if f.name not in have]
         for fact in added:
@@ -294,7 +325,7 @@ async def pg_sync(tx: Any) -> list[str]:
             await tx.execute(f"ALTER TABLE {spec.fact_table} ADD COLUMN {column}")
         if added:
             await _fill(tx, spec, added)
-            changed.append(f"columns {spec.fact_table}")
+            changed.append(("columns", spec, added))
         words = set(_WORD.findall(have.get("search", "")))
         if searched(spec) and not {f.name for f in searched(spec)} <= words:
             await tx.execute_script(
@@ -304,8 +335,8 @@ async def pg_sync(tx: Any) -> list[str]:
                 f" ({pg_search_expression(spec)}) STORED;\n"
                 f"CREATE INDEX {SEARCH_TABLE} ON {spec.fact_table} USING GIN (search);"
             )
-            changed.append(f"search {spec.fact_table}")
-    return changed
+            changed.append(("search", spec, None))
+    return describe(changed)
 
 
 _WORD = re.compile(r"[a-z_][a-z0-9_]*")

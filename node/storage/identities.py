@@ -10,6 +10,7 @@ of that subset by identity. Each step is an indexed lookup bounded by the identi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiosqlite
@@ -25,6 +26,7 @@ from protocol import (
     check_before_signatures,
     derive_identities,
     key_histories,
+    kinds,
     parse,
 )
 
@@ -114,6 +116,25 @@ async def histories(store: RecordStore) -> KeyHistories:
     return key_histories(await key_events(store))
 
 
+@dataclass(frozen=True)
+class CachedViews:
+    """An identity's views, and what a new record must touch to change them: a key of the
+    identity (as author, signer or named party), or a record gathered for them, or an id one of
+    those refers to (a record they wait for)."""
+
+    derived_at: int
+    views: IdentityViews
+    keys: frozenset[bytes]
+    touched: frozenset[bytes]
+
+    def touched_by(self, record: Record) -> bool:
+        if record.id in self.touched or not self.keys.isdisjoint(record.signers):
+            return True
+        subject = kinds.subject_of(record.kind, record.body)
+        ref = kinds.ref_of(record.kind, record.body)
+        return subject in self.keys or ref in self.touched
+
+
 class HistoryCache:
     """The key events held and their histories, computed again only after a commit that holds
     a key event or a retract (``on_commit`` is a store commit listener)."""
@@ -122,14 +143,19 @@ class HistoryCache:
         self.store = store
         self._generation = 0
         self._value: tuple[list[Record], KeyHistories] | None = None
-        # identity -> (now_ms when derived, views); emptied by every commit
-        self.views: dict[bytes, tuple[int, IdentityViews]] = {}
+        # identity -> its views, until a commit holds a record that can change them
+        self.views: dict[bytes, CachedViews] = {}
         self.commits = 0
 
     def on_commit(self, records: list[Record]) -> None:
-        if records:
-            self.commits += 1
-            self.views.clear()
+        if not records:
+            return
+        self.commits += 1
+        if any(r.kind in (KEY_INCEPTION, KEY_ROTATION) for r in records):
+            self.views.clear()  # histories change: every identity's views may
+        else:  # only the identities whose views a new record can change
+            for identity in [i for i, e in self.views.items() if any(map(e.touched_by, records))]:
+                del self.views[identity]
         if any(r.kind in (KEY_INCEPTION, KEY_ROTATION, "retract") for r in records):
             self._generation += 1
             self._value = None
@@ -181,7 +207,7 @@ async def identity_records(
     return list(held.values())
 
 
-VIEWS_FRESH_MS = 1_000  # an identity's views are reused this long while nothing is committed
+VIEWS_FRESH_MS = 10_000  # an identity's views are reused this long while nothing touches them
 MAX_CACHED_VIEWS = 256
 
 
@@ -189,20 +215,21 @@ async def identity_views(
     cache: HistoryCache, identities: Iterable[bytes], now_ms: int
 ) -> IdentityViews:
     """The views by identity of the records ``identities`` depend on, with every key event.
-    The views of one identity are kept until the next commit (at most ``VIEWS_FRESH_MS``: an
-    attestation's expiry depends on the time), so a page listing an identity's records many
-    times derives them once."""
+    The views of one identity are kept until a commit holds a record that can change them (or
+    a key event), at most ``VIEWS_FRESH_MS`` (an attestation's expiry depends on the time)."""
     wanted = tuple(identities)
     commits = cache.commits
-    if len(wanted) == 1 and (hit := cache.views.get(wanted[0])) is not None:
-        derived_at, views = hit
-        if 0 <= now_ms - derived_at < VIEWS_FRESH_MS:
-            return views
+    hit = cache.views.get(wanted[0]) if len(wanted) == 1 else None
+    if hit is not None and 0 <= now_ms - hit.derived_at < VIEWS_FRESH_MS:
+        return hit.views
     events, keys = await cache.get()
     records = await identity_records(cache.store, keys, wanted)
     views = derive_identities([*records, *events], now_ms)
     if len(wanted) == 1 and commits == cache.commits:  # nothing committed meanwhile
         if len(cache.views) >= MAX_CACHED_VIEWS:
             cache.views.clear()
-        cache.views[wanted[0]] = (now_ms, views)
+        touched = {r.id for r in records}
+        touched.update(ref for r in records if (ref := kinds.ref_of(r.kind, r.body)) is not None)
+        keys_of_identity = frozenset(keys_of(keys, wanted[0]))
+        cache.views[wanted[0]] = CachedViews(now_ms, views, keys_of_identity, frozenset(touched))
     return views

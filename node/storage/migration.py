@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 from node.storage.check import read_only_uri
+from node.storage.facttables import describe, fact_kinds, fact_tables_of, sqlite_changes
 from node.storage.schema import MIGRATIONS
 
 _DDL = re.compile(
@@ -53,9 +54,23 @@ def changes(script: str) -> list[str]:
     return found or ["data only (no schema statements)"]
 
 
+def fact_plan(path: Path) -> list[str]:
+    """What opening the store at ``path`` would change in its fact tables to follow the kind
+    table (a fact added to a kind's entry), one line each (empty: nothing)."""
+    db = sqlite3.connect(read_only_uri(path), uri=True, timeout=30)
+    try:
+        tables = fact_tables_of(spec.fact_table for spec in fact_kinds())
+        have = {t: [row[1] for row in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        db.close()
+    return describe(sqlite_changes(have))
+
+
 def plan(path: Path) -> list[str]:
     """What migrating the database at ``path`` would do, one line each (empty: nothing)."""
     current, target = schema_version(path), latest_schema()
+    if current == target and (facts := fact_plan(path)):
+        return ["fact tables follow the kind table:", *[f"  {line}" for line in facts]]
     if current == 0 or current >= target:
         return []
     lines = [f"schema v{current} -> v{target}"]

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from node.storage import facttables, pg_schema, schema
+from node.storage.migration import plan
 from node.storage.queries import OpportunityFilter
 from node.storage.store import Store
 from protocol import kinds
@@ -163,3 +165,20 @@ def test_only_the_searched_kind_has_searched_facts() -> None:
     )
     with pytest.raises(ValueError, match="full-text"):
         facttables.sqlite_table_ddl(spec)
+
+
+async def test_migrate_dry_run_says_what_a_new_fact_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "held.db"
+    await (await Store.open(path)).close()
+    assert plan(path) == []  # today's kinds: nothing to do
+    _with_fact(monkeypatch, kinds.OPPORTUNITY, kinds.Fact("weeks", "integer", required=False))
+    _with_fact(monkeypatch, kinds.REPLY, kinds.Fact("text", "text"))
+    assert plan(path) == [
+        "fact tables follow the kind table:",
+        "  add to opportunity_facts: weeks, filled from held records",
+        "  create reply_facts (text), filled from held records",
+    ]
+    await (await Store.open(path)).close()
+    assert plan(path) == []

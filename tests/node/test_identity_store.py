@@ -2,7 +2,7 @@
 (``node.storage.identities.identity_views``), equal ``protocol.derive_identities`` over every
 record held, for any subset and arrival order of a pool with rotations, a fork, a contested
 rotation and records by old and new keys — with the key events stored as known kinds, on both
-engines."""
+engines, with the views cached across commits that cannot change them."""
 
 from __future__ import annotations
 
@@ -49,13 +49,13 @@ async def _check(engine: Engine, batches: list[list[Record]]) -> None:
     store.on_commit.append(cache.on_commit)
     try:
         held: list[Record] = []
-        for batch in batches:
-            await store.add(batch, NOW)
+        for batch in batches:  # after every commit: the cached views of an identity are kept
+            await store.add(batch, NOW)  # only while no new record can change them
             held.extend(batch)
-        expected = derive_identities(held, NOW)
-        for identity in IDENTITIES:
-            got = await identity_views(cache, [identity], NOW)
-            assert projection(got, identity) == projection(expected, identity)
+            expected = derive_identities(held, NOW)
+            for identity in IDENTITIES:
+                got = await identity_views(cache, [identity], NOW)
+                assert projection(got, identity) == projection(expected, identity)
     finally:
         await store.close()
 

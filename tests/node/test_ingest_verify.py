@@ -4,12 +4,28 @@ bytes are not verified again, anything else is; concurrent submissions are verif
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import msgpack
 
 from node.clock import SystemClock
 from node.ingest import Ingestor
 from node.verifier import Verifier
 from protocol import ALLOW_ALL, Record
-from tests.support import Cast, member_profile, now_ms
+from tests.support import (
+    Cast,
+    NodeProcess,
+    fresh_key,
+    make_home,
+    member_profile,
+    now_ms,
+    unknown_kind,
+)
 from tests.support.stores import Engine
 
 
@@ -71,3 +87,46 @@ async def test_concurrent_submissions_are_verified_together_with_every_verdict_k
     finally:
         verifier.close()
         await store.close()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+async def test_verifier_workers_hold_no_socket_and_die_with_their_node(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    """A worker forked from the node keeps none of its sockets (a killed PostgreSQL worker's
+    verifier processes held its leader-lock connection), and dies when the node is killed."""
+    proc = node_process(make_home(tmp_path, "workers"))
+    await proc.await_ready()
+    author, t0 = fresh_key(), now_ms() - 60_000
+    records = [unknown_kind(author, t0 + i, "x.tick", n=i) for i in range(50)]  # to the workers
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            proc.url + "/v1/records",
+            data=msgpack.packb([r.wire for r in records], use_bin_type=True),
+            headers={"Content-Type": "application/msgpack"},
+        ) as response,
+    ):
+        assert response.status == 200
+        assert all(o["stored"] for o in (await response.json())["results"])
+    workers = _children(proc.pid)
+    assert workers, "no verifier worker was started"
+    for pid in workers:
+        targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        assert not [t for t in targets if t.startswith("socket:")], (pid, targets)
+    os.kill(proc.pid, signal.SIGKILL)  # the node alone, not its process group
+    deadline = time.monotonic() + 20
+    while not all(_gone(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"verifier workers outlived their node: {workers}"
+        await asyncio.sleep(0.1)

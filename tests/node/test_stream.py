@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgpack
 import pytest
 
+from node.api import stream as stream_module
+from node.api.streamhub import StreamHub
 from node.service import Node
 from protocol.record import Record
 from tests.support import (
@@ -176,3 +180,59 @@ async def test_an_http_1_0_subscriber_gets_bare_events(node: Node) -> None:
     frames = seen.decode().split("\n\n")[:3]
     assert [f.split("\n")[0].startswith("id: ") for f in frames] == [True] * 3
     assert all(r.id.hex() in f for r, f in zip(records, frames, strict=True))
+
+
+async def test_an_overflowed_subscriber_that_never_reads_is_let_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live events go straight into the transport of a peer that never reads: it overflows,
+    and the node lets go of it (unsubscribed, connection closed, nothing left buffered in the
+    node's process) within the grace, however long the peer stays silent."""
+    monkeypatch.setattr(stream_module, "OVERFLOW_GRACE", 0.5)
+    home = make_home(tmp_path, "acme", stream_buffer_bytes=16 * 1024)
+    async with running_node(home) as node, aiohttp.ClientSession() as session:
+        (hub,) = [h.__self__ for h in node.store.on_commit if isinstance(h.__self__, StreamHub)]
+        host, port = base_url(node).removeprefix("http://").split(":")
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(stuck, (host, int(port)))
+        stuck.send(b"GET /v1/stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+        deadline = asyncio.get_running_loop().time() + 20
+        while not any(s.live for s in hub.subscribers):
+            assert asyncio.get_running_loop().time() < deadline, "the stream never went live"
+            await asyncio.sleep(0.05)
+        (sub,) = hub.subscribers
+        cast, t0, padding = Cast.fresh(), now_ms() - 60_000, "x" * 2000
+        for start in range(0, 4000, 100):
+            await post_batch(
+                session,
+                base_url(node),
+                [
+                    opportunity(cast.org, t0 + i, slug=f"job-{i}", summary=padding)
+                    for i in range(start, start + 100)
+                ],
+            )
+            if sub.overflowed:
+                break
+        assert sub.overflowed
+        transport = sub.transport
+        assert transport is not None
+        # closed with its unsent bytes dropped (a close would keep them, and the socket, until
+        # the peer reads)
+        while (
+            sub in hub.subscribers
+            or transport.get_write_buffer_size()
+            or not (transport.is_closing())
+        ):
+            assert asyncio.get_running_loop().time() < deadline + 60, "the stuck peer is held"
+            await asyncio.sleep(0.05)
+        stuck.close()
+
+
+async def post_batch(session: aiohttp.ClientSession, url: str, records: list[Record]) -> None:
+    body = msgpack.packb([r.wire for r in records], use_bin_type=True)
+    async with session.post(
+        f"{url}/v1/records", data=body, headers={"Content-Type": MSGPACK}
+    ) as response:
+        assert response.status == 200, await response.text()
