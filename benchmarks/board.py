@@ -1,7 +1,7 @@
-"""board: the web board's pages (``/``, an organisation, a member) from a node process holding
-100k records, against the same pages at 2k records in the same rounds.
+"""board: the web board's pages (``/``, an organisation, a member) and the reputation view, from
+a node process holding 1M records against the same pages at 100k records in the same rounds.
 
-The issue's budget is an absolute one as well: p99 ≤ 50 ms at 100k records on this machine.
+Issue 16's budget: p99 ≤ 50 ms at 100k records on this machine, and ≤ 1.5x that at 1M.
 Pages are requested by one client at a time (a person reading), so the figure is the time to
 render a page, not queueing behind other readers.
 """
@@ -31,6 +31,7 @@ def pages(org: str) -> dict[str, list[str]]:
         "/": ["/", "/?lang=ja", *(f"/?q={w}" for w in WORDS[:6]), "/?tour=rotational&remote=1"],
         "organisation page": [f"/orgs/{org}"],
         "member page": [f"/members/{member}"],
+        "reputation view": [f"/v1/reputation/{member}"],
     }
 
 
@@ -40,10 +41,10 @@ async def _measure(url: str, reqs: list[Request]) -> LoadResult:
 
 
 async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
-    small, big = (2_000, 10_000) if options.quick else (2_000, 100_000)
+    small, big = (2_000, 10_000) if options.quick else (100_000, 1_000_000)
     homes = {
-        small: await cached_store(options.work, small, at_least=big),
         big: await cached_store(options.work, big),
+        small: await cached_store(options.work, small, at_least=big),
     }
     per_page = 40 if options.quick else 300
     nodes = {n: NodeProcess(home).start() for n, home in homes.items()}
@@ -78,18 +79,21 @@ async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
     rows = []
     for page in pages(""):
         at_big, at_small = found[(big, page)], found[(small, page)]
-        p99 = [x.percentile(99) * 1000 for x in at_big]
+        p99_small = [x.percentile(99) * 1000 for x in at_small]
         row = Row(
             f"{page}: p99 at {big:,}",
             "ms",
-            p99,
+            [x.percentile(99) * 1000 for x in at_big],
             f"p99 at {small:,}",
             "ms",
-            [x.percentile(99) * 1000 for x in at_small],
-            f"≤ 1.5x limit and ≤ {BUDGET_MS:.0f} ms",
+            p99_small,
+            f"≤ 1.5x limit; limit ≤ {BUDGET_MS:.0f} ms",
         )
-        row.met = median(row.ratios) <= 1.5 and median(p99) <= BUDGET_MS
-        row.also = f"p50 {fmt(median([x.percentile(50) * 1000 for x in at_big]), 'ms')} at {big:,}"
+        row.met = median(row.ratios) <= 1.5 and median(p99_small) <= BUDGET_MS
+        row.also = (
+            f"p50 {fmt(median([x.percentile(50) * 1000 for x in at_big]), 'ms')} at {big:,}, "
+            f"{fmt(median([x.percentile(50) * 1000 for x in at_small]), 'ms')} at {small:,}"
+        )
         rows.append(row)
     return rows, {"small": small, "big": big, "requests_per_page": per_page}
 
@@ -103,6 +107,7 @@ def run(options: Options) -> list[Row]:
     notes = [
         f"{CLIENTS} client, one page at a time, keep-alive (benchmarks.http)",
         "/: the board in English and Japanese, with one-word searches and filters;"
-        " organisation: the first one listed; member: a member with ~230 attestations",
+        " organisation: the first one listed; member and reputation view: a member with ~230"
+        " attestations",
     ]
     return report("board", options, rows, {**stores, "clients": CLIENTS}, started, notes)

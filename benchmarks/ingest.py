@@ -125,8 +125,8 @@ async def _run(options: Options, scratch: Path) -> list[Row]:
         )
         row.met = sorted(row.ratios)[len(row.ratios) // 2] >= floor
         rows.append(row)
-    for library, rates in library_rates.items():
-        rows.append(Row(f"verify, 1 core [{library}]", "rec/s", rates, target="limit: fastest"))
+    for library, per_round in library_rates.items():
+        rows.append(Row(f"verify, 1 core [{library}]", "rec/s", per_round, target="limit: fastest"))
     notes = [
         f"node: python -m node run verifying with {node_verifier.name} (its default, the fastest"
         f" installed), verifier pool of 2 worker processes (the records of one event-loop turn"

@@ -27,10 +27,19 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from benchmarks.common import REPO_ROOT, Options, Row, fmt, median, report
+from benchmarks.common import REPO_ROOT, Options, Row, report
 from benchmarks.http import LoadResult
-from benchmarks.nodes import NodeProcess, free_port, make_home, node_env
-from benchmarks.query import QUERIES, _measure, counts, requests_for
+from benchmarks.nodes import NodeProcess, make_home, node_env
+from benchmarks.query import (
+    _measure,
+    counts,
+    growth_rows,
+    measure_hello,
+    minimal_handler,
+    read_round,
+    requests_for,
+    throughput_row,
+)
 from benchmarks.stores import big_store, cached_store
 from node.transport import timeouts
 from tests.support.postgres import PostgresServer, database_dsn
@@ -77,54 +86,6 @@ async def _migrated(server_dsn: str, sqlite_home: Path, count: int) -> str:
     return dsn
 
 
-async def _read_all(
-    nodes: dict[int, NodeProcess], homes: dict[int, Path], rounds: int, quick: bool
-) -> dict[tuple[int, str], list[LoadResult]]:
-    """Each query on each store in turn, in slices, so that noise hits both alike."""
-    sizes = counts(quick)
-    found: dict[tuple[int, str], list[LoadResult]] = {(n, q): [] for n in nodes for q in QUERIES}
-    for r in range(rounds):
-        for q in QUERIES:
-            reqs = {
-                n: requests_for(homes[n], q, sizes[q], random.Random(f"{r}:{q}")) for n in nodes
-            }
-            parts: dict[int, list[LoadResult]] = {n: [] for n in nodes}
-            for k in range(5):
-                for n, node in nodes.items():
-                    part = reqs[n][k * len(reqs[n]) // 5 : (k + 1) * len(reqs[n]) // 5]
-                    parts[n].append(await _measure(node.url, part))
-            for n in nodes:
-                found[(n, q)].append(
-                    LoadResult(
-                        sum(x.seconds for x in parts[n]),
-                        [t for x in parts[n] for t in x.latencies],
-                    )
-                )
-    return found
-
-
-async def _minimal(reads: int, rounds: int) -> list[LoadResult]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.minimal", str(port)],
-        env=node_env(),
-        cwd=REPO_ROOT,
-        start_new_session=True,
-    )
-    try:
-        for _ in range(200):
-            try:
-                await _measure(f"http://127.0.0.1:{port}", [("GET", "/", b"", "")] * 8)
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
-        return [await _measure(url, [("GET", "/", b"", "")] * reads) for _ in range(rounds)]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
     small, big = (2_000, big_store(options)) if options.quick else (10_000, 1_000_000)
     sqlite_homes = {
@@ -149,7 +110,11 @@ async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
                         if workers == 1:
                             await node.sync_ready(session, timeout=600)
                 if workers == 1:
-                    found = await _read_all(nodes, sqlite_homes, options.rounds, options.quick)
+                    for r in range(options.rounds):
+                        for key, result in (
+                            await read_round(nodes, sqlite_homes, r, options.quick)
+                        ).items():
+                            found.setdefault(key, []).append(result)
                 else:  # reads by id with two workers, on the big store
                     reqs = requests_for(
                         sqlite_homes[big], "by id", counts(options.quick)["by id"], random.Random(0)
@@ -159,7 +124,8 @@ async def _run(options: Options) -> tuple[list[Row], dict[str, int]]:
             finally:
                 for node in nodes.values():
                     node.stop()
-        hello = await _minimal(counts(options.quick)["by id"], options.rounds)
+        async with minimal_handler() as minimal:
+            hello = [await measure_hello(minimal, options.quick) for _ in range(options.rounds)]
     finally:
         await asyncio.to_thread(server.stop)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -173,40 +139,18 @@ def _rows(
     small: int,
     big: int,
 ) -> list[Row]:
-    rows = []
-    for label, results in (
-        (f"postgresql, 1 worker, by id, {big:,} records: throughput", found[(big, "by id")]),
-        (f"postgresql, 2 workers, by id, {big:,} records: throughput", by_id_two),
-    ):
-        row = Row(
-            label,
-            "req/s",
-            [x.throughput for x in results],
-            "aiohttp minimal handler",
-            "req/s",
-            [x.throughput for x in hello],
-            "reported",
-        )
-        row.also = f"p50 {fmt(median([x.percentile(50) * 1000 for x in results]), 'ms')}"
-        rows.append(row)
-    for q in QUERIES:
-        at_big, at_small = found[(big, q)], found[(small, q)]
-        row = Row(
-            f"postgresql, {q}: p99 at {big:,}",
-            "ms",
-            [x.percentile(99) * 1000 for x in at_big],
-            f"p99 at {small:,}",
-            "ms",
-            [x.percentile(99) * 1000 for x in at_small],
-            "≤ 1.5x limit",
-        )
-        row.met = median(row.ratios) <= 1.5
-        row.also = (
-            f"{fmt(median([x.throughput for x in at_big]), 'req/s')} at {big:,}, "
-            f"{fmt(median([x.throughput for x in at_small]), 'req/s')} at {small:,}"
-        )
-        rows.append(row)
-    return rows
+    return [
+        throughput_row(
+            f"postgresql, 1 worker, by id, {big:,} records: throughput",
+            found[(big, "by id")],
+            hello,
+            None,
+        ),
+        throughput_row(
+            f"postgresql, 2 workers, by id, {big:,} records: throughput", by_id_two, hello, None
+        ),
+        *growth_rows(found, small, big, "postgresql, "),
+    ]
 
 
 def run(options: Options) -> list[Row]:
