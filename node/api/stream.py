@@ -29,6 +29,27 @@ def stream_filter(request: web.Request) -> StreamFilter:
     )
 
 
+async def by_identity(request: web.Request, where: StreamFilter) -> StreamFilter:
+    """``author`` and ``subject`` naming an identity with key events (by its first key or any
+    of its keys) match every signing key of that identity known when the stream opens."""
+    if not where.authors and not where.subjects:
+        return where
+    keys = await request.app[NODE].key_histories.histories()
+    if not keys.histories:
+        return where
+
+    def widen(wanted: frozenset[bytes]) -> frozenset[bytes]:
+        found = set(wanted)
+        for key in wanted:
+            history = keys.history(keys.resolve(key))
+            if history is not None:
+                found.update(w.key for w in history.windows)
+                found.add(history.identity)
+        return frozenset(found)
+
+    return StreamFilter(where.kinds, widen(where.authors), widen(where.subjects))
+
+
 def resume_cursor(request: web.Request) -> int | None:
     """Where the subscriber stands: ``Last-Event-ID`` (an EventSource reconnecting), else
     ``?since``, else None (live only, from now)."""
@@ -69,7 +90,7 @@ async def _backlog(request: web.Request, response: web.StreamResponse, sub: Subs
 @routes.get("/v1/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
     hub = request.app[STREAM_HUB]
-    where = stream_filter(request)
+    where = await by_identity(request, stream_filter(request))
     cursor = resume_cursor(request)
     if cursor is None:  # the store's cursor, not the hub's: it may not have read the last commit
         cursor = await request.app[NODE].store.last_seq()

@@ -25,6 +25,7 @@ from tests.support import (
     org_profile,
     running_node,
 )
+from tests.support.sse import open_stream
 
 NOW = time.time_ns() // 1_000_000
 T = NOW - 3_600_000  # an hour ago: every record below lies between T and NOW
@@ -107,6 +108,20 @@ async def test_records_by_identity(api: Api) -> None:
     assert named == {ABOUT_ORG.id.hex()}
     literal = (await api.ok("/v1/records", author=MEMBER.public_key.did))["records"]
     assert {r["id"] for r in literal} == {r.id.hex() for r in (ABOUT_ORG, MEMBER_PROFILE)}
+
+
+async def test_stream_by_identity(api: Api) -> None:
+    """``author`` naming an identity (by its first key or a later one) streams what every key
+    of the identity signed (its inception by the first key too); a subject likewise."""
+    signers = {k.public_key.raw for k in (FIRST, S0, S1)}
+    every = {r.id.hex() for r in RECORDS if r.author in signers}
+    for name in (ORG, S1.public_key.did):
+        async with open_stream(api.session, api.url, since="0", author=name) as stream:
+            got = {e.json["id"] for e in await stream.take(len(every))}
+        assert got == every, name
+    async with open_stream(api.session, api.url, since="0", subject=ORG) as stream:
+        (about,) = await stream.take(1)
+    assert about.json["id"] == ABOUT_ORG.id.hex()
 
 
 async def test_directory_alumni_member_and_reputation_by_identity(api: Api) -> None:
