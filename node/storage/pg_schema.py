@@ -15,6 +15,7 @@ from node.storage.schema import (
     KEY_EVENT_KINDS,
     NOT_RETRACTABLE,
     NOT_RETRACTABLE_V1,
+    READ_ORDER,
     _grounded,
     _recompute_current,
     _recompute_end_v4,
@@ -199,5 +200,8 @@ DELETE FROM records WHERE kind IN {KEY_EVENT_KINDS} AND retracted = 1;
 # Stored summaries for the read side (node/storage/summaries.py), backfilled.
 V6 = SUMMARIES
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6)
+# Reads that stay flat as a store grows (as SQLite's V8).
+V7 = READ_ORDER
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4, V5, V6, V7)
 KEY_EVENTS_KNOWN = 5  # the version from which key events are known kinds
