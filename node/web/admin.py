@@ -16,7 +16,7 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api.client_address import is_local
-from node.api.keys import FEDERATION, NODE
+from node.api.keys import NODE, PEER_TABLE
 from node.ingest import Outcome
 from node.web import denylist
 from node.web.render import PageError, page, render
@@ -126,7 +126,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 async def _render(request: web.Request, notice: str | None, status: int = 200) -> web.Response:
     node = request.app[NODE]
-    fed = request.app[FEDERATION]
+    fed = request.app[PEER_TABLE]
     peers = await fed.peer_table() if fed is not None else []
     return render(
         request,
