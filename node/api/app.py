@@ -21,7 +21,7 @@ from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
 from node.api.caching import add_cache_headers
 from node.api.cors import add_cors_headers, preflight_middleware
 from node.api.faults import STORAGE_GUARD, fault_middleware
-from node.api.keys import FEDERATION, NODE, SYNC_INDEX
+from node.api.keys import CONTACTED, NODE, PEER_TABLE, SYNC_INDEX
 from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
 from node.api.problems import problem_middleware
 from node.api.ratelimit import (
@@ -58,7 +58,8 @@ def make_app(
         client_max_size=node.config.max_body_bytes,
     )
     app[NODE] = node
-    app[FEDERATION] = fed
+    app[PEER_TABLE] = fed
+    app[CONTACTED] = fed.contacted if fed is not None else None
     app[STORAGE_GUARD] = node.storage_guard
     app[SYNC_INDEX] = sync_index or (fed.index if fed is not None else None)
     app[BODY_BUDGET] = BodyBudget(node.config.limits.body_bytes_in_flight)

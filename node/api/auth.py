@@ -12,7 +12,7 @@ from aiohttp import web
 
 from crypto import CryptoError, did_from_raw
 from crypto.httpsig import ReplayCacheFull, verify_request
-from node.api.keys import FEDERATION, NODE, PEER
+from node.api.keys import CONTACTED, NODE, PEER
 from node.api.limits import REQUEST_LIMITS
 from node.api.problems import ApiError
 from node.config import NodeConfig
@@ -80,7 +80,7 @@ async def peer_auth_middleware(
             limits.charge(
                 request, limits.by_peer, "peer", did_from_raw(request[PEER]), node.clock.monotonic()
             )
-        federation = request.app[FEDERATION]
-        if federation is not None:
-            federation.contacted(request[PEER])
+        contacted = request.app[CONTACTED]
+        if contacted is not None:
+            contacted(request[PEER])
     return await handler(request)

@@ -10,12 +10,11 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api.client_address import client_address
-from node.api.keys import FEDERATION, NODE, PEER, SYNC_INDEX
+from node.api.keys import NODE, PEER, PEER_TABLE, SYNC_INDEX, PeerTable
 from node.api.openapi import PROBLEM, add_operations, typed
 from node.api.problems import ApiError
 from node.api.records import MSGPACK
 from node.federation.budget import OverBudget
-from node.federation.manager import Federation
 from node.federation.syncindex import IndexLoading
 from node.storage.interface import PEERS_STATUS, SharedStatus
 from protocol import Rejected
@@ -101,7 +100,7 @@ async def fetch(request: web.Request) -> web.Response:
     return web.Response(body=msgpack.packb(wires, use_bin_type=True), content_type=MSGPACK)
 
 
-async def peer_table_json(fed: Federation) -> list[dict[str, Any]]:
+async def peer_table_json(fed: PeerTable) -> list[dict[str, Any]]:
     """The federation's peer table as ``/v1/peers`` shows it (keys as did:key)."""
     table = await fed.peer_table()
     for row in table:
@@ -112,7 +111,7 @@ async def peer_table_json(fed: Federation) -> list[dict[str, Any]]:
 
 @routes.get("/v1/peers")
 async def peers(request: web.Request) -> web.Response:
-    fed = request.app[FEDERATION]
+    fed = request.app[PEER_TABLE]
     if fed is not None:
         return web.json_response({"peers": await peer_table_json(fed)})
     # a worker that does not lead the federation shows the leader's table (PostgreSQL)

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 from aiohttp import web
 
-from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
 from node.service import Node
 
+
+class PeerTable(Protocol):
+    """What ``/v1/peers`` and ``/admin`` read of the federation (``Federation`` is one)."""
+
+    async def peer_table(self) -> list[dict[str, Any]]: ...
+
+
 NODE = web.AppKey("node", Node)
-FEDERATION: web.AppKey[Federation | None] = web.AppKey("federation")
+# The federation, seen by handlers only through what each needs (None: not federating here).
+# every peer's row and state
+PEER_TABLE: web.AppKey[PeerTable | None] = web.AppKey("peer_table")
+# told of each peer's signed request (``Federation.contacted``: it is up, stop backing off)
+CONTACTED: web.AppKey[Callable[[bytes], None] | None] = web.AppKey("contacted")
 # what the reconciliation route needs of the federation: its item set (None: not federating)
 SYNC_INDEX: web.AppKey[SyncIndex | None] = web.AppKey("sync_index")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from node.federation.antientropy import SyncReport
@@ -145,6 +146,10 @@ class Federation:
 
     async def sync_with(self, url: str) -> SyncReport | None:
         return await self.anti_entropy.sync_with(url)
+
+    def on_sync_report(self, listener: Callable[[str, SyncReport], None]) -> None:
+        """Call ``listener(url, report)`` after every anti-entropy session with a report."""
+        self.anti_entropy.add_listener(listener)
 
     def contacted(self, node_key: bytes) -> None:
         """A peer just reached us with a signed request: it is up, so stop backing off."""

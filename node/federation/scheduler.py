@@ -52,7 +52,7 @@ class AntiEntropy:
         self.learn_from = learn_from
         self.body_limit = body_limit  # the peer's advertised limit bounds what is sent to it
         self.reports: dict[str, SyncReport] = {}
-        self.listeners: list[Callable[[str, SyncReport], None]] = []  # metrics
+        self._listeners: list[Callable[[str, SyncReport], None]] = []
         self._now = asyncio.Event()
         self._queue: list[str] = []
         self._lock = asyncio.Lock()
@@ -61,6 +61,11 @@ class AntiEntropy:
         self._retry_at: dict[str, float] = {}  # url -> no session before (monotonic)
         self._took: dict[str, set[bytes]] = {}  # url -> ids it took in the last session
         self._rng = random.Random()
+
+    def add_listener(self, listener: Callable[[str, SyncReport], None]) -> None:
+        """Call ``listener(url, report)`` after every session that returned a report (the
+        metrics count sessions and what they moved)."""
+        self._listeners.append(listener)
 
     def backoff_left(self, url: str) -> float:
         """Seconds before the next session with ``url`` (0 when not backing off)."""
@@ -148,7 +153,7 @@ class AntiEntropy:
                 return None
             self.reports[url] = report
             self._took[url] = report.took
-            for listener in self.listeners:
+            for listener in self._listeners:
                 listener(url, report)
             if not claims_hold(report):
                 await self._failed(

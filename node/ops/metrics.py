@@ -215,7 +215,7 @@ class NodeMetrics:
         node.ingestor.outcome_listeners.append(self.on_outcomes)
         node.ingestor.listeners.append(self.on_new)
         if fed is not None:
-            fed.anti_entropy.listeners.append(self.on_sync)
+            fed.on_sync_report(self.on_sync)
 
     # ----- events
     def _peer_url(self, source: bytes) -> str:

@@ -8,6 +8,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+from node.storage import facterasure
 from node.storage.check import read_only_uri
 from node.storage.facttables import describe, fact_kinds, fact_tables_of, sqlite_changes
 from node.storage.schema import MIGRATIONS
@@ -56,14 +57,16 @@ def changes(script: str) -> list[str]:
 
 def fact_plan(path: Path) -> list[str]:
     """What opening the store at ``path`` would change in its fact tables to follow the kind
-    table (a fact added to a kind's entry), one line each (empty: nothing)."""
+    table (a fact added to a kind's entry) and their cleanup on retraction, one line each
+    (empty: nothing)."""
     db = sqlite3.connect(read_only_uri(path), uri=True, timeout=30)
     try:
         tables = fact_tables_of(spec.fact_table for spec in fact_kinds())
         have = {t: [row[1] for row in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+        triggers = {str(name): str(sql) for name, sql in db.execute(facterasure.SQLITE_TRIGGERS)}
     finally:
         db.close()
-    return describe(sqlite_changes(have))
+    return describe(sqlite_changes(have)) + facterasure.sqlite_plan(triggers)
 
 
 def plan(path: Path) -> list[str]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from node.storage import private
+from node.storage import facterasure, private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.facttables import pg_sync
 from node.storage.identities import purge_refused_key_events
@@ -50,7 +50,10 @@ async def migrate(db: PgConnection) -> int:
             if number == KEY_EVENTS_KNOWN:
                 await purge_refused_key_events(tx)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
-        for change in await pg_sync(tx):  # fact tables follow the kind table
+        # fact tables, and their cleanup on retraction, follow the kind table (said of a
+        # store made before: a new one is simply made so)
+        changed = [*await pg_sync(tx), *await facterasure.pg_sync(tx)]
+        for change in changed if version else []:
             log.warning("fact tables brought up to the kind table: %s", change)
     return len(MIGRATIONS)
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from node.storage.facttables import fact_kinds
+from protocol import kinds
+
 _MARKS_LIMIT = 500
 
 
@@ -29,11 +32,20 @@ def purge_author(path: Path, author: bytes) -> dict[str, int]:
                 )
             }
             # erased as a retract would erase them: every view recomputed by the triggers
+            kept = sorted(kinds.NOT_RETRACTABLE)
             db.execute(
-                "UPDATE records SET retracted = 1, wire = NULL"
-                " WHERE author = ? AND retracted = 0 AND kind NOT IN ('alliance', 'retract')",
-                (author,),
+                "UPDATE records SET retracted = 1, wire = NULL WHERE author = ?"
+                f" AND retracted = 0 AND kind NOT IN ({','.join('?' * len(kept))})",
+                (author, *kept),
             )
+            # the facts of every kind that keeps some, retractable or not (an alliance's, or
+            # a row a retraction left before its table had its cleanup trigger)
+            for spec in fact_kinds():
+                db.execute(
+                    f"DELETE FROM {spec.fact_table} WHERE id IN"
+                    " (SELECT id FROM records WHERE author = ? AND kind = ?)",
+                    (author, spec.name),
+                )
             alliances = [
                 row[0]
                 for row in db.execute(
@@ -44,10 +56,11 @@ def purge_author(path: Path, author: bytes) -> dict[str, int]:
                 chunk = alliances[start : start + _MARKS_LIMIT]
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM alliances WHERE id IN ({marks})", chunk)
-                db.execute(f"DELETE FROM alliance_facts WHERE id IN ({marks})", chunk)
                 db.execute(
                     f"UPDATE attestations SET grounded = 0 WHERE alliance IN ({marks})", chunk
                 )
+            # none of its records is left to count (the kinds not erased above were counted)
+            db.execute("DELETE FROM author_counts WHERE author = ?", (author,))
             db.execute("DELETE FROM records WHERE author = ?", (author,))
             db.execute("COMMIT")
         except BaseException:

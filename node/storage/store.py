@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from node.storage import private
+from node.storage import facterasure, private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
 from node.storage.facttables import sqlite_sync
 from node.storage.identities import purge_refused_key_events
@@ -126,7 +126,10 @@ async def migrate(db: aiosqlite.Connection, path: Path | None = None) -> int:
         await db.executescript(
             f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
         )
-    for change in await sqlite_sync(db):  # fact tables follow the kind table
+    # fact tables, and their cleanup on retraction, follow the kind table (said of a store
+    # made before: a new one is simply made so)
+    changed = [*await sqlite_sync(db), *await facterasure.sqlite_sync(db)]
+    for change in changed if version else []:
         log.warning("fact tables of %s brought up to the kind table: %s", path, change)
     return len(MIGRATIONS)
 

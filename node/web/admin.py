@@ -8,7 +8,6 @@ import collections
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from aiohttp import web
 
 from crypto import did_from_raw
 from node.api.client_address import is_local
-from node.api.keys import FEDERATION, NODE
+from node.api.keys import NODE, PEER_TABLE
 from node.ingest import Outcome
 from node.web import denylist
 from node.web.render import PageError, page, render
@@ -29,14 +28,16 @@ RECENT = 200
 
 @dataclass
 class Refusals:
-    """The most recent refusals (time, class, detail, source), newest last."""
+    """The most recent refusals (time, class, detail, source), newest last; the time is read
+    from ``now_ms`` (the node's clock)."""
 
+    now_ms: Callable[[], int]
     recent: collections.deque[tuple[int, str, str, str]] = field(
         default_factory=lambda: collections.deque(maxlen=RECENT)
     )
 
     def observe(self, outcomes: Iterable[Outcome], source: bytes | None) -> None:
-        now = int(time.time() * 1000)
+        now = self.now_ms()
         for outcome in outcomes:
             if outcome.refusal is not None:
                 self.recent.append(
@@ -67,7 +68,7 @@ async def _unlisten(app: web.Application) -> None:
 
 
 def setup_admin(app: web.Application) -> None:
-    app[REFUSALS] = Refusals()
+    app[REFUSALS] = Refusals(app[NODE].clock.now_ms)
     app[CSRF_SECRET] = secrets.token_bytes(32)
     app.on_startup.append(_listen)
     app.on_cleanup.append(_unlisten)
@@ -125,7 +126,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
 
 async def _render(request: web.Request, notice: str | None, status: int = 200) -> web.Response:
     node = request.app[NODE]
-    fed = request.app[FEDERATION]
+    fed = request.app[PEER_TABLE]
     peers = await fed.peer_table() if fed is not None else []
     return render(
         request,

@@ -20,7 +20,7 @@ from node.storage.migration import plan
 from node.storage.queries import OpportunityFilter
 from node.storage.store import Store
 from protocol import kinds
-from tests.support import Cast, now_ms, opportunity, reply
+from tests.support import Cast, now_ms, opportunity, reply, retract
 from tests.support.stores import Engine
 
 Shape = dict[str, Any]
@@ -155,6 +155,20 @@ async def test_a_fact_added_to_a_kind_is_a_column_filled_from_the_body(
         assert [row.id for row in found] == [after.id]  # searched: in the full-text index
         found = await store.list_opportunities(OpportunityFilter(q="weekly"), None, 10)
         assert [row.id for row in found] == [before.id]
+
+        # retracted: the fact rows go, from the new table too (its trigger was made at open)
+        await store.add([retract(cast.org, answered, t + 5), retract(cast.org, before, t + 6)], t)
+        replies = set((await _column(store, "reply_facts", "text")).values())
+        assert replies == {"written after"}
+        paid = await _column(store, "opportunity_facts", "compensation")
+        assert set(paid) == {target.id, after.id}
+        found = await store.list_opportunities(OpportunityFilter(q="weekly"), None, 10)
+        assert found == []
+        if engine.name == "sqlite":  # nor is it left in the full-text index itself
+            left = await store.writer.execute_fetchall(
+                "SELECT rowid FROM opportunity_search WHERE opportunity_search MATCH 'weekly'"
+            )
+            assert list(left) == []
     finally:
         await store.close()
 
@@ -179,6 +193,7 @@ async def test_migrate_dry_run_says_what_a_new_fact_changes(
         "fact tables follow the kind table:",
         "  add to opportunity_facts: weeks, filled from held records",
         "  create reply_facts (text), filled from held records",
+        "  create trigger reply_facts_erased: a retracted reply's facts go",
     ]
     await (await Store.open(path)).close()
     assert plan(path) == []

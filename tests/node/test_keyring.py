@@ -8,6 +8,7 @@ import pytest
 
 from crypto import SigningKey, load_signing_key, save_signing_key, sha256
 from node.cli import main
+from node.config import CONFIG_FILE, ORG_KEY_FILE, PASSPHRASE_ENV
 from node.keyring import (
     KeyringError,
     events_path,
@@ -18,6 +19,7 @@ from node.keyring import (
     rotate,
     state,
 )
+from node.tomlfile import read_toml
 from protocol import key_histories
 
 T = 1_760_000_000_000
@@ -103,3 +105,57 @@ def test_member_keys_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert out.read_bytes() == next_path(wallet).read_bytes()
     assert main(["member", "keys", "rotate", "--wallet", str(wallet), "--next", str(tmp_path)]) == 1
     assert "cannot read key file" in capsys.readouterr().err
+
+
+def _shown(capsys: pytest.CaptureFixture[str], home: Path) -> dict[str, str]:
+    """``rakuichi keys show --home HOME`` as {label: value} (labels in a 10-column field)."""
+    capsys.readouterr()
+    assert main(["keys", "show", "--home", str(home)]) == 0
+    return {line[:10].strip(): line[10:] for line in capsys.readouterr().out.splitlines()}
+
+
+def test_home_keys_show_export_next_and_recovery_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A home made by ``rakuichi init`` (with key events) exports its rotation key and removes
+    it, then loses its signing key: ``keys rotate --next OUT`` recovers. The identity (the
+    first did, config.toml's ``[identity] org``) stays; the signing key is new."""
+    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
+    home = tmp_path / "home"
+    init = ["init", "--home", str(home), "--name", "Acme", "--listen", "127.0.0.1:8471"]
+    assert main([*init, "--no-passphrase"]) == 0
+    identity = read_toml(home / CONFIG_FILE)["identity"]["org"]
+    keyfile = home / ORG_KEY_FILE
+    before = _shown(capsys, home)
+    first_signing = load_signing_key(keyfile).public_key.did
+    committed = sha256(load_signing_key(next_path(keyfile)).public_key.raw).hex()
+    assert before == {
+        "identity": identity,
+        "signing": first_signing,
+        "state": "established, step 0",
+        "next": f"sha256 {committed}",
+        "next key": "held here",
+    }
+    assert first_signing != identity  # init forgot the first key: it only names the identity
+
+    offline = tmp_path / "usb" / "next.key"
+    offline.parent.mkdir()
+    export = ["keys", "export-next", "--home", str(home), str(offline), "--remove"]
+    assert main(export) == 0
+    assert not next_path(keyfile).exists()
+    assert sha256(load_signing_key(offline).public_key.raw).hex() == committed
+    assert _shown(capsys, home)["next key"] == "not here (kept offline?)"
+
+    keyfile.unlink()  # the signing key is lost
+    assert main(["keys", "rotate", "--home", str(home)]) == 1  # no rotation key beside it
+    assert "no committed rotation key" in capsys.readouterr().err
+    assert main(["keys", "rotate", "--home", str(home), "--next", str(offline)]) == 0
+    after = _shown(capsys, home)
+    assert after["identity"] == identity == read_toml(home / CONFIG_FILE)["identity"]["org"]
+    assert after["signing"] == load_signing_key(keyfile).public_key.did
+    assert after["signing"] not in (first_signing, identity)
+    assert after["state"] == "established, step 1" and after["next key"] == "held here"
+    assert after["next"] != before["next"]  # a fresh commitment
+    # the used rotation key never signs again
+    assert main(["keys", "rotate", "--home", str(home), "--next", str(offline)]) == 1
+    assert "not the rotation key the identity committed to" in capsys.readouterr().err

@@ -10,8 +10,12 @@ import aiohttp
 import pytest
 
 from crypto import did_from_raw
+from node.clock import FakeClock
 from node.config import load_config
+from node.ingest import Outcome
 from node.service import Node
+from node.web.admin import Refusals
+from protocol import Rejected
 from tests.support import make_home, running_node
 from tests.support.browser import Browser
 from tests.web.conftest import Pair
@@ -36,6 +40,17 @@ async def _get(node: Node, path: str, **kwargs: object) -> tuple[int, str]:
         session.get(node.config.public_url + path, allow_redirects=False, **kwargs) as r,
     ):
         return r.status, await r.text()
+
+
+def test_refusals_are_dated_by_the_clock_they_are_given() -> None:
+    """The node's clock (a test's clock holds still or moves when told), not the wall clock."""
+    clock = FakeClock(1_700_000_000_000)
+    refusals = Refusals(clock.now_ms)
+    refusals.observe([Outcome(refusal=Rejected("bad")), Outcome(b"\x01" * 32, True)], None)
+    clock.advance(5)
+    refusals.observe([Outcome(refusal=Rejected("worse"))], None)
+    dated = [(when, detail) for when, _, detail, _ in refusals.recent]
+    assert dated == [(1_700_000_000_000, "bad"), (1_700_000_005_000, "worse")]
 
 
 async def test_admin_is_404_to_a_client_that_is_not_local_without_the_token(node: Node) -> None:
