@@ -61,7 +61,7 @@ class NodeConfig:
     max_body_bytes: int = 8 * 1024 * 1024
     rate_limit: float = 2000.0
     rate_burst: float = 10000.0
-    admin_token: str = ""  # bearer token for /metrics from other hosts (empty: loopback only)
+    admin_token: str = ""  # opens /metrics and /admin to other hosts (empty: loopback only)
     trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
     search_rate_limit: float = 20.0  # full-text searches per second per client
     search_rate_burst: float = 60.0

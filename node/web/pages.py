@@ -113,10 +113,11 @@ async def board(request: web.Request) -> web.Response:
         for o in opportunities
         if _identity(keys, o) in by_identity
     }
+    params = {k: v for k, v in form.items() if v and not (k == "status" and v == "open")}
+    first_url = "/?" + urllib.parse.urlencode(params) if params else "/"  # same filters
     next_url = None
     if more:
         last = rows[-1]
-        params = {k: v for k, v in form.items() if v}
         params["before"] = f"{last.created}-{last.id.hex()}"
         next_url = "/?" + urllib.parse.urlencode(params)
     return render(
@@ -130,7 +131,7 @@ async def board(request: web.Request) -> web.Response:
             "tours": kinds.TOURS,
             "statuses": kinds.OPPORTUNITY_STATUSES,
             "next_url": next_url,
-            "paged": "before" in request.query,
+            "first_url": first_url if "before" in request.query else None,
         },
     )
 

@@ -3,6 +3,8 @@ checking a reputation bundle (``/verify``)."""
 
 from __future__ import annotations
 
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +15,16 @@ from node.api.reputation import MAX_BUNDLE_BYTES
 from node.web import shaping
 from node.web.catalog import MESSAGES as _LABELS
 from node.web.render import PageError, page, render
-from protocol import BundleError, Draft, Rejected, kinds, validate_record, verify_bundle
+from protocol import (
+    BundleError,
+    Draft,
+    Rejected,
+    kinds,
+    parse,
+    read_bundle,
+    validate_record,
+    verify_bundle,
+)
 
 routes = web.RouteTableDef()
 
@@ -93,11 +104,14 @@ async def record_wire(request: web.Request) -> web.StreamResponse:
         rid = parse_id(request.match_info["id"])
     except PageError:
         raise web.HTTPBadRequest(text="not a record id") from None
-    row = await request.app[NODE].store.get_record(rid)
-    if row is None:
+    store = request.app[NODE].store
+    row = await store.get_record(rid)
+    if row is None or row.wire is None:
+        # a tombstone, or the target of a retract held here that never arrived: 410 as the
+        # record's page says (PROTOCOL-v1 section 5)
+        if row is not None or await store.is_retracted(rid):
+            raise web.HTTPGone()
         raise web.HTTPNotFound()
-    if row.wire is None:
-        raise web.HTTPGone()
     return web.Response(
         body=row.wire,
         content_type="application/msgpack",
@@ -150,13 +164,14 @@ async def verify_form(request: web.Request) -> web.Response:
 async def verify_post(request: web.Request) -> web.Response:
     problem = None
     report = None
+    records: list[tuple[str, bytes]] = []
     try:
-        form = await request.post()
-        item = form.get("bundle")
-        payload = item.file.read(MAX_BUNDLE_BYTES + 1) if isinstance(item, web.FileField) else b""
+        payload = form_file(request.headers.get("Content-Type", ""), await request.read(), "bundle")
         if len(payload) > MAX_BUNDLE_BYTES:
             raise BundleError(f"over {MAX_BUNDLE_BYTES} bytes")
         report = verify_bundle(payload, request.app[NODE].clock.now_ms())
+        if report.ok:  # every record validated: name each one, in the bundle's order
+            records = [_kind_and_id(wire) for wire in read_bundle(payload)[1]]
     except BundleError as exc:
         problem = str(exc)
     except Rejected as exc:
@@ -164,4 +179,28 @@ async def verify_post(request: web.Request) -> web.Response:
     except ValueError as exc:  # a form that is not multipart
         problem = str(exc)
     status = 400 if problem else 200
-    return render(request, "verify.html", {"report": report, "problem": problem}, status)
+    context = {"report": report, "problem": problem, "records": records}
+    return render(request, "verify.html", context, status)
+
+
+def _kind_and_id(wire: bytes) -> tuple[str, bytes]:
+    record = parse(wire)
+    return (f"kind.{record.kind}" if f"kind.{record.kind}" in _LABELS else "kind.other"), record.id
+
+
+def form_file(content_type: str, body: bytes, name: str) -> bytes:
+    """The bytes of field ``name`` of a multipart/form-data ``body`` (b"" when absent).
+
+    The body middleware (node/api/bodies.py) has already read the request's stream under its
+    limits, so ``request.post()`` would find it empty: the form is parsed from those bytes."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise ValueError("the form is not multipart/form-data")
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ValueError("the multipart form has no parts")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == name:
+            data = part.get_payload(decode=True)
+            return data if isinstance(data, bytes) else b""
+    return b""

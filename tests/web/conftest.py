@@ -88,5 +88,5 @@ def scene(pair: Pair) -> Scene:
     for record in built.records:
         result = post_record(pair.a.url, record)
         assert "id" in result, result
-    wait_held(pair.b.url, [r.id for r in built.records])
+    wait_held(pair.b.url, built.held_ids())
     return built

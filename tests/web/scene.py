@@ -1,6 +1,8 @@
 """A small scene of records for the board's tests (and its screenshots): two organisations,
 members and stakeholders, opportunities in English and Japanese, alliances of every relation,
-reputation with a reply, and one record that tries to inject a script."""
+reputation with a reply (and reputation the organisation receives from a member), one record
+that tries to inject a script, and a third organisation's archive of closed opportunities
+(more than a board page holds: paging) with one of them retracted."""
 
 from __future__ import annotations
 
@@ -17,6 +19,9 @@ DAY_MS = 86_400_000
 HOSTILE_TITLE = "Hacker <script>window.__pwned = 1</script> tour"
 HOSTILE_SUMMARY = '<img src="x" onerror="window.__pwned = 2"> <b>bold?</b>'
 JA_TITLE = "データ基盤リーダー"
+ORG_PRAISE = "They mentor newcomers and keep their word."
+ARCHIVE = 23  # closed opportunities of the archive organisation: more than PAGE_SIZE (20)
+WITHDRAWN_TITLE = "Withdrawn archive role"
 
 
 def key(label: str) -> SigningKey:
@@ -28,6 +33,11 @@ class Scene:
     records: list[Record] = field(default_factory=list)
     keys: dict[str, SigningKey] = field(default_factory=dict)
     named: dict[str, Record] = field(default_factory=dict)
+    retracted: set[bytes] = field(default_factory=set)  # ids of records retracted here
+
+    def held_ids(self) -> list[bytes]:
+        """The ids a node holding the scene serves (a retracted record answers 410)."""
+        return [r.id for r in self.records if r.id not in self.retracted]
 
     def add(self, name: str, record: Record) -> Record:
         self.records.append(record)
@@ -71,6 +81,7 @@ def build_scene(org: SigningKey, relations: bool, now: int | None = None) -> Sce
         hanako=key("hanako"),
         supplier=key("sakura-supply"),
         customer=key("kaede-retail"),
+        archive=key("kiri-archive"),
     )
     other = s.keys["other"]
     s.add("other_profile", sign_record(other, kinds.ORG_PROFILE, t, {"name": "Cobalt Works"}))
@@ -248,6 +259,21 @@ def build_scene(org: SigningKey, relations: bool, now: int | None = None) -> Sce
             },
         ),
     )
+    s.add(  # reputation the organisation receives, from a member of an alliance with it
+        "org_praise",
+        sign_record(
+            aiko,
+            kinds.ATTESTATION,
+            t + 320,
+            {
+                "subject": org.public_key.raw,
+                "claim": "recommendation",
+                "alliance": a1.id,
+                "text": ORG_PRAISE,
+            },
+        ),
+    )
+    _archive(s, t - 5 * DAY_MS)
     if "reply" in kinds.KINDS:
         s.add(
             "reply",
@@ -259,3 +285,33 @@ def build_scene(org: SigningKey, relations: bool, now: int | None = None) -> Sce
             ),
         )
     return s
+
+
+def _archive(s: Scene, t: int) -> None:
+    """Closed opportunities of a third organisation, older than the rest (the board's default,
+    open ones, does not show them), two by two created in the same millisecond (paging must
+    order ties), and one more of them that its author retracted."""
+    archive = s.keys["archive"]
+    s.add("archive_profile", sign_record(archive, kinds.ORG_PROFILE, t, {"name": "Kiri Archive"}))
+    for i in range(ARCHIVE):
+        body = {"slug": f"archive-{i:02d}", "title": f"Archive role {i:02d}", "tour": "rotational"}
+        s.add(
+            f"archive_{i}",
+            sign_record(archive, kinds.OPPORTUNITY, t + 1 + i // 2, {**body, "status": "closed"}),
+        )
+    withdrawn = s.add(
+        "withdrawn",
+        sign_record(
+            archive,
+            kinds.OPPORTUNITY,
+            t + 100,
+            {
+                "slug": "withdrawn",
+                "title": WITHDRAWN_TITLE,
+                "tour": "rotational",
+                "status": "closed",
+            },
+        ),
+    )
+    s.add("retract", sign_record(archive, kinds.RETRACT, t + 200, {"target": withdrawn.id}))
+    s.retracted.add(withdrawn.id)

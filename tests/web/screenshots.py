@@ -40,7 +40,7 @@ def main() -> None:
         scene = build_scene(org, relations=True)
         for record in scene.records:
             post_record(procs[0].url, record)
-        wait_held(procs[1].url, [r.id for r in scene.records])
+        wait_held(procs[1].url, scene.held_ids())
         now = int(time.time() * 1000)
         body = {
             "member": SigningKey.generate().public_key.raw,

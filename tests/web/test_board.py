@@ -3,16 +3,34 @@ it, organisation and member pages show alliances and reputation, and records can
 
 from __future__ import annotations
 
+import html
+import json
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
 import pytest
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select
 
 from crypto import did_from_raw
+from node.web.pages import PAGE_SIZE
+from protocol import kinds
+from protocol.builder import sign_record
+from protocol.jsonview import to_json
 from tests.support.browser import Browser
 from tests.web.conftest import Pair
-from tests.web.scene import HOSTILE_SUMMARY, HOSTILE_TITLE, JA_TITLE, Scene
+from tests.web.scene import (
+    ARCHIVE,
+    HOSTILE_SUMMARY,
+    HOSTILE_TITLE,
+    JA_TITLE,
+    ORG_PRAISE,
+    WITHDRAWN_TITLE,
+    Scene,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -98,8 +116,6 @@ def test_record_page_says_who_signed_and_offers_the_wire_bytes(
     assert "Move the data platform to a federated design." in page
     href = browser.find("#download").get_attribute("href")
     assert href == f"{pair.b.url}/records/{record.id.hex()}/wire"
-    import urllib.request
-
     with urllib.request.urlopen(href, timeout=10) as response:
         assert response.read() == record.wire
 
@@ -124,6 +140,9 @@ def test_org_page_lists_alumni_and_alliances_in_force_by_relation(
     assert "佐藤 花子" in in_force["member"]  # her alliance is still in force
     assert "Customers" in in_force["customer"]
     assert "Data platform lead" in browser.find("#opportunities").text
+    praise = browser.find(f"#reputation #a-{scene.named['org_praise'].id.hex()}").text
+    assert ORG_PRAISE in praise and "Aiko Tanaka" in praise and "recommendation" in praise
+    assert "grounded" in praise  # it rests on Aiko's alliance with the organisation
 
 
 def test_member_page_shows_grounded_reputation_and_ungrounded_apart(
@@ -196,3 +215,175 @@ def test_phone_width_has_no_horizontal_scroll(pair: Pair, scene: Scene, browser:
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at phone width"
+
+
+def fetch(url: str, lang: str = "en") -> tuple[int, dict[str, str], str]:
+    """Status, headers and text of a page, read without a browser (pages work without JS)."""
+    request = urllib.request.Request(url, headers={"Accept-Language": lang})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+def test_a_retracted_record_answers_410_and_says_so_in_both_languages(
+    pair: Pair, scene: Scene
+) -> None:
+    withdrawn = scene.named["withdrawn"].id.hex()
+    for lang, said in (("en", "retracted by its author"), ("ja", "撤回済み")):
+        status, _, page = fetch(f"{pair.b.url}/records/{withdrawn}", lang)
+        assert status == 410 and said in page, (lang, status)
+        assert WITHDRAWN_TITLE not in page
+    assert fetch(f"{pair.b.url}/records/{withdrawn}/wire")[0] == 410
+    held = scene.named["archive_0"].id.hex()
+    assert fetch(f"{pair.b.url}/records/{held}")[0] == 200  # its neighbours are not retracted
+
+
+def _board_titles(page: str) -> list[str]:
+    return re.findall(r'<h3><a href="/records/[0-9a-f]{64}">([^<]*)</a></h3>', page)
+
+
+def _link(page: str, text: str) -> str | None:
+    """The href of the paging link whose text is ``text`` (unescaped)."""
+    found = re.search(r'<nav class="paging">(.*?)</nav>', page, re.S)
+    assert found, "no paging navigation"
+    for href, label in re.findall(r'<a [^>]*href="([^"]*)"[^>]*>([^<]*)</a>', found.group(1)):
+        if label.strip() == text:
+            return html.unescape(href)
+    return None
+
+
+def test_board_pages_without_overlap_and_back_to_the_first_page(pair: Pair, scene: Scene) -> None:
+    archive = scene.keys["archive"].public_key.did
+    first_url = f"{pair.b.url}/?{urllib.parse.urlencode({'org': archive, 'status': 'any'})}"
+    status, _, page = fetch(first_url)
+    assert status == 200
+    first = _board_titles(page)
+    assert len(first) == PAGE_SIZE and _link(page, "First page") is None
+    seen, url, pages = list(first), _link(page, "Next page"), 1
+    while url is not None and pages < 10:  # bounded: the archive fills two pages
+        status, _, page = fetch(pair.b.url + url)
+        assert status == 200, url
+        seen += _board_titles(page)
+        pages += 1
+        back = _link(page, "First page")
+        assert back is not None, "no way back to the first page"
+        status, _, again = fetch(pair.b.url + back)
+        assert _board_titles(again) == first, f"{back} is not the first page"
+        url = _link(page, "Next page")
+    assert pages == 2 and url is None
+    assert len(seen) == len(set(seen)) == ARCHIVE  # no overlap, none lost
+    assert WITHDRAWN_TITLE not in seen  # the retracted one is gone
+    archived = [scene.named[f"archive_{i}"] for i in range(ARCHIVE)]
+    newest_first = sorted(archived, key=lambda r: (r.created, r.id), reverse=True)
+    assert seen == [r.body["title"] for r in newest_first]  # ties: the greater id first
+
+    # the unfiltered board of every status pages through the archive after the scene's own
+    _, _, page = fetch(f"{pair.b.url}/?status=any")
+    assert len(_board_titles(page)) == PAGE_SIZE and _link(page, "Next page")
+
+
+def test_pages_allow_no_inline_code_and_the_browser_asks_only_the_node(
+    pair: Pair, scene: Scene, browser: Browser
+) -> None:
+    paths = ("/", f"/orgs/{scene.keys['org'].public_key.did}")
+    paths += (f"/members/{scene.keys['aiko'].public_key.did}",)
+    loaded: list[str] = []  # resources each page loaded, as the page itself saw them
+    for path in paths:
+        status, headers, _ = fetch(pair.b.url + path)
+        csp = headers.get("Content-Security-Policy", "")
+        assert status == 200 and "script-src 'self'" in csp, (path, csp)
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, (path, csp)
+        browser.get(pair.b.url + path)
+        loaded += browser.driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+    assert any("/static/" in u for u in loaded), "no asset was loaded at all"
+    # what went on the network (Chromium's own chrome:// pages, e.g. its first tab, do not)
+    sent = [r["url"] for r in browser.requests()]
+    sent = [u for u in sent if u.split(":", 1)[0] in ("http", "https", "ws", "wss")]
+    assert len(sent) >= len(paths)
+    elsewhere = [u for u in sent + loaded if not u.startswith(pair.b.url + "/")]
+    assert elsewhere == [], f"requests to other origins: {elsewhere}"
+
+
+def _drop(browser: Browser, base: str, bundle: Path) -> None:
+    """Open /verify, choose ``bundle`` in its file input and submit it."""
+    browser.get(base + "/verify")
+    browser.find("#bundle").send_keys(str(bundle))
+    old = browser.find("html")
+    browser.find("form[action='/verify'] button[type=submit]").click()
+    browser.wait_for(lambda: staleness_of(old)(browser.driver), "the verdict page")
+    browser.wait_for(lambda: browser.find_all("#verify-verdict"), "the verdict")
+    browser.collect()
+
+
+def _count_records(base: str) -> int:
+    count, cursor = 0, ""
+    for _ in range(100):  # bounded: the scene is a few pages of 500
+        query = "?limit=500" + (f"&cursor={cursor}" if cursor else "")
+        with urllib.request.urlopen(f"{base}/v1/records{query}", timeout=10) as response:
+            page = json.loads(response.read())
+        count += len(page["records"])
+        if not page["records"]:
+            return count
+        cursor = page["next"]
+    raise AssertionError("/v1/records did not end")
+
+
+def test_verify_checks_a_bundle_record_by_record_and_stores_nothing(
+    pair: Pair, scene: Scene, browser: Browser, tmp_path: Path
+) -> None:
+    aiko = scene.keys["aiko"].public_key.did
+    with urllib.request.urlopen(f"{pair.b.url}/v1/reputation/{aiko}/bundle", timeout=10) as r:
+        fetched = r.read()
+    held_before = _count_records(pair.b.url)
+    # one attestation more that no node holds: checked, shown, and not stored
+    fresh = sign_record(
+        scene.keys["org"],
+        kinds.ATTESTATION,
+        scene.named["skill"].created + 1,
+        {
+            "subject": scene.keys["aiko"].public_key.raw,
+            "claim": "recommendation",
+            "alliance": scene.named["alliance_aiko"].id,
+            "text": "Checked in the browser, stored nowhere.",
+        },
+    )
+    doc = json.loads(fetched)
+    doc["records"].append({"wire": fresh.wire.hex(), "view": to_json(fresh)})
+    (tmp_path / "fetched.json").write_bytes(fetched)
+    (tmp_path / "fresh.json").write_text(json.dumps(doc))
+    entries = doc["records"]
+
+    _drop(browser, pair.b.url, tmp_path / "fetched.json")
+    assert browser.text("#verify-verdict") == "Every record checks."
+    listed = browser.text("#verify-records")
+    assert len(browser.find_all("#verify-records li")) == len(entries) - 1
+    for entry in entries[:-1]:
+        assert entry["view"]["id"][:16] in listed, entry["view"]["kind"]
+    checked = browser.text("#verify-report .checked")
+    for text in ("Designed and shipped our replication layer.", "Heard good things."):
+        assert text in checked
+
+    _drop(browser, pair.b.url, tmp_path / "fresh.json")
+    assert browser.text("#verify-verdict") == "Every record checks."
+    assert "Checked in the browser, stored nowhere." in browser.text("#verify-report .checked")
+
+    # one byte of one signature changed (in the wire bytes and in the view beside them)
+    target = next(e for e in entries if e["view"]["id"] == scene.named["skill"].id.hex())
+    sig = target["view"]["sigs"][0]["sig"]
+    bad = f"{int(sig[:2], 16) ^ 0x01:02x}{sig[2:]}"
+    assert target["wire"].count(sig) == 1
+    target["wire"] = target["wire"].replace(sig, bad)
+    target["view"]["sigs"][0]["sig"] = bad
+    (tmp_path / "tampered.json").write_text(json.dumps(doc))
+    _drop(browser, pair.b.url, tmp_path / "tampered.json")
+    assert browser.text("#verify-verdict") == "Some records do not check."
+    refused = browser.text("#verify-report .refused")
+    assert scene.named["skill"].id.hex() in refused and "refused (signature:" in refused
+    assert not browser.find_all("#verify-report .checked")  # nothing of it counts
+
+    assert fetch(f"{pair.b.url}/records/{fresh.id.hex()}")[0] == 404  # nothing stored
+    assert _count_records(pair.b.url) == held_before
