@@ -35,7 +35,7 @@ class Limits:
     free_disk_floor: int = 256 * MIB  # below this free space on the database's disk: 507
     # expensive reads
     bundle_max_bytes: int = 4 * MIB  # a bundle posted to /v1/reputation/verify
-    bundle_max_records: int = 2000  # records in a bundle (posted or served)
+    bundle_max_records: int = 2000  # records in a posted bundle (served ones: uncapped)
     # memory
     replay_cache_size: int = 100_000  # live request signatures remembered
     learned_keys: int = 10_000  # node keys learned from profiles, remembered

@@ -60,6 +60,7 @@ class Node:
         )
         limits = self.config.limits
         self.peers = PeerDirectory(limits.replay_cache_size, limits.learned_keys)
+        self.ingestor.quotas.known = self.peers.known
         self.org_identity = self.keys.org.public_key.raw
         self.key_histories = HistoryCache(self.store)
         self.store.on_commit.append(self.key_histories.on_commit)

@@ -85,6 +85,10 @@ async def anti_entropy(
     again = report.need & took_before
     report.relacked = len(again)
     if not claims_hold(report):
+        # nothing is sent: what it took before stays what it took last, so that lacking it
+        # again fails the next session too (and backs off further) rather than getting it all
+        # sent again every other session
+        report.took.update(took_before)
         return report
     owed = sorted(report.need - again)[:MAX_TRANSFER]
     for start in range(0, len(owed), SEND_BATCH):

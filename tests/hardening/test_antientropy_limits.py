@@ -7,6 +7,9 @@
    delivers none of them -- is counted as failing (``/v1/peers`` error, ``failures``,
    ``rakuichi_peer_false_claims``) and backed off. Before the fix each such session counted
    as a success and the node came back every interval.
+3. A peer that takes records and then claims to lack the same ones again, session after
+   session ("relacked"), is counted as failing and backed off, and is not sent them again
+   every other session.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import aiohttp
 import msgpack
 from aiohttp import web
 
-from protocol import Initiator, MemoryItemSet
+from protocol import Initiator, MemoryItemSet, parse, respond
 from protocol.itemset import ID_LEN
 from protocol.reconcile import (
     DEFAULT_LIMITS,
@@ -33,6 +36,7 @@ from protocol.reconcile import (
     decode_message,
     encode_message,
 )
+from tests.support import fresh_key, now_ms, opportunity
 from tests.support.countingpeer import CountingPeer
 from tests.support.federation import set_peers, wait_for
 from tests.support.nodes import NodeProcess, make_home
@@ -140,6 +144,72 @@ async def test_a_peer_whose_claims_do_not_hold_is_failing_and_backed_off(
     )
     assert row["failures"] >= 1 and "claims that do not hold" in (row["error"] or "")
     assert claims is not None and float(claims.group(1)) >= PHANTOMS
+    assert sessions <= WATCH / INTERVAL * 0.6, sessions
+
+
+class ForgetfulPeer(CountingPeer):
+    """Takes every record it is sent (and says so), yet reconciles as a peer holding
+    nothing: every session it lacks again what it took in the last one."""
+
+    received: int = 0
+
+    async def answer(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        if request.path == "/v1/sync":
+            reply = respond(MemoryItemSet(), body)
+            return web.Response(body=reply, content_type="application/msgpack")
+        if request.path == "/v1/records/fetch":
+            return web.Response(body=msgpack.packb([]), content_type="application/msgpack")
+        if request.path == "/v1/records":
+            wires = msgpack.unpackb(body)
+            wires = wires if isinstance(wires, list) else [body]
+            self.received += len(wires)
+            results = [{"id": parse(w).id.hex(), "stored": True} for w in wires]
+            return web.json_response({"results": results})
+        return web.Response(status=404)
+
+
+async def test_a_peer_lacking_what_it_took_is_failing_and_backed_off(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    records = 40
+    peer = ForgetfulPeer()
+    await peer.start()
+    try:
+        home = make_home(
+            tmp_path,
+            "target",
+            anti_entropy_interval=INTERVAL,
+            max_backoff=60.0,
+            learn_peers=False,
+        )
+        proc = node_process(home)
+        await proc.await_ready()
+        key = fresh_key()
+        async with aiohttp.ClientSession() as session:
+            for i in range(records):
+                wire = opportunity(key, now_ms() + i, slug=f"r{i}").wire
+                async with session.post(proc.url + "/v1/records", data=wire, headers=MSGPACK) as r:
+                    assert r.status == 201
+            set_peers(home, [peer.url])  # the running node reads it
+            await wait_for(lambda: _true(peer.seen["/v1/sync"] >= 2), 20, "two sessions")
+            began = time.monotonic()
+            sent_before, sessions_before = peer.received, peer.seen["/v1/sync"]
+            await asyncio.sleep(WATCH)
+            sessions = peer.seen["/v1/sync"] - sessions_before
+            resent = peer.received - sent_before
+            async with session.get(proc.url + "/v1/peers") as response:
+                row: dict[str, Any] = next(
+                    r for r in (await response.json())["peers"] if r["url"] == peer.url
+                )
+    finally:
+        await peer.stop()
+    print(
+        f"\nforgetful peer: {sent_before} records sent before watching; then {sessions} sync"
+        f" requests and {resent} records sent again in {time.monotonic() - began:.1f} s"
+        f" (interval {INTERVAL} s); /v1/peers failures {row['failures']}, error {row['error']!r}"
+    )
+    assert row["failures"] >= 1 and "lacked again" in (row["error"] or "")
+    assert resent == 0, f"{resent} records sent again to a peer that lacks what it took"
     assert sessions <= WATCH / INTERVAL * 0.6, sessions
 
 

@@ -1,11 +1,12 @@
 """Bundle checks against a node process: hostile JSON is 400 (before: 500), bundles are capped
-in records, and the check runs off the event loop, so other requests stay fast meanwhile."""
+in records and in bytes (``bundle_max_bytes``: 413), and the check runs off the event loop, so
+other requests stay fast meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp
@@ -93,3 +94,45 @@ async def test_reputation_lists_are_paged_summary_whole(
     ids = {e["id"] for p in pages for e in p["attestations"]}
     assert len(ids) == 7
     assert all(p["summary"] == pages[0]["summary"] for p in pages)
+
+
+async def test_a_bundle_over_bundle_max_bytes_is_413(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    """Refused as soon as the body passes the cap: at once when ``Content-Length`` says so,
+    else (chunked) once that many bytes have arrived; the rest is never read."""
+    cap = 64 * 1024
+    proc = node_process(make_home(tmp_path, "target", bundle_max_bytes=cap))
+    await proc.await_ready()
+    subject = fresh_key().public_key.raw
+    t0 = now_ms()
+    bundle = write_bundle(subject, [opportunity(fresh_key(), t0, slug=f"c{i}") for i in range(400)])
+    assert len(bundle) > cap
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for start in range(0, 64 * cap, 8192):  # 4 MiB at most, if the node read it all
+            sent += 8192
+            yield b" " * 8192 if start else bundle[:8192]
+            await asyncio.sleep(0.001)
+
+    async with aiohttp.ClientSession() as session:
+        declared = await _verify(session, proc.url, bundle)
+        try:
+            async with session.post(
+                proc.url + "/v1/reputation/verify", data=chunks(), headers=JSON
+            ) as response:
+                chunked: tuple[int, str] | str = (response.status, await response.text())
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            chunked = f"connection closed: {type(exc).__name__}"
+        small = await _verify(session, proc.url, write_bundle(subject, []))
+    print(
+        f"\nbundle of {len(bundle)} bytes over a cap of {cap}: {declared[0]}; chunked: "
+        f"{chunked if isinstance(chunked, str) else chunked[0]} after {sent} bytes sent;"
+        f" a small bundle then: {small[0]}"
+    )
+    assert declared[0] == 413 and '"size"' in declared[1]
+    assert isinstance(chunked, str) or chunked[0] == 413, chunked
+    assert sent < 16 * cap, "the node read far past the cap"
+    assert small[0] == 200

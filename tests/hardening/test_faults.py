@@ -4,6 +4,8 @@
   keep working, and the fault is logged once (before: records were stored regardless).
 * A database locked by another process answers 503 ``storage-busy`` with ``Retry-After``,
   logged once, and writes work again once the lock goes (before: 500 with a traceback each).
+* SQLite's own "database or disk is full" (its file system runs out of space) answers 507
+  with ``Retry-After``, logged once, while reads keep working.
 * A damaged database is refused at start with one clear line (before: the node started and
   wrote into it).
 """
@@ -11,12 +13,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import sqlite3
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.support import fresh_key, now_ms, opportunity
 from tests.support.nodes import NodeProcess, make_home
@@ -116,3 +122,73 @@ async def test_damaged_database_is_refused_at_start(
     print(f"\ndamaged database: exited {not still_running}, said {said.strip().splitlines()[-1:]}")
     assert not still_running, "the node started on a damaged database"
     assert "damaged" in said and "Traceback" not in said
+
+
+@contextlib.contextmanager
+def _small_disk(where: Path) -> Iterator[Path]:
+    """A tmpfs mounted at ``where`` (needs root or CAP_SYS_ADMIN; else the test is skipped):
+    a real file system that runs out of space, so SQLite itself says "database or disk is
+    full" (``PRAGMA max_page_count`` would do, but it is not kept in the file)."""
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()[:100]}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
+
+
+def _shrink(disk: Path, room: int) -> int:
+    """Leave ``room`` bytes free on the tmpfs at ``disk``; the size it now has."""
+    size = shutil.disk_usage(disk).used + room
+    subprocess.run(
+        ["mount", "-o", f"remount,size={size}", "tmpfs", str(disk)], check=True, capture_output=True
+    )
+    return size
+
+
+async def test_a_full_database_answers_507_reads_work(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    with _small_disk(tmp_path / "disk") as disk:
+        home = make_home(
+            tmp_path, "target", storage_url=f"sqlite:///{disk}/rakuichi.db", free_disk_floor=0
+        )
+        proc = node_process(home)
+        await proc.await_ready()
+        key = fresh_key()
+        async with aiohttp.ClientSession() as session:
+            first = opportunity(key, now_ms(), slug="first")
+            assert (await _post(session, proc.url, first.wire))[0] == 201
+            size = _shrink(disk, 256 * 1024)
+            answers = []
+            for i in range(600):  # about 1.3 KiB each: the disk is full well before the end
+                wire = opportunity(key, now_ms(), slug=f"f{i}", summary="x" * 1000).wire
+                answers.append(await _post(session, proc.url, wire))
+                if len(answers) > 5 and all(a[0] == 507 for a in answers[-5:]):
+                    break
+            async with session.get(proc.url + "/v1/records?limit=10") as response:
+                listed = response.status
+            async with session.get(f"{proc.url}/v1/records/{first.id.hex()}") as response:
+                by_id = response.status
+        proc.terminate()
+    log = proc.errors() + proc.output()
+    statuses = [a[0] for a in answers]
+    full = [a for a in answers if a[0] == 507]
+    print(
+        f"\ndatabase on a {size // 1024} KiB tmpfs: {statuses.count(201)} stored, then"
+        f" {statuses[statuses.index(507) :] if 507 in statuses else statuses[-5:]};"
+        f" reads {listed}, {by_id}; logged {log.count('storage-full')}x,"
+        f" tracebacks {log.count('Traceback')}"
+    )
+    assert statuses.count(201) >= 1 and full, statuses
+    assert statuses[statuses.index(507) :] == [507] * len(full), statuses
+    assert all("storage-full" in body and headers.get("Retry-After") for _, headers, body in full)
+    assert listed == 200 and by_id == 200
+    assert log.count("storage-full") == 1 and "Traceback" not in log

@@ -6,7 +6,9 @@
 * A full replay cache refuses new signatures with 503 + ``Retry-After`` instead of forgetting
   live ones (before: the oldest live signature was dropped, and could be replayed).
 * A request signed for another host is refused whatever its ``Host`` header says (before: the
-  node checked the signature against the URL built from ``Host``).
+  node checked the signature against the URL built from ``Host``); one signed for a configured
+  ``url_aliases`` entry is accepted.
+* A known peer's key has a bucket of its own, whatever addresses it signs from.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from pathlib import Path
 import aiohttp
 
 from crypto import SigningKey
+from node.federation.peersfile import SeedPeer, write_peers
 from node.transport import sign_request
-from tests.support.nodes import NodeProcess, make_home
+from tests.support import did
+from tests.support.nodes import NodeProcess, free_port, make_home
 
 RATE, BURST = 5.0, 10.0
 
@@ -118,3 +122,52 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_counts(
     )
     assert many.count(429) == 0
     assert one.count(429) >= 30 - BURST - 3
+
+
+async def test_a_known_peer_key_has_its_own_bucket(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    """A pinned peer signing from ten addresses (three requests each, well within every
+    address's bucket) still spends one key bucket: 429 with ``Retry-After`` past its burst. An
+    unknown key doing the same gets no bucket, so nothing of it is limited."""
+    peer, stranger = SigningKey.generate(), SigningKey.generate()
+    home = make_home(tmp_path, "target", rate_limit=RATE, rate_burst=BURST, learn_peers=False)
+    write_peers(home / "peers.toml", [SeedPeer(f"http://127.0.0.1:{free_port()}", "", did(peer))])
+    proc = node_process(home)
+    await proc.await_ready()
+
+    async def from_ten_addresses(key: SigningKey, first: int) -> list[tuple[int, str | None]]:
+        answers = []
+        for n in range(first, first + 10):
+            connector = aiohttp.TCPConnector(local_addr=(f"127.0.0.{n}", 0))
+            async with aiohttp.ClientSession(connector=connector) as session:
+                answers += [await _get(session, proc.url, "/v1/peers", key=key) for _ in range(3)]
+        return answers
+
+    known = await from_ten_addresses(peer, 10)
+    unknown = await from_ten_addresses(stranger, 30)
+    limited = [a for a in known if a[0] == 429]
+    print(
+        f"\nknown peer, 30 signed GETs from 10 addresses: {len(limited)} answered 429;"
+        f" unknown key, the same: {sum(1 for s, _ in unknown if s == 429)}"
+    )
+    assert len(limited) >= 30 - BURST - 3, known
+    assert all(retry is not None and int(retry) >= 1 for _, retry in limited), limited
+    assert all(status == 200 for status, _ in unknown), unknown
+
+
+async def test_a_request_signed_for_a_url_alias_is_accepted(
+    tmp_path: Path, node_process: Callable[..., NodeProcess]
+) -> None:
+    alias = "https://rakuichi.example"
+    proc = node_process(make_home(tmp_path, "target", url_aliases=[alias]))
+    await proc.await_ready()
+    key = SigningKey.generate()
+    async with aiohttp.ClientSession() as session:
+        aliased = await _get(session, proc.url, "/v1/peers", key=key, signed_for=alias)
+        other = await _get(
+            session, proc.url, "/v1/peers", key=key, signed_for="https://other.example"
+        )
+    print(f"\nsigned for the alias {alias}: {aliased[0]}; for another host: {other[0]}")
+    assert aliased[0] == 200
+    assert other[0] == 401

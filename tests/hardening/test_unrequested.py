@@ -2,11 +2,13 @@
 
 A peer claims ids it does not have (phantoms), and answers every fetch with valid records that
 were not among the ids asked for. Before the fix the node stored them (and forwarded them to
-its other peers); now they are dropped and counted as refused.
+its other peers); now they are dropped and counted as refused (``/metrics``), and the session
+fails against the peer (``/v1/peers``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,12 +73,25 @@ async def test_records_not_asked_for_are_dropped(
             return fetches >= 2
 
         await wait_for(fetched_twice, 30, "the node fetching from the lying peer")
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(proc.url + f"/v1/records?author={did(author)}") as response,
-        ):
-            held = (await response.json())["records"]
+        async with aiohttp.ClientSession() as session:
+            async with session.get(proc.url + f"/v1/records?author={did(author)}") as response:
+                held = (await response.json())["records"]
+            async with session.get(proc.url + "/metrics") as response:
+                metrics = await response.text()
+            async with session.get(proc.url + "/v1/peers") as response:
+                peers = (await response.json())["peers"]
     finally:
         await runner.cleanup()
-    print(f"\n{fetches} fetch answers with 5 unrequested records each: {len(held)} stored")
+    refused = re.search(
+        r'rakuichi_records_refused_total\{class="unrequested",source="peer"\} (\S+)', metrics
+    )
+    row = next(r for r in peers if r["url"] == f"http://127.0.0.1:{port}")
+    print(
+        f"\n{fetches} fetch answers with 5 unrequested records each: {len(held)} stored;"
+        f" counted refused (unrequested) {refused.group(1) if refused else None};"
+        f" /v1/peers failures {row['failures']}, error {row['error']!r}"
+    )
     assert held == []
+    # the first answer was taken in before the second fetch (the next session) was sent
+    assert refused is not None and float(refused.group(1)) >= 5
+    assert row["failures"] >= 1 and "claims that do not hold" in (row["error"] or "")
