@@ -23,7 +23,7 @@ from tests.support import run_cli
 from tests.support.countingpeer import CountingPeer
 from tests.support.federation import Api, federation_home, set_peers, start_processes, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 EFFECT_WITHIN = 5.0  # seconds: config.toml is re-read every second, then one GET
 
