@@ -20,11 +20,14 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 
 from node.api.federation import peer_table_json
 from node.config import NodeConfig, load_config
 from node.federation.manager import Federation
+from node.federation.nodekeys import follow_logged, load_node_keys
 from node.federation.syncindex import SyncIndex
 from node.runner import ListenError, learn_proven_identities, start_node, stop_node
 from node.service import Node
@@ -32,6 +35,7 @@ from node.storage.engines import open_peer_store
 from node.storage.faults import StorageFault
 from node.storage.interface import PEERS_STATUS, PeerStore, SharedStatus
 from node.storage.leader import LeaderLock, LeaderLockError
+from protocol import Record, kinds
 
 LEADER_LOCK = 0x52414B46  # "RAKF": held by the worker that runs the federation
 LEADER_POLL = 2.0  # seconds between a follower's attempts to take the lead
@@ -67,9 +71,23 @@ class Leadership:
         self.federation: Federation | None = None
         self._lock: LeaderLock | None = None
         self._peer_rows: PeerStore | None = None
+        self._following: set[asyncio.Task[None]] = set()
+
+    def on_commit(self, records: list[Record]) -> None:
+        """While following: peers' node-key rotations, as the leader's federation follows
+        them, so that this worker too refuses a retired node key after its grace."""
+        profiles = [r for r in records if r.kind == kinds.ORG_PROFILE]
+        if profiles and self.federation is None:
+            self._track(follow_logged(self.node, profiles))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._following.add(task)
+        task.add_done_callback(self._following.discard)
 
     async def run(self, dsn: str) -> None:
         self._lock = LeaderLock(dsn, LEADER_LOCK)
+        self._track(load_node_keys(self.node))
         polled = float("-inf")
         while True:
             try:
@@ -132,6 +150,9 @@ class Leadership:
             await self._lock.release()
 
     async def stop(self) -> None:
+        for task in list(self._following):
+            task.cancel()
+        await asyncio.gather(*self._following, return_exceptions=True)
         await self._step_down()
         if self._peer_rows is not None:
             await self._peer_rows.close()
@@ -148,6 +169,7 @@ async def _worker(config: NodeConfig, passphrase: str | None, sock: socket.socke
     await store.follow_other_writers()
     loading = asyncio.create_task(index.load(store))  # type: ignore[arg-type]
     leadership = Leadership(node)
+    store.on_commit.append(leadership.on_commit)
     leading = asyncio.create_task(leadership.run(dsn))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
