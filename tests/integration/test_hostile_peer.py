@@ -52,7 +52,7 @@ from tests.support.federation import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
+pytestmark = pytest.mark.slow
 
 DELIVERIES = 6  # records timed in each phase
 SLACK = 0.5  # seconds allowed on top of twice the baseline (medians)
