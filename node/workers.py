@@ -33,7 +33,7 @@ from node.runner import ListenError, learn_proven_identities, start_node, stop_n
 from node.service import Node
 from node.storage.engines import open_peer_store
 from node.storage.faults import StorageFault
-from node.storage.interface import PEERS_STATUS, PeerStore, SharedStatus
+from node.storage.interface import PEERS_STATUS, PROVEN_STATUS, PeerStore, SharedStatus
 from node.storage.leader import LeaderLock, LeaderLockError
 from protocol import Record, kinds
 
@@ -72,6 +72,7 @@ class Leadership:
         self._lock: LeaderLock | None = None
         self._peer_rows: PeerStore | None = None
         self._following: set[asyncio.Task[None]] = set()
+        self._proven = ""  # the proven identities last shared (leader) or learned (follower)
 
     def on_commit(self, records: list[Record]) -> None:
         """While following: peers' node-key rotations, as the leader's federation follows
@@ -114,12 +115,23 @@ class Leadership:
             await self._publish_profile()
 
     async def _follow_identities(self) -> None:
-        """Which node key answers at which URL, as the leader proved it (the peers table), so
-        that a deny by URL or organisation refuses a peer's requests in this worker too."""
+        """Which node key answers at which URL, as the leader proved it (the peers table, and
+        the keys it bound to denied URLs that are no peers of this node), so that a deny by
+        URL or organisation refuses a peer's requests in this worker too."""
         try:
             if self._peer_rows is None:
                 self._peer_rows = await open_peer_store(self.node.config)
             await learn_proven_identities(self.node, self._peer_rows)
+            store = self.node.store
+            shared = (
+                await store.read_status(PROVEN_STATUS) if isinstance(store, SharedStatus) else None
+            )
+            if shared is not None and shared[0] != self._proven:
+                for key, url, org in json.loads(shared[0]):
+                    self.node.peers.learn(
+                        bytes.fromhex(key), url, bytes.fromhex(org) if org else None
+                    )
+                self._proven = shared[0]
         except Exception as exc:  # a database hiccup: the next tick tries again
             log.warning("peer identities not followed now: %s", exc)
 
@@ -132,6 +144,16 @@ class Leadership:
         try:
             table = await peer_table_json(self.federation)
             await store.publish_status(PEERS_STATUS, json.dumps(table), self.node.clock.now_ms())
+            proven = json.dumps(
+                [
+                    [i.node_key.hex(), i.url, i.org.hex() if i.org else None]
+                    for i in self.node.peers.by_key.values()
+                    if i.proven and i.url
+                ]
+            )
+            if proven != self._proven:  # written when it changes only
+                await store.publish_status(PROVEN_STATUS, proven, self.node.clock.now_ms())
+                self._proven = proven
         except Exception as exc:  # a database hiccup: the next tick tries again
             log.warning("peer table not shared now: %s", exc)
 
