@@ -20,18 +20,22 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Coroutine
 from dataclasses import replace
+from typing import Any
 
 from node.api.federation import peer_table_json
 from node.config import NodeConfig, load_config
 from node.federation.manager import Federation
+from node.federation.nodekeys import follow_logged, load_node_keys
 from node.federation.syncindex import SyncIndex
 from node.runner import ListenError, learn_proven_identities, start_node, stop_node
 from node.service import Node
 from node.storage.engines import open_peer_store
 from node.storage.faults import StorageFault
-from node.storage.interface import PEERS_STATUS, PeerStore, SharedStatus
+from node.storage.interface import PEERS_STATUS, PROVEN_STATUS, PeerStore, SharedStatus
 from node.storage.leader import LeaderLock, LeaderLockError
+from protocol import Record, kinds
 
 LEADER_LOCK = 0x52414B46  # "RAKF": held by the worker that runs the federation
 LEADER_POLL = 2.0  # seconds between a follower's attempts to take the lead
@@ -67,9 +71,24 @@ class Leadership:
         self.federation: Federation | None = None
         self._lock: LeaderLock | None = None
         self._peer_rows: PeerStore | None = None
+        self._following: set[asyncio.Task[None]] = set()
+        self._proven = ""  # the proven identities last shared (leader) or learned (follower)
+
+    def on_commit(self, records: list[Record]) -> None:
+        """While following: peers' node-key rotations, as the leader's federation follows
+        them, so that this worker too refuses a retired node key after its grace."""
+        profiles = [r for r in records if r.kind == kinds.ORG_PROFILE]
+        if profiles and self.federation is None:
+            self._track(follow_logged(self.node, profiles))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._following.add(task)
+        task.add_done_callback(self._following.discard)
 
     async def run(self, dsn: str) -> None:
         self._lock = LeaderLock(dsn, LEADER_LOCK)
+        self._track(load_node_keys(self.node))
         polled = float("-inf")
         while True:
             try:
@@ -96,12 +115,23 @@ class Leadership:
             await self._publish_profile()
 
     async def _follow_identities(self) -> None:
-        """Which node key answers at which URL, as the leader proved it (the peers table), so
-        that a deny by URL or organisation refuses a peer's requests in this worker too."""
+        """Which node key answers at which URL, as the leader proved it (the peers table, and
+        the keys it bound to denied URLs that are no peers of this node), so that a deny by
+        URL or organisation refuses a peer's requests in this worker too."""
         try:
             if self._peer_rows is None:
                 self._peer_rows = await open_peer_store(self.node.config)
             await learn_proven_identities(self.node, self._peer_rows)
+            store = self.node.store
+            shared = (
+                await store.read_status(PROVEN_STATUS) if isinstance(store, SharedStatus) else None
+            )
+            if shared is not None and shared[0] != self._proven:
+                for key, url, org in json.loads(shared[0]):
+                    self.node.peers.learn(
+                        bytes.fromhex(key), url, bytes.fromhex(org) if org else None
+                    )
+                self._proven = shared[0]
         except Exception as exc:  # a database hiccup: the next tick tries again
             log.warning("peer identities not followed now: %s", exc)
 
@@ -114,6 +144,16 @@ class Leadership:
         try:
             table = await peer_table_json(self.federation)
             await store.publish_status(PEERS_STATUS, json.dumps(table), self.node.clock.now_ms())
+            proven = json.dumps(
+                [
+                    [i.node_key.hex(), i.url, i.org.hex() if i.org else None]
+                    for i in self.node.peers.by_key.values()
+                    if i.proven and i.url
+                ]
+            )
+            if proven != self._proven:  # written when it changes only
+                await store.publish_status(PROVEN_STATUS, proven, self.node.clock.now_ms())
+                self._proven = proven
         except Exception as exc:  # a database hiccup: the next tick tries again
             log.warning("peer table not shared now: %s", exc)
 
@@ -132,6 +172,9 @@ class Leadership:
             await self._lock.release()
 
     async def stop(self) -> None:
+        for task in list(self._following):
+            task.cancel()
+        await asyncio.gather(*self._following, return_exceptions=True)
         await self._step_down()
         if self._peer_rows is not None:
             await self._peer_rows.close()
@@ -148,6 +191,7 @@ async def _worker(config: NodeConfig, passphrase: str | None, sock: socket.socke
     await store.follow_other_writers()
     loading = asyncio.create_task(index.load(store))  # type: ignore[arg-type]
     leadership = Leadership(node)
+    store.on_commit.append(leadership.on_commit)
     leading = asyncio.create_task(leadership.run(dsn))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,23 +22,17 @@ from tests.support import Cast, now_ms, one_of_every_kind
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_every_benchmark_runs_quick_and_reports(tmp_path: Path) -> None:
-    out, work = tmp_path / "results", tmp_path / "work"
+def run_quick(
+    tmp_path: Path, *args: str, work: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """``python -m benchmarks ARGS --quick --rounds 1`` to completion (at most 240 s)."""
+    out, work = tmp_path / "results", work or tmp_path / "work"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
     result = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "all",
-            "--quick",
-            "--rounds",
-            "1",
-            "--out",
-            str(out),
-            "--work",
-            str(work),
+            *(sys.executable, "-m", "benchmarks", *args, "--quick", "--rounds", "1"),
+            *("--out", str(out), "--work", str(work)),
         ],
         cwd=ROOT,
         env=env,
@@ -47,18 +43,42 @@ def test_every_benchmark_runs_quick_and_reports(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert time.monotonic() - started < 240
+    return result, out
+
+
+def check_report(name: str, out: Path, stdout: str) -> None:
+    data = json.loads((out / f"{name}.json").read_text())
+    assert data["benchmark"] == name and data["mode"] == "quick"
+    assert data["machine"]["cores"] and data["machine"]["libraries"]["cryptography"]
+    assert data["rows"], name
+    for row in data["rows"]:
+        assert row["measured"]["rounds"], (name, row["name"])
+        assert row["target"], (name, row["name"])
+        if "limit" in row:
+            assert row["limit"]["rounds"] and row["ratio"]["rounds"], (name, row["name"])
+    assert f"== {name} (quick" in stdout
+
+
+def test_every_benchmark_runs_quick_and_reports(tmp_path: Path) -> None:
+    result, out = run_quick(tmp_path, "all")
     for name in NAMES:
-        data = json.loads((out / f"{name}.json").read_text())
-        assert data["benchmark"] == name and data["mode"] == "quick"
-        assert data["machine"]["cores"] and data["machine"]["libraries"]["cryptography"]
-        assert data["rows"], name
-        for row in data["rows"]:
-            assert row["measured"]["rounds"], (name, row["name"])
-            assert row["target"], (name, row["name"])
-            if "limit" in row:
-                assert row["limit"]["rounds"] and row["ratio"]["rounds"], (name, row["name"])
-        assert f"== {name} (quick" in result.stdout
+        check_report(name, out, result.stdout)
     assert (out / "summary.md").exists()
+
+
+@pytest.mark.parametrize(("name", "module"), [("ingest", "engines"), ("query", "pgquery")])
+def test_postgresql_benchmarks_run_quick_and_report(tmp_path: Path, name: str, module: str) -> None:
+    """``NAME --store postgresql``: engines (about 25 s quick) and pgquery (about 15 s), each
+    with a PostgreSQL server of its own. pgquery keeps its cluster in the work folder, which
+    the server's user (``postgres`` when the tests run as root) must be able to reach: a
+    folder of its own in the system's temporary directory, not inside pytest's private one."""
+    work = Path(tempfile.mkdtemp(prefix="rakuichi-bench-"))
+    work.chmod(0o755)
+    try:
+        result, out = run_quick(tmp_path, name, "--store", "postgresql", work=work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    check_report(module, out, result.stdout)
 
 
 def _tampered(wire: bytes) -> bytes:

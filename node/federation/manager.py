@@ -16,7 +16,8 @@ from typing import Any
 
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
-from node.federation.peersfile import SeedPeer, normalise_url
+from node.federation.nodekeys import follow_logged, load_node_keys
+from node.federation.peersfile import SeedPeer
 from node.federation.roster import PeerRoster
 from node.federation.scheduler import AntiEntropy
 from node.federation.sender import PeerSender
@@ -26,9 +27,8 @@ from node.federation.watcher import ConfigWatcher
 from node.service import Node
 from node.storage.engines import open_peer_store
 from node.storage.interface import PeerStore
-from node.tomlfile import ConfigError
 from node.transport import NodeClient, timeouts
-from protocol import Record, kinds, parse
+from protocol import Record, kinds
 
 log = logging.getLogger("rakuichi.federation")
 WATCH_INTERVAL = 1.0
@@ -88,7 +88,7 @@ class Federation:
             asyncio.create_task(self.index.load(node.store), name="index"),
             asyncio.create_task(self._watch(), name="watch"),
             asyncio.create_task(self.anti_entropy.run(), name="anti-entropy"),
-            asyncio.create_task(self._load_node_keys(), name="node-keys"),
+            asyncio.create_task(load_node_keys(self.node), name="node-keys"),
         ]
         return self
 
@@ -256,7 +256,7 @@ class Federation:
         for profile in profiles:
             self.roster.note_nodes(profile)
         if profiles:
-            task = asyncio.get_running_loop().create_task(self._follow_logged(profiles))
+            task = asyncio.get_running_loop().create_task(follow_logged(self.node, profiles))
             self._learning.add(task)
             task.add_done_callback(self._learning.discard)
         if self.node.config.federation.learn_peers:
@@ -269,30 +269,3 @@ class Federation:
                 task = asyncio.get_running_loop().create_task(self._learn_logged(named))
                 self._learning.add(task)
                 task.add_done_callback(self._learning.discard)
-
-    # ----- node key rotation (revision 3 proposal)
-    async def _follow_node_keys(self, profiles: list[Record]) -> None:
-        """A profile names its organisation's node keys (signed by the organisation): keys
-        its newest profile dropped are retired (refused after ``node_key_grace`` when the key
-        is proven to serve that organisation). Following a URL's new key is the roster's job:
-        a profile naming the URL makes its well-known document be read again (a claim never
-        rebinds a proven key)."""
-        keys = await self.node.key_histories.histories()
-        for profile in profiles:
-            org = keys.resolve(profile.author)
-            nodes: dict[str, bytes] = {}
-            for entry in profile.body.get("nodes", []):
-                with contextlib.suppress(ConfigError):
-                    nodes[normalise_url(entry["url"])] = entry["key"]
-            self.node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
-
-    async def _follow_logged(self, profiles: list[Record]) -> None:
-        try:
-            await self._follow_node_keys(profiles)
-        except Exception:
-            log.exception("following node keys failed")
-
-    async def _load_node_keys(self) -> None:
-        """At start: what the held profiles say about node keys, oldest first."""
-        wires = await self.node.store.live_of_kinds([kinds.ORG_PROFILE])
-        await self._follow_logged([parse(wire) for wire in wires])

@@ -146,6 +146,7 @@ class PeerStore(Protocol):
 
 
 PEERS_STATUS = "peers"  # the leader's ``/v1/peers`` table, as JSON
+PROVEN_STATUS = "proven"  # the node keys the leader proved at a URL, as JSON
 
 
 @runtime_checkable

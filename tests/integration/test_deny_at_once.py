@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import aiohttp
 import pytest
 
 from node.config import load_keys
@@ -23,7 +26,7 @@ from tests.support import run_cli
 from tests.support.countingpeer import CountingPeer
 from tests.support.federation import Api, federation_home, set_peers, start_processes, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 EFFECT_WITHIN = 5.0  # seconds: config.toml is re-read every second, then one GET
 
@@ -57,6 +60,11 @@ async def test_a_deny_by_url_bites_at_once(tmp_path, api: Api) -> None:
     took = time.monotonic() - denied_at
     print(f"\ndeny of a URL A never contacted: B refused {took:.1f} s after the command")
     assert (refusal.status, refusal.klass) == (403, "policy"), refusal
+    await wait_for(
+        lambda: every_connection(a, home_b, lambda r: r is not None),
+        EFFECT_WITHIN,
+        "the URL deny in effect in every worker",
+    )
 
 
 async def test_a_denied_url_naming_an_honest_key_gets_nobody_refused(tmp_path, api: Api) -> None:
@@ -82,6 +90,22 @@ async def test_a_denied_url_naming_an_honest_key_gets_nobody_refused(tmp_path, a
         await impostor.stop()
     print(f"\nhonest B after a denied URL claimed its key: {refusal or 'welcome'}")
     assert refusal is None, refusal
+    assert await every_connection(a, home_b, lambda r: r is None), "B refused by some worker"
+
+
+async def every_connection(
+    url: str, signer_home: Path, holds: Callable[[RemoteRefusal | None], bool]
+) -> bool:
+    """Whether ``holds`` for the answer to B's signed request on each of 12 new connections
+    (a node of several workers: the kernel spreads new connections over them)."""
+    signer = load_keys(signer_home).node
+    connector = aiohttp.TCPConnector(force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        client = NodeClient(url, session, signer=signer)
+        for _ in range(12):
+            if not holds(await refused(client)):
+                return False
+    return True
 
 
 async def _true(value: bool) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from protocol.jsonview import to_json
 from tests.support import Cast, now_ms, opportunity
@@ -12,6 +13,7 @@ from tests.support.federation import federation_home, start_processes
 
 ORIGIN = "https://jobs.example"
 MSGPACK = "application/msgpack"
+pytestmark = pytest.mark.usefixtures("federation_engine")
 
 
 async def test_cors_preflights_and_headers(tmp_path: Path) -> None:

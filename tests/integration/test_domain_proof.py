@@ -19,7 +19,7 @@ from tests.support.federation import (
 )
 from tests.support.proofserver import proof_server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 DOMAIN = "jobs.example.org"
 

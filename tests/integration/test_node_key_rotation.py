@@ -14,7 +14,7 @@ from node.transport import sign_request
 from tests.integration.test_key_rotation import opportunity_args, published, rakuichi
 from tests.support.federation import Api, federation_home, set_peers, start_processes, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 GRACE = 15.0  # B's node_key_grace, seconds
 WITHIN = 30.0

@@ -5,8 +5,9 @@ an ``alliance.end`` and an attestation naming an alliance made on the other side
 there until the heal), retracts of records published on the other side before the cut, and
 two competing new versions of the same opportunity. Healing removes the deny lines and adds
 the peers back, all while the nodes run. Then the four nodes must hold the same record ids
-and the same derived views: ``dump_views`` read from each database (read-only) is identical,
-equals ``protocol.views.derive`` over every record published, and the API agrees.
+and the same derived views: ``dump_views`` read from each database (an SQLite file read-only,
+or PostgreSQL) is identical, equals ``protocol.views.derive`` over every record published,
+and the API agrees.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import asyncio
 import pytest
 
 from node.config import load_keys
-from node.storage.viewdump import dump_views
 from node.transport import NodeClient, RemoteRefusal
 from protocol.validate import parse
 from protocol.views import derive
@@ -39,13 +39,13 @@ from tests.support.federation import (
     describe_listings,
     federation_home,
     line_topology,
-    read_only_db,
+    node_views,
     start_processes,
     undeny_url,
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 WITHIN = 30.0  # seconds for any convergence; each takes 1-3 s
 
@@ -141,8 +141,7 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
         assert not set(right_ids) & await api.record_ids(url), url
     for url in (c, d):
         assert not set(left_ids) & await api.record_ids(url), url
-    async with read_only_db(homes[3] / "rakuichi.db") as db:
-        cut = await dump_views(db, now_ms())
+    cut = await node_views(homes[3], now_ms())
     assert second.id in cut.pending  # the end and the attestation wait for the alliance
 
     # ----- heal, live: no deny lines, the peers back in peers.toml
@@ -170,10 +169,7 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
 
     # ----- the same derived views everywhere, read from each database
     at = now_ms()
-    dumps = []
-    for home in homes:
-        async with read_only_db(home / "rakuichi.db") as db:
-            dumps.append((await dump_views(db, at)).to_json())
+    dumps = [(await node_views(home, at)).to_json() for home in homes]
     for name, dump in zip("bcd", dumps[1:], strict=True):
         assert dump == dumps[0], f"views of {name} differ from A's"
 

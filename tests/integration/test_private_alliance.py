@@ -24,13 +24,13 @@ from tests.support import fresh_key, run_cli
 from tests.support.federation import (
     Api,
     federation_home,
-    read_only_db,
+    node_count,
     set_peers,
     start_processes,
     wait_for,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 DRAFT_URL = re.compile(r"https?://\S+/v1/drafts/([0-9a-f]{64})")
 PUBLISHED = re.compile(r"published (\S+) ([0-9a-f]{64}) \(")
@@ -113,12 +113,10 @@ async def test_a_private_alliance_stays_between_its_parties(tmp_path: Path, api:
             assert not await api.has(url, rid), (url, rid)
         assert private.isdisjoint(await api.record_ids(url)), url
         assert private.isdisjoint(i.hex() for i in await every_id(url)), url
-    async with read_only_db(homes[1] / "rakuichi.db") as db:
-        ids = [bytes.fromhex(i) for i in private]
-        rows = await db.execute_fetchall("SELECT count(*) FROM records WHERE id IN (?, ?, ?)", ids)
-        assert next(iter(rows))[0] == 0
-        rows = await db.execute_fetchall("SELECT count(*) FROM private_records", ())
-        assert next(iter(rows))[0] == 0
+    ids = [bytes.fromhex(i) for i in private]
+    in_records = "SELECT count(*) FROM records WHERE id IN (?, ?, ?)"
+    assert await node_count(homes[1], in_records, ids) == 0
+    assert await node_count(homes[1], "SELECT count(*) FROM private_records") == 0
 
     # A serves them to the two parties alone, by signed requests
     for rid in private:

@@ -1,6 +1,7 @@
 """Reconciliation cost between two real nodes: 10,000 records shared, 5 + 5 that differ.
 
-Both stores are filled directly (``Store.add``) before the nodes start, the nodes' own
+Both stores (SQLite files, or PostgreSQL databases: the ``federation_engine`` fixture) are
+filled directly (``add``) before the nodes start, the nodes' own
 ``org.profile`` records included, so that the two sets differ by exactly ten ids. The nodes
 run in this event loop (real HTTP on 127.0.0.1) without peers or background syncing; the test
 drives the reconciliation itself, over a signed ``NodeClient``, then a whole
@@ -16,7 +17,7 @@ import pytest
 
 from node.config import load_config, load_keys
 from node.federation.antientropy import reconcile
-from node.storage.store import Store
+from node.storage.engines import open_record_store
 from node.transport import NodeClient
 from protocol import kinds
 from protocol.builder import sign_record
@@ -25,7 +26,7 @@ from protocol.record import Record
 from tests.support import now_ms, seeded_key
 from tests.support.federation import federation_home, http_session, running_federation
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 SHARED = 10_000
 EACH_ALONE = 5
@@ -67,7 +68,7 @@ def bulk(rng: random.Random) -> tuple[list[Record], list[Record], list[Record]]:
 
 
 async def fill(home, records: list[Record]) -> None:
-    store = await Store.open(load_config(home).database_path)
+    store = await open_record_store(load_config(home))  # SQLite or PostgreSQL
     try:
         flags = await store.add(records, now_ms())
         assert all(flags)

@@ -16,7 +16,7 @@ import pytest
 from tests.support import Cast, now_ms, opportunity
 from tests.support.federation import Api, federation_home, set_peers, start_processes, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("federation_engine")]
 
 N = 20
 SLOW = {"anti_entropy_interval": 300.0, "max_backoff": 300.0}

@@ -2,14 +2,18 @@
 
 Workers killed with SIGKILL during ingest lose no acknowledged record; the parent replaces
 them; and whichever worker ran the federation, a peer keeps receiving the node's records after
-each original worker has been killed (so the leader was killed, and another took over).
+each original worker has been killed (so the leader was killed, and another took over). The
+worker holding the federation lock, killed on its own, is followed by another leader within
+10 s (measured and printed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
@@ -112,5 +116,68 @@ async def test_two_workers_survive_kills_and_keep_federating(
         assert not missing, f"{len(missing)} acknowledged records lost: {missing[:3]}"
         assert set(workers_of(pg)).isdisjoint(originals)
 
+    assert pg.terminate() == 0
+    peer.terminate()
+
+
+TAKEOVER_WITHIN = 10.0  # seconds: issue 15's bound for another worker to take the lead
+LEADS = re.compile(r"worker (\d+) runs the federation")
+
+
+def leader_pids(proc: NodeProcess) -> list[int]:
+    """Every worker that took the lead so far, in order (their INFO line on stderr)."""
+    return [int(pid) for pid in LEADS.findall(proc.errors())]
+
+
+async def test_another_worker_takes_the_lead_within_10_s(
+    tmp_path: Path, postgres_server_dsn: str
+) -> None:
+    """SIGKILL the worker holding the federation lock: within 10 s another worker says it runs
+    the federation, and a record published after the kill reaches a push-only peer."""
+    engine = Engine("postgresql", tmp_path, postgres_server_dsn)
+    pg_home = federation_home(tmp_path, "pg", storage_url=await engine.fresh("takeover"))
+    peer_home = federation_home(tmp_path, "peer", anti_entropy_interval=3600.0)  # push only
+    pg_url, peer_url = load_config(pg_home).public_url, load_config(peer_home).public_url
+    set_peers(pg_home, [peer_url])
+    set_peers(peer_home, [pg_url])
+    pg = NodeProcess(pg_home, ["--workers", "2"]).start()
+    (peer,) = await start_processes([peer_home])
+    await pg.await_ready(30)
+    await wait_for(lambda: asyncio.to_thread(lambda: len(workers_of(pg)) == 2), 20, "2 workers")
+    cast = Cast.fresh()
+    t0 = now_ms() - 60_000
+
+    async with http_session() as session:
+        api = Api(session)
+        before = opportunity(cast.org, t0, slug="before-the-kill")
+        assert await post_one(session, pg_url, before)
+        await wait_for(lambda: api.has(peer_url, before.id.hex()), 30, "the first record pushed")
+        leaders = leader_pids(pg)
+        assert len(leaders) == 1 and leaders[0] in workers_of(pg), (leaders, pg.errors()[-2000:])
+        victim = leaders[0]
+
+        killed = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        after = opportunity(cast.org, t0 + 1, slug="after-the-kill")
+        await wait_for(lambda: post_one(session, pg_url, after), 5, "the record acknowledged")
+
+        async def new_leader() -> int | None:
+            later = leader_pids(pg)[1:]
+            return later[0] if later else None
+
+        successor = await wait_for(new_leader, TAKEOVER_WITHIN, "another worker leading")
+        took_lead = time.monotonic() - killed
+        await wait_for(
+            lambda: api.has(peer_url, after.id.hex()),
+            TAKEOVER_WITHIN - (time.monotonic() - killed),
+            "the record published after the kill at the peer",
+        )
+        delivered = time.monotonic() - killed
+    print(
+        f"\nleader {victim} killed: worker {successor} led after {took_lead:.2f} s, the next"
+        f" record reached the peer after {delivered:.2f} s (bound {TAKEOVER_WITHIN:.0f} s)"
+    )
+    assert successor != victim
+    assert delivered <= TAKEOVER_WITHIN
     assert pg.terminate() == 0
     peer.terminate()

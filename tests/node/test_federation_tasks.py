@@ -23,6 +23,7 @@ from node.runner import start_node
 from node.service import open_node
 from node.storage.store import Store, StoreError
 from tests.support import Cast, free_port, make_home, now_ms, opportunity, org_profile
+from tests.support.stores import Engine
 
 
 class _NoPeerState:
@@ -63,8 +64,8 @@ async def test_contact_during_a_backoff_pause_ends_the_pause() -> None:
         await sender.stop()
 
 
-async def test_a_failing_commit_listener_does_not_strand_queued_writers(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "node.db")
+async def test_a_failing_commit_listener_does_not_strand_queued_writers(engine: Engine) -> None:
+    store = await engine.open(await engine.fresh("node"))
     try:
         calls = 0
 

@@ -1,6 +1,7 @@
 """A peer sender and its backoff, in this process, on the fake clock.
 
-The peer table and the store are real SQLite files, the receiving peer a real in-process node;
+The peer table and the store are real, on each storage engine in turn (the ``engine`` fixture),
+the receiving peer a real in-process node;
 only time is held still, so that backoff deadlines and the times written to the peer's row are
 exact.
 """
@@ -21,18 +22,20 @@ from node.storage.peers import SEED, PeerTable
 from node.storage.store import Store
 from node.transport import NodeClient
 from tests.support import Cast, base_url, free_port, make_home, now_ms, opportunity, running_node
+from tests.support.stores import Engine
 
 PEER_KEY = bytes(range(32))  # raw, as every key inside the node
 
 
 @asynccontextmanager
-async def outbox_of(tmp_path: Path, count: int) -> AsyncIterator[tuple[Store, PeerTable]]:
+async def outbox_of(engine: Engine, count: int) -> AsyncIterator[tuple[Store, PeerTable]]:
     """A store holding ``count`` records and the peer table over the same database."""
-    store = await Store.open(tmp_path / "sender.db")
+    place = await engine.fresh("sender")
+    store = await engine.open(place)
     cast = Cast.fresh()
     t0 = now_ms() - 60_000
     await store.add([opportunity(cast.org, t0 + i, slug=f"s{i}") for i in range(count)], t0)
-    state = await PeerTable.open(tmp_path / "sender.db")
+    state = await engine.open_peers(place)
     try:
         yield store, state
     finally:
@@ -68,10 +71,10 @@ def test_backoff_is_capped_exponential_with_full_jitter() -> None:
         assert max(delays) > ceiling * 0.8, "the jitter does not spread over the whole range"
 
 
-async def test_failed_pushes_back_off_on_the_clock_and_are_written_down(tmp_path: Path) -> None:
+async def test_failed_pushes_back_off_on_the_clock_and_are_written_down(engine: Engine) -> None:
     clock = FakeClock()
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    async with outbox_of(tmp_path, 3) as (_store, state), aiohttp.ClientSession() as session:
+    async with outbox_of(engine, 3) as (_store, state), aiohttp.ClientSession() as session:
         await state.ensure(url, SEED, 0, clock.now_ms())
         sender = sender_to(url, session, state, clock)
         for failures in (1, 2, 3):
@@ -88,7 +91,10 @@ async def test_failed_pushes_back_off_on_the_clock_and_are_written_down(tmp_path
 async def test_contact_ends_a_backoff_and_only_a_backoff(tmp_path: Path) -> None:
     clock = FakeClock()
     url = f"http://127.0.0.1:{free_port()}"
-    async with outbox_of(tmp_path, 1) as (_store, state), aiohttp.ClientSession() as session:
+    async with (
+        outbox_of(Engine("sqlite", tmp_path), 1) as (_store, state),
+        aiohttp.ClientSession() as session,
+    ):
         sender = sender_to(url, session, state, clock)
         sender.contacted()  # not backing off: nothing to end
         assert not sender.wake.is_set() and sender.retry_at == 0.0
@@ -101,11 +107,13 @@ async def test_contact_ends_a_backoff_and_only_a_backoff(tmp_path: Path) -> None
         assert sender.wake.is_set() and sender.retry_at == 0.0
 
 
-async def test_a_delivered_batch_moves_the_cursor_and_ends_the_backoff(tmp_path: Path) -> None:
+async def test_a_delivered_batch_moves_the_cursor_and_ends_the_backoff(
+    tmp_path: Path, engine: Engine
+) -> None:
     clock = FakeClock()
     async with (
         running_node(make_home(tmp_path, "peer")) as peer,
-        outbox_of(tmp_path, 5) as (store, state),
+        outbox_of(engine, 5) as (store, state),
         aiohttp.ClientSession() as session,
     ):
         url = base_url(peer)

@@ -9,6 +9,8 @@ test writes into ``peers.toml`` is the one that holds. Polling is always bounded
 from __future__ import annotations
 
 import asyncio
+import itertools
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -18,13 +20,17 @@ from typing import Any, TypeVar
 
 import aiohttp
 import aiosqlite
+import asyncpg
 
 from node.config import CONFIG_FILE, load_config
 from node.federation.peersfile import SeedPeer, normalise_url, write_peers
 from node.runner import RunningNode, start_node, stop_node
+from node.storage.pg_store import PgStore
+from node.storage.viewdump import dump_views
 from node.tomlfile import dumps, read_toml, write_atomically
 from node.transport import MSGPACK, NodeClient, timeouts
 from protocol.record import Record
+from protocol.views import Views
 from tests.support.nodes import NodeProcess, make_home
 from tests.support.postgres import create_database
 
@@ -219,6 +225,36 @@ async def read_only_db(path: Path) -> AsyncIterator[aiosqlite.Connection]:
         await db.close()
 
 
+async def node_views(home: Path, at_ms: int) -> Views:
+    """The derived views the node of ``home`` keeps, read from its database while it runs
+    (an SQLite file read-only, or its PostgreSQL database)."""
+    config = load_config(home)
+    if config.postgresql_dsn is None:
+        async with read_only_db(config.database_path) as db:
+            return await dump_views(db, at_ms)
+    store = await PgStore.open(config.postgresql_dsn)
+    try:
+        return await store.dump_views(at_ms)
+    finally:
+        await store.close()
+
+
+async def node_count(home: Path, sql: str, params: Sequence[Any] = ()) -> int:
+    """``SELECT count(*) ...`` (``?`` parameters) on the database of the node of ``home``."""
+    config = load_config(home)
+    if config.postgresql_dsn is None:
+        async with read_only_db(config.database_path) as db:
+            rows = list(await db.execute_fetchall(sql, tuple(params)))
+            return int(rows[0][0])
+    numbers = itertools.count(1)
+    numbered = re.sub(r"\?", lambda _match: f"${next(numbers)}", sql)
+    conn = await asyncpg.connect(config.postgresql_dsn)
+    try:
+        return int(await conn.fetchval(numbered, *params))
+    finally:
+        await conn.close()
+
+
 @asynccontextmanager
 async def running_federation(home: Path) -> AsyncIterator[RunningNode]:
     """The node of ``home`` in this event loop, with its ``Federation`` reachable."""
@@ -236,6 +272,8 @@ __all__ = [
     "federation_home",
     "http_session",
     "line_topology",
+    "node_count",
+    "node_views",
     "read_only_db",
     "running_federation",
     "set_peers",

@@ -1,8 +1,8 @@
 """The two storage engines, side by side, for tests that must hold on both.
 
 ``Engine.fresh()`` names an empty store (a new SQLite file, or a new database on the tests'
-PostgreSQL server) and ``Engine.open()`` opens it with the engine's store class, so one test
-body runs unchanged on SQLite and on PostgreSQL.
+PostgreSQL server) and ``Engine.open()`` opens it with the engine's store class (``open_peers()``
+its peers table), so one test body runs unchanged on SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import asyncpg
 
-from node.storage.pg_store import PgStore
+from node.storage.peers import PeerTable
+from node.storage.pg_store import PgPeerTable, PgStore
 from node.storage.store import Store
 from tests.support.postgres import database_dsn
 
@@ -43,6 +44,12 @@ class Engine:
         if self.name == "sqlite":
             return await Store.open(Path(place))
         return await PgStore.open(place)
+
+    async def open_peers(self, place: str) -> PeerTable:
+        """The peers table of the store at ``place`` (open the store first: it migrates)."""
+        if self.name == "sqlite":
+            return await PeerTable.open(Path(place))
+        return await PgPeerTable.open(place)
 
 
 __all__ = ["ENGINES", "Engine"]

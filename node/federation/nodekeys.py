@@ -1,0 +1,47 @@
+"""Following peers' node-key rotations from ``org.profile`` records (revision 3 proposal).
+
+A profile names its organisation's node keys (signed by the organisation): keys its newest
+profile dropped are retired, and refused after ``node_key_grace`` when the key is proven to
+serve that organisation. Every process that answers signed requests must follow them: the
+federation does, and so does each worker of a node of several processes that does not lead
+its federation (node/workers.py), or a retired key stays welcome there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from node.federation.peersfile import normalise_url
+from node.service import Node
+from node.tomlfile import ConfigError
+from protocol import Record, kinds, parse
+
+log = logging.getLogger("rakuichi.federation")
+
+
+async def follow_node_keys(node: Node, profiles: list[Record]) -> None:
+    """Note the node keys each ``org.profile`` lists (``node.peers`` retires the dropped ones).
+    Following a URL's new key is the roster's job: a profile naming the URL makes its
+    well-known document be read again (a claim never rebinds a proven key)."""
+    keys = await node.key_histories.histories()
+    for profile in profiles:
+        org = keys.resolve(profile.author)
+        nodes: dict[str, bytes] = {}
+        for entry in profile.body.get("nodes", []):
+            with contextlib.suppress(ConfigError):
+                nodes[normalise_url(entry["url"])] = entry["key"]
+        node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
+
+
+async def follow_logged(node: Node, profiles: list[Record]) -> None:
+    try:
+        await follow_node_keys(node, profiles)
+    except Exception:
+        log.exception("following node keys failed")
+
+
+async def load_node_keys(node: Node) -> None:
+    """At start: what the held profiles say about node keys, oldest first."""
+    wires = await node.store.live_of_kinds([kinds.ORG_PROFILE])
+    await follow_logged(node, [parse(wire) for wire in wires])
