@@ -23,7 +23,7 @@ from node.guard import ConnectionGuard, GuardedSite, raise_open_files_limit
 from node.keytext import KeyText
 from node.ops.endpoints import mark_listening
 from node.service import Node, open_node
-from node.storage.check import quick_check
+from node.storage.cleanstop import check_at_start, note_clean_stop
 from node.storage.engines import open_peer_store
 from node.storage.faults import StorageFault
 from node.storage.interface import PeerStore
@@ -154,7 +154,7 @@ async def serve(
     """Run the node in ``home`` until SIGINT or SIGTERM (on ``listen`` instead of the
     configured address when given)."""
     config = load_config(home)
-    damage = quick_check(config.database_path)
+    damage = check_at_start(config.database_path)
     if damage is not None:
         raise StoreError(
             f"{config.database_path} is damaged ({damage}): see `rakuichi check --home {home}`,"
@@ -184,3 +184,5 @@ async def serve(
         log.info("stopping")
     finally:
         await stop_node(running)
+        if config.postgresql_dsn is None:  # reached only when the store closed without error
+            note_clean_stop(config.database_path)
