@@ -126,10 +126,12 @@ INSERT = (
     " (id, kind, author, created, party_a, party_b, wire, received)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# A retract withdraws its author's own private record (alliances are ended, not retracted).
+# A retract withdraws its author's own private record of a retractable kind (the kind table's
+# list: alliances are ended, key events are history, retracts are final).
 RETRACT = (
-    "UPDATE private_records SET wire = NULL"
-    " WHERE id = ? AND author = ? AND kind NOT IN ('alliance', 'retract')"
+    "UPDATE private_records SET wire = NULL WHERE id = ? AND author = ? AND kind NOT IN ("
+    + ", ".join(f"'{name}'" for name in sorted(kinds.NOT_RETRACTABLE))
+    + ")"
 )
 
 

@@ -306,8 +306,9 @@ V7 = SUMMARIES
 # index in their order and stop at the page (instead of sorting every alliance of a big
 # organisation: 19 ms -> under 2 ms at 10^6 records), and the "N more" counts of a page read
 # only the index (expires is in it). The standing triggers look up grounded attestations only:
-# their index holds no other (about 20 bytes less per record in the benchmark store). Current versions of a kind newest first (the board's
-# filters: 40 ms -> 0.2 ms at 10^6 records) are SQLite's own step here (PostgreSQL's V4).
+# their index holds no other (about 20 bytes less per record in the benchmark store).
+# Current versions of a kind newest first (the board's filters: 40 ms -> 0.2 ms at 10^6
+# records) are SQLite's own step here (PostgreSQL's V4).
 READ_ORDER = """
 DROP INDEX IF EXISTS alliances_org;
 CREATE INDEX alliances_org ON alliances (org, created, id);
