@@ -48,8 +48,13 @@ def make_home(parent: Path, name: str, port: int | None = None, **overrides: Any
 
 
 def set_port(home: Path, port: int) -> None:
+    set_value(home, "node", "listen", f"127.0.0.1:{port}")
+
+
+def set_value(home: Path, section: str, key: str, value: Any) -> None:
+    """Set one value of a home's config.toml (a cached store's home keeps its other values)."""
     data = read_toml(home / CONFIG_FILE)
-    data["node"]["listen"] = f"127.0.0.1:{port}"
+    data.setdefault(section, {})[key] = value
     write_atomically(home / CONFIG_FILE, dumps(data, "benchmark node"))
 
 
