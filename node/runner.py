@@ -95,7 +95,7 @@ async def start_node(
     runner: web.AppRunner | None = None
     try:
         if federate:
-            fed = await Federation.start(node)
+            fed = await Federation.start(node, load_now=False)
         else:
             peers = await open_peer_store(config)
             try:
@@ -123,6 +123,8 @@ async def start_node(
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         mark_listening(runner.app)
+        if fed is not None:
+            fed.begin_loading()
     except BaseException:
         if runner is not None:
             await runner.cleanup()

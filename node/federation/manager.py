@@ -78,19 +78,28 @@ class Federation:
 
     # ----- lifecycle
     @classmethod
-    async def start(cls, node: Node) -> Federation:
+    async def start(cls, node: Node, load_now: bool = True) -> Federation:
+        """The running federation; with ``load_now`` False the big reads of the store (the
+        sync index, node keys from profiles) wait for ``begin_loading``, so that a node on
+        a large store listens first and loads while it answers (its /readyz says so)."""
         state = await open_peer_store(node.config)
         self = cls(node, state)
         await self.roster.remember_identities()
         node.store.on_commit.append(self._on_commit)
         await self._reload(force=True)
         self._tasks = [
-            asyncio.create_task(self.index.load(node.store), name="index"),
             asyncio.create_task(self._watch(), name="watch"),
             asyncio.create_task(self.anti_entropy.run(), name="anti-entropy"),
+        ]
+        if load_now:
+            self.begin_loading()
+        return self
+
+    def begin_loading(self) -> None:
+        self._tasks += [
+            asyncio.create_task(self.index.load(self.node.store), name="index"),
             asyncio.create_task(load_node_keys(self.node), name="node-keys"),
         ]
-        return self
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *self._learning, *self.index.pending_tasks]
