@@ -22,7 +22,7 @@ import aiosqlite
 
 from node.storage import facterasure, private
 from node.storage.facts import FACT_INSERTS, facts_of, record_row
-from node.storage.facttables import sqlite_sync
+from node.storage.facttables import SEARCH_TABLE, SEARCHED_KIND, sqlite_sync
 from node.storage.identities import purge_refused_key_events
 from node.storage.reads import StoreReads
 from node.storage.schema import KEY_EVENTS_KNOWN, MIGRATIONS
@@ -64,6 +64,14 @@ def claim(
 
 class StoreError(Exception):
     """The database cannot be opened or is not a Rakuichi store."""
+
+
+# Every new version of an opportunity replaces the last one in the full-text index: each
+# transaction leaves a small segment and delete markers behind, and a search reads them all
+# (a one-word search over 10^6 records' catalogue: 1.5 ms fragmented, 0.3 ms merged). Some
+# merge work after every so many versions keeps it compact (about 70 ms each time here).
+SEARCH_MERGE_EVERY = 2000
+SEARCH_MERGE = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('merge', -200)"
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -148,6 +156,7 @@ class Store(StoreReads):
         self._write_lock = asyncio.Lock()  # one transaction at a time on the writer
         # called (synchronously) with the records each committed transaction made new
         self.on_commit: list[Callable[[list[Record]], None]] = []
+        self._search_churn = 0  # searched records written since the full-text index was merged
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Store:
@@ -264,6 +273,10 @@ class Store(StoreReads):
                 with contextlib.suppress(Exception):
                     await db.execute("ROLLBACK")
                 raise
+            self._search_churn += sum(1 for r, _, _ in items if r.kind == SEARCHED_KIND)
+            if self._search_churn >= SEARCH_MERGE_EVERY:
+                self._search_churn = 0
+                await db.execute(SEARCH_MERGE)
 
     async def put_draft(self, draft_id: bytes, member: bytes, wire: bytes, created: int) -> bool:
         """Keep an alliance draft for its member to co-sign (a newer one replaces it)."""
