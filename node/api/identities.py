@@ -50,7 +50,7 @@ async def established(node: Node, key: bytes) -> bytes | None:
     identity = keys.resolve(key)
     if identity in keys.histories:
         return identity
-    if keys.chained & await node.store.counterparties(key):
+    if await node.key_histories.deals(key, keys):
         return identity
     return None
 

@@ -135,6 +135,9 @@ class CachedViews:
         return subject in self.keys or ref in self.touched
 
 
+MAX_DEALINGS = 100_000  # keys whose dealings are remembered (oldest forgotten first)
+
+
 class HistoryCache:
     """The key events held and their histories, computed again only after a commit that holds
     a key event or a retract (``on_commit`` is a store commit listener)."""
@@ -146,11 +149,15 @@ class HistoryCache:
         # identity -> its views, until a commit holds a record that can change them
         self.views: dict[bytes, CachedViews] = {}
         self.commits = 0
+        # key -> whether it deals with a key of an identity with key events (``deals``)
+        self.dealings: dict[bytes, bool] = {}
+        self._dealings_generation = 0
 
     def on_commit(self, records: list[Record]) -> None:
         if not records:
             return
         self.commits += 1
+        self._forget_dealings(records)
         if any(r.kind in (KEY_INCEPTION, KEY_ROTATION) for r in records):
             self.views.clear()  # histories change: every identity's views may
         else:  # only the identities whose views a new record can change
@@ -172,6 +179,38 @@ class HistoryCache:
 
     async def histories(self) -> KeyHistories:
         return (await self.get())[1]
+
+    def _forget_dealings(self, records: list[Record]) -> None:
+        """A key starts (or stops) dealing with a chained key only through a record that a
+        chained key signed or names, a key event, or a retract (the counterparties of
+        ``counterparties`` are authors and subjects): only such a commit clears the answers."""
+        if not self.dealings:
+            return
+        chained = self._value[1].chained if self._value is not None else None
+        if chained is None or any(
+            r.kind in (KEY_INCEPTION, KEY_ROTATION, "retract")
+            or r.author in chained
+            or kinds.subject_of(r.kind, r.body) in chained
+            or any(signer in chained for signer, _ in r.sigs)
+            for r in records
+        ):
+            self.dealings.clear()
+            self._dealings_generation += 1
+
+    async def deals(self, key: bytes, keys: KeyHistories) -> bool:
+        """Whether ``key`` signed or was named in a record with a key of an identity with key
+        events (``counterparties``: index reads that grow with what ``key`` did, about 0.3 s
+        for an organisation with 40,000 records, so the answer is kept until it can change)."""
+        known = self.dealings.get(key)
+        if known is not None:
+            return known
+        generation = self._dealings_generation
+        found = bool(keys.chained & await self.store.counterparties(key))
+        if generation == self._dealings_generation:
+            if len(self.dealings) >= MAX_DEALINGS:
+                self.dealings.pop(next(iter(self.dealings)))
+            self.dealings[key] = found
+        return found
 
 
 def keys_of(keys: KeyHistories, identity: bytes) -> set[bytes]:

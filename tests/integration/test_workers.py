@@ -69,16 +69,9 @@ async def every_worker_shows_the_peer(url: str, peer_url: str) -> None:
 async def test_two_workers_survive_kills_and_keep_federating(
     tmp_path: Path, postgres_server_dsn: str
 ) -> None:
-    engine = Engine("postgresql", tmp_path, postgres_server_dsn)
-    pg_home = federation_home(tmp_path, "pg", storage_url=await engine.fresh("workers"))
-    peer_home = federation_home(tmp_path, "peer", anti_entropy_interval=3600.0)  # push only
-    pg_url, peer_url = load_config(pg_home).public_url, load_config(peer_home).public_url
-    set_peers(pg_home, [peer_url])
-    set_peers(peer_home, [pg_url])
-    pg = NodeProcess(pg_home, ["--workers", "2"]).start()
-    (peer,) = await start_processes([peer_home])
-    await pg.await_ready(30)
-    await wait_for(lambda: asyncio.to_thread(lambda: len(workers_of(pg)) == 2), 20, "2 workers")
+    pg, peer, pg_url, peer_url = await _two_workers_and_a_peer(
+        tmp_path, postgres_server_dsn, "workers"
+    )
     cast = Cast.fresh()
     t0 = now_ms() - 60_000
     acknowledged: list[Record] = []
@@ -134,16 +127,9 @@ async def test_another_worker_takes_the_lead_within_10_s(
 ) -> None:
     """SIGKILL the worker holding the federation lock: within 10 s another worker says it runs
     the federation, and a record published after the kill reaches a push-only peer."""
-    engine = Engine("postgresql", tmp_path, postgres_server_dsn)
-    pg_home = federation_home(tmp_path, "pg", storage_url=await engine.fresh("takeover"))
-    peer_home = federation_home(tmp_path, "peer", anti_entropy_interval=3600.0)  # push only
-    pg_url, peer_url = load_config(pg_home).public_url, load_config(peer_home).public_url
-    set_peers(pg_home, [peer_url])
-    set_peers(peer_home, [pg_url])
-    pg = NodeProcess(pg_home, ["--workers", "2"]).start()
-    (peer,) = await start_processes([peer_home])
-    await pg.await_ready(30)
-    await wait_for(lambda: asyncio.to_thread(lambda: len(workers_of(pg)) == 2), 20, "2 workers")
+    pg, peer, pg_url, peer_url = await _two_workers_and_a_peer(
+        tmp_path, postgres_server_dsn, "takeover"
+    )
     cast = Cast.fresh()
     t0 = now_ms() - 60_000
 
@@ -181,3 +167,21 @@ async def test_another_worker_takes_the_lead_within_10_s(
     assert delivered <= TAKEOVER_WITHIN
     assert pg.terminate() == 0
     peer.terminate()
+
+
+async def _two_workers_and_a_peer(
+    tmp_path: Path, dsn: str, name: str
+) -> tuple[NodeProcess, NodeProcess, str, str]:
+    """A PostgreSQL node of 2 workers and a push-only SQLite peer, each the other's peer, both
+    running: (node, peer, node URL, peer URL)."""
+    engine = Engine("postgresql", tmp_path, dsn)
+    pg_home = federation_home(tmp_path, "pg", storage_url=await engine.fresh(name))
+    peer_home = federation_home(tmp_path, "peer", anti_entropy_interval=3600.0)  # push only
+    pg_url, peer_url = load_config(pg_home).public_url, load_config(peer_home).public_url
+    set_peers(pg_home, [peer_url])
+    set_peers(peer_home, [pg_url])
+    pg = NodeProcess(pg_home, ["--workers", "2"]).start()
+    (peer,) = await start_processes([peer_home])
+    await pg.await_ready(30)
+    await wait_for(lambda: asyncio.to_thread(lambda: len(workers_of(pg)) == 2), 20, "2 workers")
+    return pg, peer, pg_url, peer_url
