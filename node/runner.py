@@ -30,6 +30,7 @@ from node.storage.interface import PeerStore
 from node.storage.store import StoreError
 
 log = logging.getLogger("rakuichi.node")
+INDEX_WAIT = 10.0  # seconds start_node waits for the sync index once the node listens
 
 
 class ListenError(OSError):
@@ -124,7 +125,11 @@ async def start_node(
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         mark_listening(runner.app)
         if fed is not None:
+            # loaded while the node already answers (a big store: seconds; /readyz says so);
+            # a small one is loaded before start_node returns, as callers expect
             fed.begin_loading()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fed.index.ready.wait(), INDEX_WAIT)
     except BaseException:
         if runner is not None:
             await runner.cleanup()
