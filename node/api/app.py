@@ -16,20 +16,12 @@ from node.api import (
     reputation,
     stream,
 )
-from node.api.auth import peer_auth_middleware
-from node.api.bodies import BODY_BUDGET, BodyBudget, body_middleware
-from node.api.caching import add_cache_headers
-from node.api.cors import add_cors_headers, preflight_middleware
-from node.api.faults import STORAGE_GUARD, fault_middleware
+from node.api.bodies import BODY_BUDGET, BodyBudget
+from node.api.faults import STORAGE_GUARD
+from node.api.gate import gate, response_headers
 from node.api.keys import CONTACTED, NODE, PEER_TABLE, SYNC_INDEX
-from node.api.limits import REQUEST_LIMITS, RequestLimits, address_limit_middleware
-from node.api.problems import problem_middleware
-from node.api.ratelimit import (
-    SEARCH_LIMITER,
-    RateLimiter,
-    add_rate_headers,
-    search_limit_middleware,
-)
+from node.api.limits import REQUEST_LIMITS, RequestLimits
+from node.api.ratelimit import SEARCH_LIMITER, RateLimiter
 from node.api.recordviews import RECORD_VIEWS, RecordViews
 from node.api.stream import STREAM_HUB
 from node.api.streamhub import StreamHub
@@ -45,18 +37,7 @@ def make_app(
 ) -> web.Application:
     """The node's HTTP application; ``sync_index`` answers reconciliation when this process
     does not run the federation (a worker of a node of several processes)."""
-    app = web.Application(
-        middlewares=[
-            preflight_middleware,
-            problem_middleware,
-            fault_middleware,
-            address_limit_middleware,
-            body_middleware,
-            peer_auth_middleware,
-            search_limit_middleware,
-        ],
-        client_max_size=node.config.max_body_bytes,
-    )
+    app = web.Application(middlewares=[gate], client_max_size=node.config.max_body_bytes)
     app[NODE] = node
     app[PEER_TABLE] = fed
     app[CONTACTED] = fed.contacted if fed is not None else None
@@ -68,7 +49,7 @@ def make_app(
     app[RECORD_VIEWS] = RecordViews()
     node.store.on_commit.append(app[RECORD_VIEWS].on_commit)
     app.on_cleanup.append(_forget_views)
-    app.on_response_prepare.extend([add_cors_headers, add_cache_headers, add_rate_headers])
+    app.on_response_prepare.append(response_headers)
     for module in (
         directory,
         records,

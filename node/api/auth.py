@@ -6,8 +6,6 @@ A signature that is present must verify, though, and a denied peer gets 403 ``po
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from crypto import CryptoError, did_from_raw
@@ -32,10 +30,9 @@ def signature_urls(request: web.Request, config: NodeConfig) -> list[str]:
     return urls
 
 
-@web.middleware
-async def peer_auth_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def identify_peer(request: web.Request) -> None:
+    """A signed request names its peer (``request[PEER]``) or is refused: 401 for a bad or
+    retired key, 403 for a denied one, 429 past a known peer's rate."""
     node = request.app[NODE]
     if "Signature-Input" in request.headers or "Signature" in request.headers:
         body = await request.read()
@@ -83,4 +80,3 @@ async def peer_auth_middleware(
         contacted = request.app[CONTACTED]
         if contacted is not None:
             contacted(request[PEER])
-    return await handler(request)

@@ -15,7 +15,6 @@ The body read here is what ``request.read()`` then returns to the handlers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -125,15 +124,12 @@ async def read_body(request: web.Request, budget: BodyBudget) -> tuple[bytes, in
     return bytes(body), taken
 
 
-@web.middleware
-async def body_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    if not request.body_exists:
-        return await handler(request)
-    budget = request.app[BODY_BUDGET]
+async def take_body(request: web.Request) -> web.Response | int:
+    """Read the request's body under the limits before any handler sees it (``request.read()``
+    then returns it): the bytes taken from the budget, for the caller to give back once the
+    request is answered, or the refusal to send (the connection then ends)."""
     try:
-        body, taken = await read_body(request, budget)
+        body, taken = await read_body(request, request.app[BODY_BUDGET])
     except BodyRefused as exc:
         response = problem_response(exc.status, exc.klass, exc.klass, exc.detail, request.path)
         if exc.retry_after:
@@ -141,7 +137,4 @@ async def body_middleware(
         response.force_close()  # the rest of the body is not read: the connection ends
         return response
     request._read_bytes = body  # what request.read() returns from now on
-    try:
-        return await handler(request)
-    finally:
-        budget.give_back(taken)
+    return taken

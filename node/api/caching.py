@@ -33,8 +33,8 @@ def not_modified(request: web.Request, etag: str) -> web.Response | None:
     return None
 
 
-async def add_cache_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: API reads that set no caching of their own get a short max-age."""
+def add_cache_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Before a response is sent: API reads that set no caching of their own get a short max-age."""
     if request.method not in ("GET", "HEAD") or "Cache-Control" in response.headers:
         return
     if not request.path.startswith(API_PREFIXES):  # the web board's pages set their own

@@ -3,12 +3,10 @@ origin (no credentials: nothing here reads cookies); node-to-node and operator r
 
 Preflights (``OPTIONS`` with ``Access-Control-Request-Method``) are answered here, before the
 router's 405; the response headers are added just before any response is sent
-(``on_response_prepare``), so that streams and problems carry them too.
+(``node.api.gate.response_headers``), so that streams and problems carry them too.
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -35,13 +33,13 @@ def _canonical(request: web.Request) -> str:
     return resource.canonical if resource is not None else request.path
 
 
-@web.middleware
-async def preflight_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def preflight(request: web.Request) -> web.Response | None:
+    """The answer to a preflight (``OPTIONS`` with ``Origin`` and
+    ``Access-Control-Request-Method``), given before the router's 405; None for any other
+    request."""
     wanted = request.headers.get("Access-Control-Request-Method", "").upper()
     if request.method != "OPTIONS" or "Origin" not in request.headers or not wanted:
-        return await handler(request)
+        return None
     match = await request.app.router.resolve(request.clone(method=wanted))
     resource = match.route.resource if match.http_exception is None else None
     if resource is None or not cross_origin(resource.canonical, wanted):
@@ -66,8 +64,8 @@ async def preflight_middleware(
     )
 
 
-async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: let any origin read what a cross-origin route answers."""
+def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Before a response is sent: let any origin read what a cross-origin route answers."""
     if "Origin" not in request.headers or "Access-Control-Allow-Origin" in response.headers:
         return
     if cross_origin(_canonical(request), request.method):

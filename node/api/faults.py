@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
 from aiohttp import web
 
 from node.api.problems import ApiError
@@ -14,20 +11,11 @@ from node.storage.faults import StorageGuard
 STORAGE_GUARD = web.AppKey("storage_guard", StorageGuard)
 
 
-@web.middleware
-async def fault_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+def storage_problem(request: web.Request, exc: Exception) -> ApiError | None:
+    """The problem for a storage fault (noted once per episode), or None for other errors."""
     guard = request.app[STORAGE_GUARD]
-    try:
-        return await handler(request)
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:
-        fault = guard.classify(exc)
-        if fault is None:
-            raise
-        guard.note(fault)
-        raise ApiError(
-            fault.status, fault.klass, fault.detail, "storage fault", fault.retry_after
-        ) from None
+    fault = guard.classify(exc)
+    if fault is None:
+        return None
+    guard.note(fault)
+    return ApiError(fault.status, fault.klass, fault.detail, "storage fault", fault.retry_after)

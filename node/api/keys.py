@@ -26,4 +26,7 @@ CONTACTED: web.AppKey[Callable[[bytes], None] | None] = web.AppKey("contacted")
 # what the reconciliation route needs of the federation: its item set (None: not federating)
 SYNC_INDEX: web.AppKey[SyncIndex | None] = web.AppKey("sync_index")
 
+# one access-log line and the metrics of a request: (request, status, bytes sent, seconds)
+OBSERVE: web.AppKey[Callable[[web.Request, int, int | None, float], None]] = web.AppKey("observe")
+
 PEER = web.RequestKey("peer", bytes)  # raw key of the node (or member) that signed the request

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -45,13 +44,10 @@ class RequestLimits:
 REQUEST_LIMITS = web.AppKey("request_limits", RequestLimits)
 
 
-@web.middleware
-async def address_limit_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+def charge_address(request: web.Request) -> None:
+    """Every request spends a token of its client address (429 when none is left)."""
     limits = request.app[REQUEST_LIMITS]
     address = client_address(request)
     limits.charge(
         request, limits.by_address, "address", address, request.app[NODE].clock.monotonic()
     )
-    return await handler(request)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -85,22 +84,17 @@ _CLASS_OF_STATUS = {
 }
 
 
-@web.middleware
-async def problem_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
+def problem_of(request: web.Request, exc: Exception) -> web.Response:
+    """The problem document answering ``exc``: an ``ApiError``, an aiohttp HTTP error (4xx and
+    5xx: redirects are the caller's to re-raise) or anything else (500, logged)."""
+    if isinstance(exc, ApiError):
         response = problem_response(
             exc.status, exc.klass, exc.title, exc.detail, request.path, exc.headers
         )
         if exc.retry_after is not None or exc.status == 429:
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
         return response
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
+    if isinstance(exc, web.HTTPException):
         klass = _CLASS_OF_STATUS.get(exc.status, "http-error")
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
         if exc.status == 404:
@@ -111,12 +105,11 @@ async def problem_middleware(
             detail = f"request body is over this node's limit ({detail})"
         kept = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return problem_response(exc.status, klass, exc.reason, detail, request.path, kept)
-    except Exception:
-        log.exception("internal error on %s %s", request.method, request.path)
-        return problem_response(
-            500,
-            "internal",
-            "internal error",
-            "the node failed to answer this request; see its log",
-            request.path,
-        )
+    log.error("internal error on %s %s", request.method, request.path, exc_info=exc)
+    return problem_response(
+        500,
+        "internal",
+        "internal error",
+        "the node failed to answer this request; see its log",
+        request.path,
+    )

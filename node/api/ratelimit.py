@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from aiohttp import web
 
@@ -22,8 +21,7 @@ from node.api.keys import NODE, PEER
 from node.api.problems import ApiError
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     wait: float  # 0 when allowed, else the seconds until a token is there
     remaining: int  # whole tokens left
     reset: float  # seconds until the bucket is full again
@@ -33,6 +31,7 @@ class RateLimiter:
     def __init__(self, rate: float, burst: float, max_clients: int = 10_000) -> None:
         self.rate, self.burst, self.max_clients = rate, burst, max_clients
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._policies: dict[str, str] = {}
 
     def take(self, client: str, now: float) -> float:
         """Spend one token; 0 when allowed, else the seconds until a token is there."""
@@ -54,8 +53,11 @@ class RateLimiter:
         return Verdict(wait, int(tokens), (self.burst - tokens) / self.rate)
 
     def policy(self, name: str) -> str:
-        window = max(1, math.ceil(self.burst / self.rate)) if self.rate > 0 else 0
-        return f'"{name}";q={int(self.burst)};w={window}'
+        text = self._policies.get(name)
+        if text is None:
+            window = max(1, math.ceil(self.burst / self.rate)) if self.rate > 0 else 0
+            text = self._policies[name] = f'"{name}";q={int(self.burst)};w={window}'
+        return text
 
 
 RATE_STATE = web.RequestKey("rate_state", dict)  # policy name -> (policy item, state item)
@@ -64,13 +66,14 @@ SEARCH_LIMITER = web.AppKey("search_rate_limiter", RateLimiter)
 
 def record_verdict(
     request: web.Request, limiter: RateLimiter, name: str, verdict: Verdict
-) -> dict[str, str]:
-    """Note the request's standing under policy ``name``; the header fields so far."""
-    reset = math.ceil(verdict.wait) if verdict.wait > 0 else math.ceil(verdict.reset)
-    state: dict[str, tuple[str, str]] = request.get(RATE_STATE) or {}
+) -> dict[str, tuple[str, str]]:
+    """Note the request's standing under policy ``name``; every policy's so far."""
+    reset = math.ceil(verdict.wait if verdict.wait > 0 else verdict.reset)
+    state: dict[str, tuple[str, str]] | None = request.get(RATE_STATE)
+    if state is None:
+        state = request[RATE_STATE] = {}
     state[name] = (limiter.policy(name), f'"{name}";r={verdict.remaining};t={reset}')
-    request[RATE_STATE] = state
-    return rate_headers(state)
+    return state
 
 
 def rate_headers(state: dict[str, tuple[str, str]]) -> dict[str, str]:
@@ -85,7 +88,7 @@ def limited(
 ) -> ApiError | None:
     """Spend a token of ``who`` under policy ``name``; the 429 to raise when none is left."""
     verdict = limiter.spend(who, now)
-    headers = record_verdict(request, limiter, name, verdict)
+    state = record_verdict(request, limiter, name, verdict)
     if verdict.wait <= 0:
         return None
     return ApiError(
@@ -94,27 +97,23 @@ def limited(
         f"too many requests from {who} under policy {name}; retry in {verdict.wait:.1f} s",
         "rate limited",
         retry_after=verdict.wait,
-        headers=headers,
+        headers=rate_headers(state),
     )
 
 
-@web.middleware
-async def search_limit_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Full-text searches spend a token of the ``search`` policy too."""
-    if request.method == "GET" and request.path == "/v1/opportunities" and request.query.get("q"):
+def charge_search(request: web.Request) -> None:
+    """Full-text searches spend a token of the ``search`` policy too (429 when none is left)."""
+    if request.path == "/v1/opportunities" and request.method == "GET" and request.query.get("q"):
         peer = request.get(PEER)
         who = did_from_raw(peer) if peer is not None else client_address(request)
         limiter = request.app[SEARCH_LIMITER]
         error = limited(request, limiter, "search", who, request.app[NODE].clock.monotonic())
         if error is not None:
             raise error
-    return await handler(request)
 
 
-async def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """``on_response_prepare``: every rate-limited response says where the client stands."""
+def add_rate_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Before a response is sent: every rate-limited response says where the client stands."""
     state = request.get(RATE_STATE)
     if state:
         for name, value in rate_headers(state).items():

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from crypto import did_from_raw
 from node.api.client_address import client_address, is_local
-from node.api.keys import NODE, PEER, SYNC_INDEX
+from node.api.keys import NODE, OBSERVE, PEER, SYNC_INDEX
 from node.api.problems import ApiError
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
@@ -135,54 +133,38 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-@web.middleware
-async def observe_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Outermost: one access-log line and the HTTP metrics for every request."""
-    started = time.perf_counter()
-    status = 500
-    size: int | None = None
-    try:
-        response = await handler(request)
-        status = response.status
-        size = response.body_length if response.prepared else None
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        seconds = time.perf_counter() - started
-        request.app[METRICS].observe_request(_route_of(request), request.method, status, seconds)
-        level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
-        if access_log.isEnabledFor(level):
-            client = client_address(request)
-            access_log.log(
-                level,
-                '%s "%s %s" %d %s %.1fms',
-                client,
-                request.method,
-                request.path_qs,
-                status,
-                "-" if size is None else size,
-                seconds * 1000,
-                extra={
-                    "client": client,
-                    "method": request.method,
-                    "path": request.path_qs,
-                    "status": status,
-                    "bytes": size,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "peer": _did_or_none(request.get(PEER)),
-                },
-            )
+def observe(request: web.Request, status: int, size: int | None, seconds: float) -> None:
+    """One access-log line and the HTTP metrics for every request (``node.api.gate``)."""
+    request.app[METRICS].observe_request(_route_of(request), request.method, status, seconds)
+    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    if access_log.isEnabledFor(level):
+        client = client_address(request)
+        access_log.log(
+            level,
+            '%s "%s %s" %d %s %.1fms',
+            client,
+            request.method,
+            request.path_qs,
+            status,
+            "-" if size is None else size,
+            seconds * 1000,
+            extra={
+                "client": client,
+                "method": request.method,
+                "path": request.path_qs,
+                "status": status,
+                "bytes": size,
+                "duration_ms": round(seconds * 1000, 2),
+                "peer": _did_or_none(request.get(PEER)),
+            },
+        )
 
 
 def install(app: web.Application, node: Node, fed: Federation | None) -> None:
     """Call after ``app[SYNC_INDEX]`` is set (readiness waits for that index to load)."""
     app[READINESS] = Readiness(app[SYNC_INDEX])
     app[METRICS] = NodeMetrics(node, fed)
-    app.middlewares.insert(0, observe_middleware)
+    app[OBSERVE] = observe
     app.add_routes(routes)
 
 

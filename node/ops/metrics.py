@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,6 +26,7 @@ from node.service import Node
 from protocol import Record
 
 COUNTS_MAX_AGE = 60.0  # seconds a slow count of the store's records may be reused
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -152,6 +154,9 @@ class NodeMetrics:
         self.snapshot = Snapshot()
         self._counted: tuple[float, dict[str, int]] | None = None
         self._counts_max_age = 0.0
+        # children of the HTTP metrics by labels: ``labels()`` costs more than the count
+        self._requests: dict[tuple[str, str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
         r = self.registry
         self.ingested = Counter(
             "rakuichi_records_ingested",
@@ -244,8 +249,17 @@ class NodeMetrics:
         self.false_claims.labels(url).inc(report.undelivered + report.relacked)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(route, method, str(status)).inc()
-        self.http_latency.labels(route).observe(seconds)
+        if method not in HTTP_METHODS:
+            method = "other"  # a client's made-up method must not add series without end
+        counter = self._requests.get((route, method, status))
+        if counter is None:
+            counter = self.http_requests.labels(route, method, str(status))
+            self._requests[(route, method, status)] = counter
+        counter.inc()
+        latency = self._latency.get(route)
+        if latency is None:
+            latency = self._latency[route] = self.http_latency.labels(route)
+        latency.observe(seconds)
 
     # ----- scrape
     async def render(self, ready: bool) -> bytes:

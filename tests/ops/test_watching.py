@@ -28,8 +28,8 @@ from tests.support.records import Cast, now_ms, opportunity
 FAKE_ROWS = 600_000  # enough that the sync index takes a visible while to load
 
 
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers=headers or {})
+def get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, str]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=5) as answer:
             return answer.status, answer.read().decode()
@@ -193,3 +193,11 @@ async def test_metrics_are_parsed_present_and_move_when_records_arrive(tmp_path:
     good = {**forwarded, "Authorization": "Bearer s3cret-token"}
     assert "rakuichi_store_records" in scrape(a_url, good)
     assert get(f"{b_url}/metrics", {**forwarded, "Authorization": "Bearer "})[0] == 403
+    # a client's made-up methods are counted under "other", not as series of their own
+    for made_up in ("PROPFIND", "MKCOL"):  # methods the HTTP parser knows
+        status, _ = get(f"{a_url}/v1/records", method=made_up)
+        assert status == 405, (made_up, status)
+    methods = {
+        dict(labels).get("method") for (_, labels) in scrape(a_url)["rakuichi_http_requests"]
+    }
+    assert "other" in methods and not methods & {"PROPFIND", "MKCOL"}, methods
