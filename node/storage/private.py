@@ -98,6 +98,15 @@ async def _private_drafts(db: aiosqlite.Connection, ids: list[bytes]) -> set[byt
     return marked
 
 
+async def any_kept(db: aiosqlite.Connection) -> bool:
+    """Whether a private draft or record was ever kept in this store."""
+    rows = await db.execute_fetchall(
+        "SELECT 1 WHERE EXISTS (SELECT 1 FROM private_drafts)"
+        " OR EXISTS (SELECT 1 FROM private_records)"
+    )
+    return bool(list(rows))
+
+
 async def classify(db: aiosqlite.Connection, records: Sequence[Record]) -> list[Parties | None]:
     """For each record (in order), the parties it is private to, or None when it is public.
 

@@ -157,6 +157,9 @@ class Store(StoreReads):
         # called (synchronously) with the records each committed transaction made new
         self.on_commit: list[Callable[[list[Record]], None]] = []
         self._search_churn = 0  # searched records written since the full-text index was merged
+        # whether a private draft or record was ever kept here: until then every record is
+        # public and classifying one costs no query (only this process writes the file)
+        self._private_kept = True
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Store:
@@ -176,6 +179,7 @@ class Store(StoreReads):
             raise
         store = cls(target, writer, reader)
         store.point = point
+        store._private_kept = await private.any_kept(reader)
         return store
 
     async def close(self) -> None:
@@ -291,6 +295,7 @@ class Store(StoreReads):
 
     async def mark_draft_private(self, draft_id: bytes) -> None:
         """The alliance of this draft, once co-signed, is kept private to its two parties."""
+        self._private_kept = True
         await self.write("INSERT OR IGNORE INTO private_drafts (id) VALUES (?)", (draft_id,))
 
     async def is_draft_private(self, draft_id: bytes) -> bool:
@@ -301,6 +306,8 @@ class Store(StoreReads):
 
     async def classify_private(self, records: Sequence[Record]) -> list[private.Parties | None]:
         """For each record, the two parties it is private to, or None (a public record)."""
+        if not self._private_kept:
+            return [None] * len(records)
         return await private.classify(self.writer, records)
 
     async def add_private(
@@ -309,6 +316,7 @@ class Store(StoreReads):
         """Keep private records (never announced); for each, True when it was new."""
         if not items:
             return []
+        self._private_kept = True
         db = self.writer
         async with self._write_lock:
             await db.execute("BEGIN IMMEDIATE")

@@ -61,3 +61,29 @@ async def test_private_records_stay_out_of_records(engine: Engine) -> None:
     finally:
         verifier.close()
         await store.close()
+
+
+async def test_a_draft_marked_private_before_a_restart_stays_private(engine: Engine) -> None:
+    """Classifying costs no query until something private is kept; a store reopened over a
+    marked draft must know it has one."""
+    where = await engine.fresh("private-restart")
+    cast, t0 = Cast.fresh(), now_ms() - 60_000
+    secret = alliance(cast.org, cast.member, t0, mission="Quiet work.")
+    skill = attestation(cast.org, cast.member, t0 + 1, "skill", secret, skill="go")
+    store = await engine.open(where)
+    try:
+        assert await store.classify_private([secret, skill]) == [None, None]
+        await store.mark_draft_private(secret.id)
+    finally:
+        await store.close()
+    store = await engine.open(where)
+    try:
+        parties = (cast.org.public_key.raw, cast.member.public_key.raw)
+        assert await store.classify_private([secret, skill]) == [parties, parties]
+        ingestor = Ingestor(store, Verifier(workers=0), SystemClock(), lambda: ALLOW_ALL)
+        outcomes = await ingestor.submit([secret.wire, skill.wire])
+        assert [o.stored for o in outcomes] == [True, True]
+        assert await store.get_record(secret.id) is None
+        assert (await store.get_private(skill.id)) is not None
+    finally:
+        await store.close()
