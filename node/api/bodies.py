@@ -101,14 +101,19 @@ async def read_body(request: web.Request, budget: BodyBudget) -> tuple[bytes, in
                 raise BodyRefused(
                     408, "timeout", f"request body slower than {limits.body_min_rate} bytes/s"
                 )
-            try:
-                chunk = await asyncio.wait_for(request.content.readany(), remaining)
-            except TimeoutError:
-                raise BodyRefused(
-                    408, "timeout", f"request body slower than {limits.body_min_rate} bytes/s"
-                ) from None
+            chunk = request.content.read_nowait()  # what has arrived: no timer needed
             if not chunk:
-                break
+                if request.content.is_eof():
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        chunk = await request.content.readany()
+                except TimeoutError:
+                    raise BodyRefused(
+                        408, "timeout", f"request body slower than {limits.body_min_rate} bytes/s"
+                    ) from None
+                if not chunk:
+                    break
             budget.take(len(chunk))
             taken += len(chunk)
             body.extend(chunk)
