@@ -25,7 +25,8 @@ routes = web.RouteTableDef()
 
 def _require_allowed_peer(request: web.Request) -> None:
     """Under ``allow_only`` the node-to-node routes answer only signed requests from a listed
-    peer: the middleware refused other signers with 403 already, so refuse the unsigned here."""
+    peer: the gate (node/api/gate.py) refused other signers with 403 already, so refuse the
+    unsigned here."""
     if request.app[NODE].config.federation.allow_only and PEER not in request:
         raise ApiError(
             401,

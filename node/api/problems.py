@@ -17,7 +17,7 @@ STATUS_OF_CLASS = {"size": 413, "policy": 403, "quota": 429}
 
 
 class ApiError(Exception):
-    """An error a handler raises; the middleware turns it into a problem document."""
+    """An error a handler raises; the gate turns it into a problem document."""
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""``/healthz``, ``/readyz`` and ``/metrics``, and the middleware that logs and counts requests.
+"""``/healthz``, ``/readyz`` and ``/metrics``, and what logs and counts every request (``observe``).
 
 ``install(app, node, fed)`` is the one hook ``make_app`` calls; ``mark_listening(app)`` is
 called by the runner once the socket is bound.

@@ -191,8 +191,9 @@ def _kind_and_id(wire: bytes) -> tuple[str, bytes]:
 def form_file(content_type: str, body: bytes, name: str) -> bytes:
     """The bytes of field ``name`` of a multipart/form-data ``body`` (b"" when absent).
 
-    The body middleware (node/api/bodies.py) has already read the request's stream under its
-    limits, so ``request.post()`` would find it empty: the form is parsed from those bytes."""
+    The gate (node/api/gate.py, with node/api/bodies.py) has already read the request's stream
+    under its limits, so ``request.post()`` would find it empty: the form is parsed from those
+    bytes."""
     if not content_type.lower().startswith("multipart/form-data"):
         raise ValueError("the form is not multipart/form-data")
     head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
