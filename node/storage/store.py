@@ -74,6 +74,14 @@ SEARCH_MERGE_EVERY = 2000
 SEARCH_MERGE = f"INSERT INTO {SEARCH_TABLE} ({SEARCH_TABLE}, rank) VALUES ('merge', -200)"
 
 
+# Pages of write-ahead log before a commit copies them into the database (SQLite's default is
+# 1,000). Records land at random places in the id-keyed indexes, so a batch dirties a page per
+# record in each; a longer log lets a page rewritten by several batches reach the database
+# once, and fsyncs it less often (store CPU per record at 60,000 records: 178 -> 157 us).
+WAL_CHECKPOINT_PAGES = 10_000
+WAL_KEPT_BYTES = 64 * 1024 * 1024  # the log file is cut back to this after a checkpoint
+
+
 async def _connect(path: str) -> aiosqlite.Connection:
     db = await aiosqlite.connect(path, isolation_level=None)
     try:
@@ -81,6 +89,8 @@ async def _connect(path: str) -> aiosqlite.Connection:
         await db.execute("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA synchronous = FULL")
         await db.execute("PRAGMA cache_size = -16000")
+        await db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        await db.execute(f"PRAGMA journal_size_limit = {WAL_KEPT_BYTES}")
     except BaseException:
         with contextlib.suppress(Exception):
             await db.close()
