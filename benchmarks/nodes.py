@@ -64,7 +64,10 @@ class NodeProcess(test_nodes.NodeProcess):
     def __init__(
         self, home: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
     ) -> None:
-        host, port = load_config(home).host_port  # not its public URL: a cached store's is fixed
+        config = load_config(home)
+        host, port = config.host_port  # not its public URL: a cached store's is fixed
+        if not config.domain_proof_base:  # a store cached before homes had it
+            set_value(home, "node", "domain_proof_base", test_nodes.NO_PROOFS)
         args = ["--log-level", "WARNING", *extra_args]
         super().__init__(home, args, url=f"http://{host}:{port}", env=env)
         self.started_at = 0.0

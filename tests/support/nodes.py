@@ -48,6 +48,11 @@ _FEDERATION_FIELDS = {f.name for f in dataclasses.fields(FederationConfig)}
 _LIMITS_FIELDS = {f.name for f in dataclasses.fields(Limits)}
 
 
+# where test nodes fetch domain proofs unless a test serves them: nothing listens there, so a
+# profile naming a real domain (example.org) never sends the node off this machine
+NO_PROOFS = "http://127.0.0.1:9"
+
+
 def make_home(
     tmp_path: Path,
     name: str,
@@ -63,12 +68,13 @@ def make_home(
     Keyword arguments override ``config.toml`` values: fields of ``[node]`` (``url``,
     ``about``, ``max_body_bytes``...) or of ``[federation]`` (``deny_orgs`` as did:key
     strings, ``push_interval``...) or of ``[limits]`` (``header_timeout``...), by name.
-    Test nodes all listen on 127.0.0.1, so ``learn_private`` is on unless a test says not.
+    Test nodes all listen on 127.0.0.1, so ``learn_private`` is on unless a test says not, and
+    they fetch domain proofs from ``NO_PROOFS`` unless a test gives ``domain_proof_base``.
     """
     home = tmp_path / name
     port = free_port() if port is None else port
     init_home(home, name, f"127.0.0.1:{port}", key_events=key_events)
-    config_overrides = {"learn_private": True, **config_overrides}
+    config_overrides = {"learn_private": True, "domain_proof_base": NO_PROOFS, **config_overrides}
     if config_overrides:
         data = read_toml(home / CONFIG_FILE)
         for key, value in config_overrides.items():
