@@ -235,6 +235,8 @@ def _serve(
     say(f"a draft alliance for a new member to co-sign in the browser: {draft}")
     say(f"  with the member's wallet {wallet} (terms document beside it: demo-terms.txt)")
     say("serving until Ctrl-C")
+    # Ctrl-C stops it even when started with SIGINT ignored (a background job of a script)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(p.poll() is None for p in processes):

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http import HTTPMethod
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from node.service import Node
 from protocol import Record
 
 COUNTS_MAX_AGE = 60.0  # seconds a slow count of the store's records may be reused
-HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+HTTP_METHODS = frozenset(method.value for method in HTTPMethod)  # RFC 9110's and PATCH
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
