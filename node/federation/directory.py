@@ -54,6 +54,11 @@ class PeerDirectory:
             while len(table) > self.max_keys:
                 del table[next(iter(table))]
 
+    def listed_elsewhere(self, org: bytes | None, node_key: bytes) -> bool:
+        """Whether ``org``'s newest profile lists node keys, and not ``node_key``."""
+        listed = self.node_keys.get(org) if org is not None else None
+        return listed is not None and bool(listed[1]) and node_key not in listed[1]
+
     def retired_too_long(self, node_key: bytes, now_ms: int, grace_s: float) -> bool:
         """Whether ``node_key`` was retired more than ``grace_s`` ago by the organisation it
         is proven to serve (its own well-known document, or a pin): another organisation's

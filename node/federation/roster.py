@@ -158,7 +158,13 @@ class PeerRoster:
             self.body_limits[url] = limit
         await self.state.set_identity(url, node_key, org)
         self.directory.learn(node_key, url, org)
-        self.confirmed.add(url)
+        if self.directory.listed_elsewhere(org, node_key):
+            # the organisation's newest profile lists other node keys: a node of several
+            # processes takes a new key one process at a time, so this answer may predate the
+            # profile. Not confirmed: the next contact reads the document again.
+            log.info("peer %s answers as %s, not a key its profile lists", url, KeyText(node_key))
+        else:
+            self.confirmed.add(url)
         return node_key
 
     def note_nodes(self, profile: Record) -> None:

@@ -41,6 +41,9 @@ async def test_peer_follows_a_node_key_rotation(tmp_path: Path, api: Api) -> Non
         return any(p["url"] == a and p["node"] == node_did for p in table)
 
     await wait_for(lambda: b_knows(old_key.public_key.did), WITHIN, "B knows A's node key")
+    # ... and holds the profile of A that lists it: a rotation retires the keys that A's
+    # newest profile no longer lists, as B knows A's profiles
+    await wait_for(lambda: api.converged([a, b]), WITHIN, "A and B in step before the rotation")
     assert await signed_get(api, old_key, f"{b}/v1/peers") == 200
 
     rotated_at = time.monotonic()

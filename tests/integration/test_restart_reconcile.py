@@ -29,6 +29,8 @@ async def test_restarted_node_catches_up_in_seconds(tmp_path, api: Api, a_lists_
     home_b = federation_home(tmp_path, "b", **SLOW)
     a_proc, b_proc = await start_processes([home_a, home_b])
     a, b = a_proc.url, b_proc.url
+    # B's first session must find A's profile (else B lacks it until an interval of 300 s)
+    await wait_for(lambda: api.holds_own_profile(a), 20.0, "A holding its own profile")
     set_peers(home_b, [a])
     if a_lists_b:
         set_peers(home_a, [b])

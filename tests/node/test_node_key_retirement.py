@@ -45,3 +45,20 @@ def test_a_key_listed_again_is_no_longer_retired() -> None:
     peers.note_node_keys(ORG, T + 1000, frozenset({NEW}))
     peers.note_node_keys(ORG, T + 2000, frozenset({OLD, NEW}))
     assert not peers.retired_too_long(OLD, T + 10**9, GRACE)
+
+
+def test_a_served_key_the_newest_profile_does_not_list_is_not_taken_as_settled() -> None:
+    """A node of several processes takes its new key one process at a time: a well-known
+    document still naming the old key after the profile that lists the new one must be read
+    again (the roster does not confirm it), and a profile that lists no node keys settles
+    whatever is served."""
+    peers = directory()
+    assert not peers.listed_elsewhere(ORG, OLD)  # no profile seen yet
+    peers.note_node_keys(ORG, T, frozenset({OLD}))
+    assert not peers.listed_elsewhere(ORG, OLD)
+    peers.note_node_keys(ORG, T + 1000, frozenset({NEW}))
+    assert peers.listed_elsewhere(ORG, OLD)
+    assert not peers.listed_elsewhere(ORG, NEW)
+    assert not peers.listed_elsewhere(None, OLD)
+    peers.note_node_keys(OTHER, T, frozenset())
+    assert not peers.listed_elsewhere(OTHER, OLD)

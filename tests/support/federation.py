@@ -185,6 +185,13 @@ class Api:
         table = (await self.get_json(f"{url}/v1/peers"))["peers"]
         return next((row for row in table if row["url"] == peer_url), None)
 
+    async def holds_own_profile(self, url: str) -> bool:
+        """Whether the node at ``url`` holds its organisation's profile: a node of several
+        processes publishes it once a worker leads, a moment after it answers."""
+        org = (await self.get_json(f"{url}/.well-known/rakuichi"))["org"]
+        page = await self.get_json(f"{url}/v1/records?kind=org.profile&author={org}&limit=1")
+        return bool(page["records"])
+
     async def all_hold(self, urls: Sequence[str], ids: Iterable[str]) -> bool:
         wanted = set(ids)
         for url in urls:
