@@ -27,7 +27,7 @@ from typing import Any
 from node.api.federation import peer_table_json
 from node.config import NodeConfig, load_config
 from node.federation.manager import Federation
-from node.federation.nodekeys import follow_logged, load_node_keys
+from node.federation.nodekeys import bears_on_node_keys, follow_logged, load_node_keys
 from node.federation.syncindex import SyncIndex
 from node.runner import ListenError, learn_proven_identities, start_node, stop_node
 from node.service import Node
@@ -35,7 +35,7 @@ from node.storage.engines import open_peer_store
 from node.storage.faults import StorageFault
 from node.storage.interface import PEERS_STATUS, PROVEN_STATUS, PeerStore, SharedStatus
 from node.storage.leader import LeaderLock, LeaderLockError
-from protocol import Record, kinds
+from protocol import Record
 
 LEADER_LOCK = 0x52414B46  # "RAKF": held by the worker that runs the federation
 LEADER_POLL = 2.0  # seconds between a follower's attempts to take the lead
@@ -77,9 +77,8 @@ class Leadership:
     def on_commit(self, records: list[Record]) -> None:
         """While following: peers' node-key rotations, as the leader's federation follows
         them, so that this worker too refuses a retired node key after its grace."""
-        profiles = [r for r in records if r.kind == kinds.ORG_PROFILE]
-        if profiles and self.federation is None:
-            self._track(follow_logged(self.node, profiles))
+        if self.federation is None and bears_on_node_keys(records):
+            self._track(follow_logged(self.node, records))
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crypto.httpsig import ReplayCache
@@ -53,6 +54,21 @@ class PeerDirectory:
         for table in (self.node_keys, self.retired):  # bounded like the learned keys
             while len(table) > self.max_keys:
                 del table[next(iter(table))]
+
+    def resolve_orgs(self, resolve: Callable[[bytes], bytes]) -> None:
+        """Key events held since: an organisation's profiles noted under the key that signed
+        them before this node knew whose key it was are joined with those noted under the
+        identity it now ``resolve``s to, so a node key dropped between them is retired (a
+        profile can arrive before the key events of its author)."""
+        for key, (since, org) in list(self.retired.items()):
+            identity = resolve(org)
+            if identity != org:
+                self.retired[key] = (since, identity)
+        for org, (created, keys) in list(self.node_keys.items()):
+            identity = resolve(org)
+            if identity != org:
+                del self.node_keys[org]
+                self.note_node_keys(identity, created, keys)
 
     def listed_elsewhere(self, org: bytes | None, node_key: bytes) -> bool:
         """Whether ``org``'s newest profile lists node keys, and not ``node_key``."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from node.federation.antientropy import SyncReport
 from node.federation.clients import ClientPool
-from node.federation.nodekeys import follow_logged, load_node_keys
+from node.federation.nodekeys import bears_on_node_keys, follow_logged, load_node_keys
 from node.federation.peersfile import SeedPeer
 from node.federation.roster import PeerRoster
 from node.federation.scheduler import AntiEntropy
@@ -264,8 +264,8 @@ class Federation:
         profiles = [r for r in records if r.kind == kinds.ORG_PROFILE]
         for profile in profiles:
             self.roster.note_nodes(profile)
-        if profiles:
-            task = asyncio.get_running_loop().create_task(follow_logged(self.node, profiles))
+        if bears_on_node_keys(records):
+            task = asyncio.get_running_loop().create_task(follow_logged(self.node, records))
             self._learning.add(task)
             task.add_done_callback(self._learning.discard)
         if self.node.config.federation.learn_peers:

@@ -16,17 +16,26 @@ import logging
 from node.federation.peersfile import normalise_url
 from node.service import Node
 from node.tomlfile import ConfigError
-from protocol import Record, kinds, parse
+from protocol import KEY_EVENT_KINDS, Record, kinds, parse
 
 log = logging.getLogger("rakuichi.federation")
 
 
-async def follow_node_keys(node: Node, profiles: list[Record]) -> None:
-    """Note the node keys each ``org.profile`` lists (``node.peers`` retires the dropped ones).
-    Following a URL's new key is the roster's job: a profile naming the URL makes its
-    well-known document be read again (a claim never rebinds a proven key)."""
+def bears_on_node_keys(records: list[Record]) -> bool:
+    """Whether committing ``records`` may change which node keys are retired: a profile, or
+    a key event that may tell whose key signed the profiles noted before it."""
+    return any(r.kind == kinds.ORG_PROFILE or r.kind in KEY_EVENT_KINDS for r in records)
+
+
+async def follow_node_keys(node: Node, records: list[Record]) -> None:
+    """Note the node keys each ``org.profile`` among ``records`` lists, by the identity its
+    author resolves to now (``node.peers`` retires the dropped ones). Following a URL's new
+    key is the roster's job: a profile naming the URL makes its well-known document be read
+    again (a claim never rebinds a proven key)."""
     keys = await node.key_histories.histories()
-    for profile in profiles:
+    if any(r.kind in KEY_EVENT_KINDS for r in records):
+        node.peers.resolve_orgs(keys.resolve)
+    for profile in (r for r in records if r.kind == kinds.ORG_PROFILE):
         org = keys.resolve(profile.author)
         nodes: dict[str, bytes] = {}
         for entry in profile.body.get("nodes", []):
@@ -35,9 +44,9 @@ async def follow_node_keys(node: Node, profiles: list[Record]) -> None:
         node.peers.note_node_keys(org, profile.created, frozenset(nodes.values()))
 
 
-async def follow_logged(node: Node, profiles: list[Record]) -> None:
+async def follow_logged(node: Node, records: list[Record]) -> None:
     try:
-        await follow_node_keys(node, profiles)
+        await follow_node_keys(node, records)
     except Exception:
         log.exception("following node keys failed")
 

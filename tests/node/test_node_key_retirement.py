@@ -62,3 +62,33 @@ def test_a_served_key_the_newest_profile_does_not_list_is_not_taken_as_settled()
     assert not peers.listed_elsewhere(None, OLD)
     peers.note_node_keys(OTHER, T, frozenset())
     assert not peers.listed_elsewhere(OTHER, OLD)
+
+
+def test_profiles_noted_before_their_authors_key_events_join_the_identity() -> None:
+    """An organisation that rotated its own key signs profiles with a later key; a profile can
+    arrive before the key events that say whose key that is, and is noted under the key
+    itself. Once they arrive, it joins the profiles noted under the identity."""
+    signing_key = b"s" * 32  # ORG's current key, named by ORG's key events
+    for first_under_key in (True, False):
+        peers = directory()
+        older, newer = (T, frozenset({OLD})), (T + 1000, frozenset({NEW}))
+        peers.note_node_keys(signing_key, *(older if first_under_key else newer))
+        peers.note_node_keys(ORG, *(newer if first_under_key else older))
+        assert not peers.retired_too_long(OLD, T + 10**9, GRACE)  # two organisations, so far
+        peers.resolve_orgs(lambda key: key)  # no key events: unchanged
+        assert not peers.retired_too_long(OLD, T + 10**9, GRACE)
+        peers.resolve_orgs(lambda key: ORG if key == signing_key else key)
+        assert peers.retired_too_long(OLD, T + 1000 + 60_001, GRACE)
+        assert not peers.retired_too_long(OLD, T + 1000 + 59_000, GRACE)
+        assert not peers.retired_too_long(NEW, T + 10**9, GRACE)
+        assert peers.listed_elsewhere(ORG, OLD)
+
+
+def test_a_retirement_noted_under_the_signing_key_moves_to_the_identity() -> None:
+    signing_key = b"s" * 32
+    peers = directory()
+    peers.note_node_keys(signing_key, T, frozenset({OLD}))
+    peers.note_node_keys(signing_key, T + 1000, frozenset({NEW}))
+    assert not peers.retired_too_long(OLD, T + 10**9, GRACE)  # proven for ORG, not this key
+    peers.resolve_orgs(lambda key: ORG if key == signing_key else key)
+    assert peers.retired_too_long(OLD, T + 1000 + 60_001, GRACE)
