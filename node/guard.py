@@ -12,6 +12,12 @@ guard wraps each connection's protocol:
 * at start, the soft limit on open files is raised to the hard limit.
 
 Bodies (minimum rate, size, bytes in flight) are watched in ``node.api.bodies``.
+
+A request that ``node.api.fastread`` can answer (a plain read by id) is answered here, without
+aiohttp, when nothing on the connection can be overtaken: aiohttp has never been handed a byte
+of it, or every byte it was handed ended a complete head without a body and its handler is
+waiting for the next request (so every answer it owed is written). Once aiohttp has been
+handed a body or part of a head, the connection stays with it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import socket
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
+from node.api.fastread import FastReads, bodiless_heads
 from node.limits import Limits
 
 log = logging.getLogger("rakuichi.guard")
@@ -46,8 +54,14 @@ def raise_open_files_limit() -> tuple[int, int]:
 class ConnectionGuard:
     """Counts connections per address and what it closed (reported at ``/metrics`` if any)."""
 
-    def __init__(self, limits: Limits, trusted_proxies: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        trusted_proxies: tuple[str, ...] = (),
+        fast: FastReads | None = None,
+    ) -> None:
         self.limits = limits
+        self.fast = fast if fast is not None and aiohttp_fits() else None
         # a trusted reverse proxy carries many clients' connections: not capped
         self.exempt = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
         self.per_address: dict[str, int] = {}
@@ -94,6 +108,8 @@ class GuardedProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._head_tail = b""
         self._deadline: asyncio.TimerHandle | None = None
+        self._handed = False  # aiohttp was given bytes of this connection
+        self._clean = True  # ... and each of its chunks ended a complete bodiless head
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -123,7 +139,26 @@ class GuardedProtocol(asyncio.Protocol):
                 self._deadline.cancel()
                 self._deadline = None
             self._head_tail = seen[-3:]
+        if self._clean and self.guard.fast is not None and self._answer_fast(data):
+            return
+        if self._clean and not bodiless_heads(data):
+            self._clean = False
+        self._handed = True
         self.inner.data_received(data)
+
+    def _answer_fast(self, data: bytes) -> bool:
+        transport, fast = self.transport, self.guard.fast
+        assert transport is not None and fast is not None and self.address is not None
+        if transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        if self._handed and not aiohttp_idle(self.inner):
+            return False
+        answer = fast.answer(data, self.address)
+        if answer is None:
+            return False
+        transport.write(answer)
+        keep_alive(self.inner)
+        return True
 
     def eof_received(self) -> bool | None:
         if self.address is None:
@@ -145,6 +180,31 @@ class GuardedProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.inner.resume_writing()
+
+
+# what ``aiohttp_idle`` and ``keep_alive`` read of aiohttp's RequestHandler (its slots)
+_HANDLER_SLOTS = ("_waiter", "_messages", "_next_keepalive_close_time", "_keepalive_timeout")
+
+
+def aiohttp_fits() -> bool:
+    """Whether aiohttp's request handler has the slots the fast reads rely on (if a release
+    renames them, reads by id simply all go through aiohttp)."""
+    slots = set(getattr(RequestHandler, "__slots__", ()))
+    return all(name in slots for name in _HANDLER_SLOTS)
+
+
+def aiohttp_idle(handler: object) -> bool:
+    """Whether aiohttp's handler waits for the next request with none queued: every request it
+    was handed has been answered and written."""
+    waiter = getattr(handler, "_waiter", None)
+    return waiter is not None and not waiter.done() and not getattr(handler, "_messages", True)
+
+
+def keep_alive(handler: object) -> None:
+    """A request was answered on this connection: aiohttp's keep-alive timer counts from now."""
+    if isinstance(handler, RequestHandler):
+        now = asyncio.get_running_loop().time()
+        handler._next_keepalive_close_time = now + handler._keepalive_timeout
 
 
 class GuardedSite(web.BaseSite):

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from node.api.app import make_app
+from node.api.fastread import FastReads
 from node.clock import Clock
 from node.config import NodeConfig, load_config, load_keys
 from node.federation.manager import Federation
@@ -117,10 +118,11 @@ async def start_node(
         )
         await runner.setup()
         host, port = config.host_port
+        point = node.store.point_reads()
+        fast = FastReads(runner.app, point) if point is not None else None
+        guard = ConnectionGuard(config.limits, config.trusted_proxies, fast)
         try:
-            await GuardedSite(
-                runner, host, port, ConnectionGuard(config.limits, config.trusted_proxies), sock
-            ).start()
+            await GuardedSite(runner, host, port, guard, sock).start()
         except OSError as exc:
             raise ListenError(f"cannot listen on {config.listen}: {exc.strerror or exc}") from None
         mark_listening(runner.app)

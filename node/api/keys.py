@@ -28,5 +28,9 @@ SYNC_INDEX: web.AppKey[SyncIndex | None] = web.AppKey("sync_index")
 
 # one access-log line and the metrics of a request: (request, status, bytes sent, seconds)
 OBSERVE: web.AppKey[Callable[[web.Request, int, int | None, float], None]] = web.AppKey("observe")
+# the same for a request answered without a request object (``node.api.fastread``):
+# (client, method, path, route, status, bytes sent, seconds)
+ObservePlain = Callable[[str, str, str, str, int, int, float], None]
+OBSERVE_PLAIN: web.AppKey[ObservePlain] = web.AppKey("observe_plain")
 
 PEER = web.RequestKey("peer", bytes)  # raw key of the node (or member) that signed the request

@@ -64,15 +64,20 @@ RATE_STATE = web.RequestKey("rate_state", dict)  # policy name -> (policy item, 
 SEARCH_LIMITER = web.AppKey("search_rate_limiter", RateLimiter)
 
 
+def verdict_items(limiter: RateLimiter, name: str, verdict: Verdict) -> tuple[str, str]:
+    """The ``RateLimit-Policy`` and ``RateLimit`` items of a standing under policy ``name``."""
+    reset = math.ceil(verdict.wait if verdict.wait > 0 else verdict.reset)
+    return limiter.policy(name), f'"{name}";r={verdict.remaining};t={reset}'
+
+
 def record_verdict(
     request: web.Request, limiter: RateLimiter, name: str, verdict: Verdict
 ) -> dict[str, tuple[str, str]]:
     """Note the request's standing under policy ``name``; every policy's so far."""
-    reset = math.ceil(verdict.wait if verdict.wait > 0 else verdict.reset)
     state: dict[str, tuple[str, str]] | None = request.get(RATE_STATE)
     if state is None:
         state = request[RATE_STATE] = {}
-    state[name] = (limiter.policy(name), f'"{name}";r={verdict.remaining};t={reset}')
+    state[name] = verdict_items(limiter, name, verdict)
     return state
 
 

@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from crypto import did_from_raw
 from node.api.client_address import client_address, is_local
-from node.api.keys import NODE, OBSERVE, PEER, SYNC_INDEX
+from node.api.keys import NODE, OBSERVE, OBSERVE_PLAIN, PEER, SYNC_INDEX, ObservePlain
 from node.api.problems import ApiError
 from node.federation.manager import Federation
 from node.federation.syncindex import SyncIndex
@@ -138,26 +138,61 @@ def observe(request: web.Request, status: int, size: int | None, seconds: float)
     request.app[METRICS].observe_request(_route_of(request), request.method, status, seconds)
     level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
     if access_log.isEnabledFor(level):
-        client = client_address(request)
-        access_log.log(
+        _log_access(
             level,
-            '%s "%s %s" %d %s %.1fms',
-            client,
+            client_address(request),
             request.method,
             request.path_qs,
             status,
-            "-" if size is None else size,
-            seconds * 1000,
-            extra={
-                "client": client,
-                "method": request.method,
-                "path": request.path_qs,
-                "status": status,
-                "bytes": size,
-                "duration_ms": round(seconds * 1000, 2),
-                "peer": _did_or_none(request.get(PEER)),
-            },
+            size,
+            seconds,
+            _did_or_none(request.get(PEER)),
         )
+
+
+def _log_access(
+    level: int,
+    client: str,
+    method: str,
+    path: str,
+    status: int,
+    size: int | None,
+    seconds: float,
+    peer: str | None,
+) -> None:
+    access_log.log(
+        level,
+        '%s "%s %s" %d %s %.1fms',
+        client,
+        method,
+        path,
+        status,
+        "-" if size is None else size,
+        seconds * 1000,
+        extra={
+            "client": client,
+            "method": method,
+            "path": path,
+            "status": status,
+            "bytes": size,
+            "duration_ms": round(seconds * 1000, 2),
+            "peer": peer,
+        },
+    )
+
+
+def observer_of(metrics: NodeMetrics) -> ObservePlain:
+    """``observe`` for a request answered without a request object (``node.api.fastread``):
+    the same metrics and the same access-log line."""
+
+    def observe_plain(
+        client: str, method: str, path: str, route: str, status: int, size: int, seconds: float
+    ) -> None:
+        metrics.observe_request(route, method, status, seconds)
+        if access_log.isEnabledFor(logging.INFO):
+            _log_access(logging.INFO, client, method, path, status, size, seconds, None)
+
+    return observe_plain
 
 
 def install(app: web.Application, node: Node, fed: Federation | None) -> None:
@@ -165,6 +200,7 @@ def install(app: web.Application, node: Node, fed: Federation | None) -> None:
     app[READINESS] = Readiness(app[SYNC_INDEX])
     app[METRICS] = NodeMetrics(node, fed)
     app[OBSERVE] = observe
+    app[OBSERVE_PLAIN] = observer_of(app[METRICS])
     app.add_routes(routes)
 
 

@@ -8,7 +8,7 @@ node/storage/ use these methods and never see a connection.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import aiosqlite
@@ -50,6 +50,12 @@ class StoreReads:
             except sqlite3.OperationalError:
                 pass
         return await queries.get_record(self.reader, record_id)
+
+    def point_reads(self) -> Callable[[bytes], Row | None] | None:
+        point = self.point
+        if point is None:
+            return None
+        return lambda record_id: queries.get_record_now(point, record_id)
 
     async def retract_pending_on(self, record_id: bytes) -> bool:
         """Whether a held retract names ``record_id`` (a record this node never held)."""

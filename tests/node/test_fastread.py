@@ -1,0 +1,324 @@
+"""Reads by id answered under aiohttp (``node.api.fastread``, ``node.guard``): the same bytes
+as aiohttp's answer, and every request it must not answer left to aiohttp.
+
+The node is real (in process, on a 127.0.0.1 port, SQLite); requests are raw bytes on sockets,
+so that what a client sends (pipelined heads, a head in pieces, a body) is exactly what the
+node's protocol sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import msgpack
+import pytest
+
+from node.api.fastread import ReadById, bodiless_heads, parse
+from node.config import load_config
+from node.guard import GuardedSite, aiohttp_fits
+from node.runner import RunningNode, start_node, stop_node
+from protocol import Record
+from tests.support import Cast, make_home, now_ms, one_of_every_kind
+
+ID = "ab" * 32
+READ = f"GET /v1/records/{ID} HTTP/1.1\r\nHost: n\r\n\r\n".encode()
+
+
+# ----- the parse (pure)
+
+
+def test_a_plain_read_is_parsed_with_the_headers_its_answer_depends_on() -> None:
+    assert parse(READ) == ReadById(bytes.fromhex(ID), wants_wire=False, cross_origin=False)
+    upper = READ.replace(ID.encode(), ID.upper().encode())
+    assert parse(upper) == parse(READ)
+    wire = READ.replace(b"\r\n\r\n", b"\r\nAccept: text/html, application/msgpack\r\n\r\n")
+    assert parse(wire) == ReadById(bytes.fromhex(ID), wants_wire=True, cross_origin=False)
+    browser = (
+        f"GET /v1/records/{ID} HTTP/1.1\r\nHost: n\r\nOrigin: https://a.example\r\n"
+        "User-Agent: x/1\r\nAccept-Encoding: gzip\r\nSec-Fetch-Mode: cors\r\n"
+        "Connection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    assert parse(browser) == ReadById(bytes.fromhex(ID), wants_wire=False, cross_origin=True)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        READ.replace(b"GET", b"HEAD"),
+        READ.replace(b"HTTP/1.1", b"HTTP/1.0"),
+        READ.replace(ID.encode(), ID.encode() + b"?x=1"),
+        READ.replace(ID.encode(), ID[:-1].encode()),
+        READ.replace(ID.encode(), b"%61" + ID[2:].encode()),
+        READ.replace(b"/v1/records/", b"/v1/records//"),
+        READ[:-2],  # a head not yet complete
+        READ + READ,  # two requests in one chunk
+        READ + b"x",
+        READ.replace(b"\r\n\r\n", b"\r\nContent-Length: 5\r\n\r\nhello"),
+        READ.replace(b"\r\n\r\n", b"\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nIf-None-Match: *\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nSignature: sig1=:AA==:\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nX-Unknown: 1\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nHost: m\r\n\r\n"),  # a repeated header
+        READ.replace(b"\r\n\r\n", b"\r\nBad Name: 1\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nAccept: a\r\n b\r\n\r\n"),  # obsolete folding
+        READ.replace(b"\r\n\r\n", b"\r\nAccept: \x01\r\n\r\n"),
+        READ.replace(b"\r\n\r\n", b"\r\nAccept\r\n\r\n"),
+        READ.replace(b"Host: n\r\n", b"Host: n\n"),  # a bare line feed
+    ],
+)
+def test_anything_else_is_left_to_aiohttp(data: bytes) -> None:
+    assert parse(data) is None
+
+
+def test_bodiless_heads_are_what_leaves_aiohttp_holding_nothing() -> None:
+    assert bodiless_heads(READ)
+    assert bodiless_heads(READ + READ)
+    assert bodiless_heads(READ.replace(b"\r\n\r\n", b"\r\nContent-Length: 0\r\n\r\n"))
+    assert not bodiless_heads(READ[:-1])
+    assert not bodiless_heads(READ.replace(b"\r\n\r\n", b"\r\ncontent-length: 3\r\n\r\nabc"))
+    assert not bodiless_heads(READ.replace(b"\r\n\r\n", b"\r\nContent-Length: 4\r\n\r\n\r\n\r\n"))
+    assert not bodiless_heads(READ.replace(b"\r\n\r\n", b"\r\nTransfer-Encoding: chunked\r\n\r\n"))
+    assert not bodiless_heads(READ.replace(b"\r\n\r\n", b"\r\nUpgrade: websocket\r\n\r\n"))
+
+
+def test_this_aiohttp_has_what_the_fast_reads_rely_on() -> None:
+    assert aiohttp_fits()
+
+
+# ----- a real node
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[RunningNode, list[Record]]]:
+    home = make_home(tmp_path, "acme", rate_limit=1000.0, idle_timeout=1.0)
+    running = await start_node(load_config(home), verifier_workers=0)
+    records = one_of_every_kind(Cast.fresh(), now_ms() - 60_000)
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                running.node.config.public_url + "/v1/records",
+                data=msgpack.packb([r.wire for r in records]),
+                headers={"Content-Type": "application/msgpack"},
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+        yield running, records
+    finally:
+        await stop_node(running)
+
+
+def answered_fast(running: RunningNode) -> int:
+    (site,) = running.runner.sites
+    assert isinstance(site, GuardedSite) and site.guard.fast is not None
+    return site.guard.fast.answered
+
+
+class Client:
+    """One keep-alive connection that sends raw bytes and reads whole answers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, running: RunningNode) -> Client:
+        host, port = running.node.config.host_port
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def answer(self) -> tuple[str, list[tuple[str, str]], bytes]:
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 10)
+        status, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+        fields = [(n, v.strip()) for n, _, v in (line.partition(":") for line in lines)]
+        length = int(dict((n.lower(), v) for n, v in fields).get("content-length", "0"))
+        return status, fields, await self.reader.readexactly(length)
+
+    async def ask(self, data: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
+        await self.send(data)
+        return await self.answer()
+
+    async def close(self) -> None:
+        self.writer.close()
+        await self.writer.wait_closed()
+
+
+def read_of(record_id: bytes, *fields: str) -> bytes:
+    extra = "".join(f"{f}\r\n" for f in fields)
+    return f"GET /v1/records/{record_id.hex()} HTTP/1.1\r\nHost: n\r\n{extra}\r\n".encode()
+
+
+def comparable(answer: tuple[str, list[tuple[str, str]], bytes]) -> object:
+    """An answer without what differs from one request to the next: the date and the tokens
+    left in the client's bucket."""
+    status, fields, body = answer
+    kept = [
+        (n, re.sub(r";r=\d+", ";r=N", v) if n == "RateLimit" else v)
+        for n, v in fields
+        if n != "Date"
+    ]
+    return status, kept, body
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        (),
+        ("Accept: application/msgpack",),
+        ("Accept: application/json",),
+        ("Origin: https://board.example",),
+        ("Origin: https://board.example", "Accept: application/msgpack"),
+        ("User-Agent: wallet/1", "Accept-Encoding: gzip, br", "Connection: keep-alive"),
+    ],
+)
+async def test_answers_are_aiohttps_byte_for_byte(
+    served: tuple[RunningNode, list[Record]], fields: tuple[str, ...]
+) -> None:
+    running, records = served
+    client = await Client.open(running)
+    try:
+        for record in records:
+            before = answered_fast(running)
+            fast = await client.ask(read_of(record.id, *fields))
+            through_aiohttp = await client.ask(read_of(record.id, *fields, "X-Through: aiohttp"))
+            assert comparable(fast) == comparable(through_aiohttp), record.kind
+            # a live record is answered under aiohttp; a retracted one (410) by aiohttp
+            assert fast[0] in ("HTTP/1.1 200 OK", "HTTP/1.1 410 Gone"), fast[0]
+            assert answered_fast(running) == before + (fast[0] == "HTTP/1.1 200 OK")
+    finally:
+        await client.close()
+
+
+async def test_unknown_ids_and_other_routes_are_aiohttps(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    running, records = served
+    client = await Client.open(running)
+    try:
+        status, _, _ = await client.ask(read_of(b"\x01" * 32))
+        assert status == "HTTP/1.1 404 Not Found"
+        status, _, body = await client.ask(b"GET /v1/records?limit=2 HTTP/1.1\r\nHost: n\r\n\r\n")
+        assert status == "HTTP/1.1 200 OK" and b'"records"' in body
+        status, _, _ = await client.ask(read_of(records[0].id, "If-None-Match: *"))
+        assert status == "HTTP/1.1 304 Not Modified"
+        assert answered_fast(running) == 0
+        # aiohttp answered everything it was handed: the next plain read is answered fast
+        status, _, _ = await client.ask(read_of(records[0].id))
+        assert status == "HTTP/1.1 200 OK" and answered_fast(running) == 1
+    finally:
+        await client.close()
+
+
+async def test_pipelined_reads_keep_their_order(served: tuple[RunningNode, list[Record]]) -> None:
+    running, records = served
+    live = records[:4]
+    client = await Client.open(running)
+    try:
+        await client.send(b"".join(read_of(r.id) for r in live))
+        for record in live:
+            _, fields, body = await client.answer()
+            assert ("ETag", f'"{record.id.hex()}"') in fields and record.id.hex().encode() in body
+        status, _, _ = await client.ask(read_of(live[0].id))
+        assert status == "HTTP/1.1 200 OK"
+        assert answered_fast(running) == 1  # the pipelined four went to aiohttp, in order
+    finally:
+        await client.close()
+
+
+async def test_a_head_in_pieces_or_a_body_leaves_the_connection_to_aiohttp(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    running, records = served
+    record = records[0]
+    for first in (
+        read_of(record.id)[:20],  # half a head: aiohttp holds the rest
+        b"POST /v1/records HTTP/1.1\r\nHost: n\r\nContent-Type: application/msgpack\r\n"
+        + f"Content-Length: {len(record.wire)}\r\n\r\n".encode()
+        + record.wire,
+    ):
+        client = await Client.open(running)
+        try:
+            await client.send(first)
+            if first.startswith(b"GET"):
+                await asyncio.sleep(0.05)
+                await client.send(read_of(record.id)[20:])
+            status, _, _ = await client.answer()
+            assert status == "HTTP/1.1 200 OK"
+            for _ in range(3):
+                status, _, body = await client.ask(read_of(record.id))
+                assert status == "HTTP/1.1 200 OK" and record.id.hex().encode() in body
+        finally:
+            await client.close()
+    assert answered_fast(running) == 0
+
+
+async def test_the_rate_limit_holds_and_aiohttp_says_429(tmp_path: Path) -> None:
+    home = make_home(tmp_path, "acme", rate_limit=0.5, rate_burst=3.0)
+    running = await start_node(load_config(home), verifier_workers=0)
+    try:
+        record = one_of_every_kind(Cast.fresh(), now_ms() - 60_000)[0]
+        await running.node.store.add([record], now_ms())
+        client = await Client.open(running)
+        answers = [await client.ask(read_of(record.id)) for _ in range(6)]
+        await client.close()
+    finally:
+        await stop_node(running)
+    statuses = [a[0].split(" ", 2)[1] for a in answers]
+    assert statuses[:3] == ["200"] * 3 and set(statuses[3:]) == {"429"}, statuses
+    assert all(("Retry-After" in dict(a[1])) for a in answers[3:])
+    remaining = [dict(a[1])["RateLimit"] for a in answers[:3]]
+    assert remaining == ['"address";r=2;t=2', '"address";r=1;t=4', '"address";r=0;t=6'], remaining
+
+
+async def test_fast_reads_are_counted_and_logged(
+    served: tuple[RunningNode, list[Record]], caplog: pytest.LogCaptureFixture
+) -> None:
+    running, records = served
+    url = running.node.config.public_url
+    client = await Client.open(running)
+    try:
+        with caplog.at_level(logging.INFO, logger="rakuichi.access"):
+            for _ in range(3):
+                await client.ask(read_of(records[0].id))
+    finally:
+        await client.close()
+    lines = [r for r in caplog.records if f"/v1/records/{records[0].id.hex()}" in r.getMessage()]
+    assert len(lines) == 3
+    assert all('"GET ' in r.getMessage() and '" 200 ' in r.getMessage() for r in lines), lines
+    async with aiohttp.ClientSession() as session, session.get(url + "/metrics") as response:
+        text = await response.text()
+    counted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("rakuichi_http_requests_total{")
+        and 'route="/v1/records/{id}"' in line
+        and 'method="GET"' in line
+        and 'status="200"' in line
+    ]
+    assert counted == [3.0], text[:3000]
+
+
+async def test_kept_alive_while_in_use_and_closed_when_idle(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    running, records = served  # idle_timeout = 1 s
+    client = await Client.open(running)
+    try:
+        for _ in range(8):  # 1.6 s of reads 0.2 s apart, all on this one connection
+            status, _, _ = await client.ask(read_of(records[0].id))
+            assert status == "HTTP/1.1 200 OK"
+            await asyncio.sleep(0.2)
+        assert answered_fast(running) == 8
+        closed = await asyncio.wait_for(client.reader.read(), 5)  # EOF once idle past 1 s
+        assert closed == b""
+    finally:
+        await client.close()
