@@ -16,8 +16,10 @@ Bodies (minimum rate, size, bytes in flight) are watched in ``node.api.bodies``.
 A request that ``node.api.fastread`` can answer (a plain read by id) is answered here, without
 aiohttp, when nothing on the connection can be overtaken: aiohttp has never been handed a byte
 of it, or every byte it was handed ended a complete head without a body and its handler is
-waiting for the next request (so every answer it owed is written). Once aiohttp has been
-handed a body or part of a head, the connection stays with it.
+waiting for the next request (so every answer it owed is written). A head that arrives in
+pieces is held until it is whole (up to ``HOLD_LIMIT`` bytes), so aiohttp is never handed half
+of one while the connection is clean; once aiohttp has been handed a body or part of a head,
+the connection stays with it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from node.limits import Limits
 
 log = logging.getLogger("rakuichi.guard")
 _HEAD_END = b"\r\n\r\n"
+HOLD_LIMIT = 16 * 1024  # a head held back until whole, at most (longer: aiohttp takes it)
 
 
 def raise_open_files_limit() -> tuple[int, int]:
@@ -110,6 +113,7 @@ class GuardedProtocol(asyncio.Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._handed = False  # aiohttp was given bytes of this connection
         self._clean = True  # ... and each of its chunks ended a complete bodiless head
+        self._held = b""  # the start of a head not yet whole, while the connection is clean
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -139,8 +143,14 @@ class GuardedProtocol(asyncio.Protocol):
                 self._deadline.cancel()
                 self._deadline = None
             self._head_tail = seen[-3:]
-        if self._clean and self.guard.fast is not None and self._answer_fast(data):
-            return
+        if self._clean and self.guard.fast is not None:
+            if self._held:  # the start of this head came in an earlier piece
+                data, self._held = self._held + data, b""
+            if _HEAD_END not in data and len(data) < HOLD_LIMIT:
+                self._held = data  # aiohttp sees the head once it is whole (or the EOF)
+                return
+            if self._answer_fast(data):
+                return
         if self._clean and not bodiless_heads(data):
             self._clean = False
         self._handed = True
@@ -163,6 +173,10 @@ class GuardedProtocol(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.address is None:
             return None
+        if self._held:
+            held, self._held = self._held, b""
+            self._handed, self._clean = True, False
+            self.inner.data_received(held)
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:

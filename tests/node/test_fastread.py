@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from node.api.fastread import ReadById, bodiless_heads, parse
 from node.config import load_config
-from node.guard import GuardedSite, aiohttp_fits
+from node.guard import HOLD_LIMIT, GuardedSite, aiohttp_fits
 from node.runner import RunningNode, start_node, stop_node
 from protocol import Record
 from tests.support import Cast, make_home, now_ms, one_of_every_kind
@@ -234,30 +235,71 @@ async def test_pipelined_reads_keep_their_order(served: tuple[RunningNode, list[
         await client.close()
 
 
-async def test_a_head_in_pieces_or_a_body_leaves_the_connection_to_aiohttp(
+async def test_a_head_in_pieces_is_answered_once_whole(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    running, records = served
+    data = read_of(records[0].id)
+    client = await Client.open(running)
+    try:
+        for cut in (1, 20, len(data) - 2, len(data) - 1):
+            await client.send(data[:cut])
+            await asyncio.sleep(0.02)
+            status, _, body = await client.ask(data[cut:])
+            assert status == "HTTP/1.1 200 OK" and records[0].id.hex().encode() in body
+        assert answered_fast(running) == 4
+    finally:
+        await client.close()
+
+
+async def test_a_body_leaves_the_connection_to_aiohttp(
     served: tuple[RunningNode, list[Record]],
 ) -> None:
     running, records = served
     record = records[0]
-    for first in (
-        read_of(record.id)[:20],  # half a head: aiohttp holds the rest
-        b"POST /v1/records HTTP/1.1\r\nHost: n\r\nContent-Type: application/msgpack\r\n"
-        + f"Content-Length: {len(record.wire)}\r\n\r\n".encode()
-        + record.wire,
-    ):
-        client = await Client.open(running)
-        try:
-            await client.send(first)
-            if first.startswith(b"GET"):
-                await asyncio.sleep(0.05)
-                await client.send(read_of(record.id)[20:])
-            status, _, _ = await client.answer()
-            assert status == "HTTP/1.1 200 OK"
-            for _ in range(3):
-                status, _, body = await client.ask(read_of(record.id))
-                assert status == "HTTP/1.1 200 OK" and record.id.hex().encode() in body
-        finally:
-            await client.close()
+    client = await Client.open(running)
+    try:
+        status, _, _ = await client.ask(
+            b"POST /v1/records HTTP/1.1\r\nHost: n\r\nContent-Type: application/msgpack\r\n"
+            + f"Content-Length: {len(record.wire)}\r\n\r\n".encode()
+            + record.wire
+        )
+        assert status == "HTTP/1.1 200 OK"
+        for _ in range(3):
+            status, _, body = await client.ask(read_of(record.id))
+            assert status == "HTTP/1.1 200 OK" and record.id.hex().encode() in body
+    finally:
+        await client.close()
+    assert answered_fast(running) == 0
+
+
+async def test_a_long_head_in_pieces_is_aiohttps(served: tuple[RunningNode, list[Record]]) -> None:
+    """Past ``HOLD_LIMIT`` the pieces go to aiohttp as they come, and it answers."""
+    running, records = served
+    padding = "".join(f"X-Pad-{i}: {'p' * 1000}\r\n" for i in range(HOLD_LIMIT // 1000 + 2))
+    data = read_of(records[0].id).replace(b"\r\n\r\n", f"\r\n{padding}\r\n".encode())
+    client = await Client.open(running)
+    try:
+        await client.send(data[: HOLD_LIMIT + 10])
+        await asyncio.sleep(0.02)
+        status, _, _ = await client.ask(data[HOLD_LIMIT + 10 :])
+        assert status == "HTTP/1.1 200 OK", status
+    finally:
+        await client.close()
+    assert answered_fast(running) == 0
+
+
+async def test_half_a_head_then_the_end_of_the_stream(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    running, records = served
+    client = await Client.open(running)
+    try:
+        await client.send(read_of(records[0].id)[:30])
+        client.writer.write_eof()
+        assert await asyncio.wait_for(client.reader.read(), 5) == b""  # closed, nothing answered
+    finally:
+        await client.close()
     assert answered_fast(running) == 0
 
 
@@ -322,3 +364,57 @@ async def test_kept_alive_while_in_use_and_closed_when_idle(
         assert closed == b""
     finally:
         await client.close()
+
+
+def _variant(rng: random.Random, record_ids: list[bytes]) -> list[bytes]:
+    """A read by id in one of the forms clients send (names in any case, optional white space,
+    harmless headers in any order), cut into the pieces it is sent in."""
+    record_id = rng.choice(record_ids)
+    text = record_id.hex().upper() if rng.random() < 0.2 else record_id.hex()
+    fields = [("Host", "n")]
+    optional = [
+        ("Accept", rng.choice(["application/msgpack", "application/json", "*/*", "text/html"])),
+        ("Origin", "https://board.example"),
+        ("User-Agent", "client/1.0 (x)"),
+        ("Accept-Encoding", "gzip, deflate"),
+        ("Accept-Language", "ja, en;q=0.5"),
+        ("Content-Length", "0"),
+        ("Connection", "keep-alive"),
+        ("Cache-Control", "no-cache"),
+        ("Sec-Fetch-Mode", "cors"),
+    ]
+    fields += rng.sample(optional, rng.randint(0, len(optional)))
+    rng.shuffle(fields)
+    lines = []
+    for name, value in fields:
+        name = rng.choice([name, name.lower(), name.upper()])
+        lines.append(f"{name}:{rng.choice(['', ' ', '  ', chr(9)])}{value}{rng.choice(['', ' '])}")
+    data = f"GET /v1/records/{text} HTTP/1.1\r\n{''.join(x + chr(13) + chr(10) for x in lines)}\r\n"
+    raw = data.encode()
+    if rng.random() < 0.15:
+        cut = rng.randint(1, len(raw) - 1)
+        return [raw[:cut], raw[cut:]]
+    return [raw]
+
+
+async def test_clients_forms_of_a_read_get_aiohttps_answer(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    """Differential: 150 reads in the forms clients send, each answered as sent and again with
+    a header that sends it through aiohttp; the answers must be the same."""
+    running, records = served
+    ids = [r.id for r in records] + [b"\x02" * 32]  # live, retracted and unknown ids
+    rng = random.Random(16)
+    client = await Client.open(running)
+    try:
+        for _ in range(150):
+            pieces = _variant(rng, ids)
+            for piece in pieces:
+                await client.send(piece)
+                await asyncio.sleep(0.001 if len(pieces) > 1 else 0)
+            as_sent = await client.answer()
+            slow = b"".join(pieces).replace(b"\r\n\r\n", b"\r\nX-Through: aiohttp\r\n\r\n")
+            assert comparable(as_sent) == comparable(await client.ask(slow)), pieces
+    finally:
+        await client.close()
+    assert answered_fast(running) > 50  # most forms were answered beneath aiohttp
