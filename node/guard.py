@@ -14,12 +14,13 @@ guard wraps each connection's protocol:
 Bodies (minimum rate, size, bytes in flight) are watched in ``node.api.bodies``.
 
 A request that ``node.api.fastread`` can answer (a plain read by id) is answered here, without
-aiohttp, when nothing on the connection can be overtaken: aiohttp has never been handed a byte
-of it, or every byte it was handed ended a complete head without a body and its handler is
-waiting for the next request (so every answer it owed is written). A head that arrives in
-pieces is held until it is whole (up to ``HOLD_LIMIT`` bytes), so aiohttp is never handed half
-of one while the connection is clean; once aiohttp has been handed a body or part of a head,
-the connection stays with it.
+aiohttp, when nothing on the connection can be overtaken: every chunk aiohttp was handed ended
+a complete head without a body, and its handler is waiting for the next request (so every
+answer it owed is written, and it is not closing the connection). A head that arrives in
+pieces is held until it is whole while it can still become a read by id
+(``fastread.may_become_a_read``), so aiohttp is never handed half of one while the connection
+is clean; anything else is handed at once. Once aiohttp has been handed a body or part of a
+head, the connection stays with it.
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from node.api.fastread import FastReads, bodiless_heads
+from node.api.fastread import FastReads, bodiless_heads, may_become_a_read
 from node.limits import Limits
 
 log = logging.getLogger("rakuichi.guard")
 _HEAD_END = b"\r\n\r\n"
-HOLD_LIMIT = 16 * 1024  # a head held back until whole, at most (longer: aiohttp takes it)
 
 
 def raise_open_files_limit() -> tuple[int, int]:
@@ -111,8 +111,7 @@ class GuardedProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._head_tail = b""
         self._deadline: asyncio.TimerHandle | None = None
-        self._handed = False  # aiohttp was given bytes of this connection
-        self._clean = True  # ... and each of its chunks ended a complete bodiless head
+        self._clean = True  # each chunk aiohttp was given ended a complete bodiless head
         self._held = b""  # the start of a head not yet whole, while the connection is clean
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -146,14 +145,13 @@ class GuardedProtocol(asyncio.Protocol):
         if self._clean and self.guard.fast is not None:
             if self._held:  # the start of this head came in an earlier piece
                 data, self._held = self._held + data, b""
-            if _HEAD_END not in data and len(data) < HOLD_LIMIT:
+            if _HEAD_END not in data and may_become_a_read(data):
                 self._held = data  # aiohttp sees the head once it is whole (or the EOF)
                 return
             if self._answer_fast(data):
                 return
         if self._clean and not bodiless_heads(data):
             self._clean = False
-        self._handed = True
         self.inner.data_received(data)
 
     def _answer_fast(self, data: bytes) -> bool:
@@ -161,7 +159,7 @@ class GuardedProtocol(asyncio.Protocol):
         assert transport is not None and fast is not None and self.address is not None
         if transport.is_closing() or transport.get_write_buffer_size():
             return False
-        if self._handed and not aiohttp_idle(self.inner):
+        if not aiohttp_idle(self.inner):  # it owes an answer, or it is closing the connection
             return False
         answer = fast.answer(data, self.address)
         if answer is None:
@@ -175,7 +173,7 @@ class GuardedProtocol(asyncio.Protocol):
             return None
         if self._held:
             held, self._held = self._held, b""
-            self._handed, self._clean = True, False
+            self._clean = False
             self.inner.data_received(held)
         return self.inner.eof_received()
 
@@ -197,14 +195,22 @@ class GuardedProtocol(asyncio.Protocol):
 
 
 # what ``aiohttp_idle`` and ``keep_alive`` read of aiohttp's RequestHandler (its slots)
-_HANDLER_SLOTS = ("_waiter", "_messages", "_next_keepalive_close_time", "_keepalive_timeout")
+_HANDLER_SLOTS = (
+    "_waiter",
+    "_messages",
+    "_next_keepalive_close_time",
+    "_keepalive_timeout",
+    "_keepalive_handle",
+)
 
 
 def aiohttp_fits() -> bool:
     """Whether aiohttp's request handler has the slots the fast reads rely on (if a release
     renames them, reads by id simply all go through aiohttp)."""
     slots = set(getattr(RequestHandler, "__slots__", ()))
-    return all(name in slots for name in _HANDLER_SLOTS)
+    return all(name in slots for name in _HANDLER_SLOTS) and callable(
+        getattr(RequestHandler, "_process_keepalive", None)
+    )
 
 
 def aiohttp_idle(handler: object) -> bool:
@@ -217,8 +223,11 @@ def aiohttp_idle(handler: object) -> bool:
 def keep_alive(handler: object) -> None:
     """A request was answered on this connection: aiohttp's keep-alive timer counts from now."""
     if isinstance(handler, RequestHandler):
-        now = asyncio.get_running_loop().time()
-        handler._next_keepalive_close_time = now + handler._keepalive_timeout
+        loop = asyncio.get_running_loop()
+        close_time = loop.time() + handler._keepalive_timeout
+        handler._next_keepalive_close_time = close_time
+        if handler._keepalive_handle is None:  # as aiohttp arms it after each of its answers
+            handler._keepalive_handle = loop.call_at(close_time, handler._process_keepalive)
 
 
 class GuardedSite(web.BaseSite):

@@ -65,6 +65,10 @@ _HARMLESS = frozenset(
     }
 )
 _HEAD_END = b"\r\n\r\n"
+_PREFIX = b"GET /v1/records/"
+# a read by id never needs a longer head; a longer one is aiohttp's to take or refuse (its
+# parser refuses a line over 8190 bytes)
+MAX_HEAD = 8190
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +83,11 @@ class ReadById:
 def parse(data: bytes) -> ReadById | None:
     """The read by id that ``data`` is, exactly one complete head and nothing else; None for
     anything else (which aiohttp then parses, and refuses if it is malformed)."""
-    if not data.endswith(_HEAD_END) or data.find(_HEAD_END) != len(data) - 4:
+    if (
+        len(data) > MAX_HEAD
+        or not data.endswith(_HEAD_END)
+        or data.find(_HEAD_END) != len(data) - 4
+    ):
         return None
     line = _REQUEST_LINE.match(data)
     if line is None:
@@ -110,6 +118,17 @@ def parse(data: bytes) -> ReadById | None:
             return None
     wants_wire = accept is not None and MSGPACK.encode() in accept
     return ReadById(bytes.fromhex(line.group(1).decode()), wants_wire, origin)
+
+
+def may_become_a_read(data: bytes) -> bool:
+    """Whether ``data``, a head not yet complete, could still be one ``parse`` takes: worth
+    holding back from aiohttp until the rest arrives (anything else is aiohttp's at once, so
+    that it answers or refuses as soon as it would)."""
+    return (
+        len(data) < MAX_HEAD
+        and (data.startswith(_PREFIX) or _PREFIX.startswith(data))
+        and data.count(b"\n") == data.count(b"\r\n")
+    )
 
 
 def bodiless_heads(data: bytes) -> bool:
@@ -155,20 +174,24 @@ class FastReads:
             return None
         if row is None or row.wire is None:
             return None
-        limiter = self.limits.by_address
-        verdict = limiter.spend(address, self.clock.monotonic())
-        if verdict.wait > 0:  # refused: spending again refuses the same, and aiohttp says 429
-            return None
-        policy, state = verdict_items(limiter, "address", verdict)
         if read.wants_wire:
             body, content_type = row.wire, MSGPACK
             etag = f'"{read.record_id.hex()}.msgpack"'
         else:
             view = self.views.get(read.record_id)
             if view is None:
-                view = json.dumps(row_json(row)).encode()
+                try:
+                    view = json.dumps(row_json(row)).encode()
+                except Exception:  # aiohttp tries again and answers what the gate makes of it
+                    log.exception("record %s: no JSON view", read.record_id.hex())
+                    return None
                 self.views.put(read.record_id, view)
             body, content_type, etag = view, JSON, f'"{read.record_id.hex()}"'
+        limiter = self.limits.by_address
+        verdict = limiter.spend(address, self.clock.monotonic())
+        if verdict.wait > 0:  # refused: spending again refuses the same, and aiohttp says 429
+            return None
+        policy, state = verdict_items(limiter, "address", verdict)
         cors = (
             f"Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: {EXPOSE_HEADERS}\r\n"
             if read.cross_origin

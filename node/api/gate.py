@@ -43,7 +43,8 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await _answer(request, handler)
         status = response.status
-        size = response.body_length if response.prepared else None
+        # a handler's response is sent after this frame: its length is the body's
+        size = response.body_length if response.prepared else response.content_length
         return response
     except web.HTTPException as exc:  # a redirect (errors are answered as problems)
         status = exc.status

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,9 +20,9 @@ import aiohttp
 import msgpack
 import pytest
 
-from node.api.fastread import ReadById, bodiless_heads, parse
+from node.api.fastread import MAX_HEAD, ReadById, bodiless_heads, may_become_a_read, parse
 from node.config import load_config
-from node.guard import HOLD_LIMIT, GuardedSite, aiohttp_fits
+from node.guard import GuardedSite, aiohttp_fits
 from node.runner import RunningNode, start_node, stop_node
 from protocol import Record
 from tests.support import Cast, make_home, now_ms, one_of_every_kind
@@ -76,6 +77,24 @@ def test_a_plain_read_is_parsed_with_the_headers_its_answer_depends_on() -> None
 )
 def test_anything_else_is_left_to_aiohttp(data: bytes) -> None:
     assert parse(data) is None
+
+
+def test_a_head_longer_than_aiohttp_takes_is_left_to_it() -> None:
+    long = READ.replace(b"\r\n\r\n", b"\r\nUser-Agent: " + b"a" * MAX_HEAD + b"\r\n\r\n")
+    assert parse(long) is None
+
+
+def test_only_what_may_become_a_read_is_held_back() -> None:
+    for piece in (b"G", b"GET /v1/rec", READ[:40], READ[:-1]):
+        assert may_become_a_read(piece), piece
+    for piece in (
+        b"\x16\x03\x01\x02\x00",  # a TLS hello on the plain port
+        b"POST /v1/records HTTP/1.1\r\n",
+        b"GET / HTTP/1.1\r\n",
+        READ[:100].replace(b"\r\n", b"\n"),  # bare line feeds: aiohttp decides at once
+        b"GET /v1/records/" + b"a" * MAX_HEAD,
+    ):
+        assert not may_become_a_read(piece), piece
 
 
 def test_bodiless_heads_are_what_leaves_aiohttp_holding_nothing() -> None:
@@ -274,15 +293,15 @@ async def test_a_body_leaves_the_connection_to_aiohttp(
 
 
 async def test_a_long_head_in_pieces_is_aiohttps(served: tuple[RunningNode, list[Record]]) -> None:
-    """Past ``HOLD_LIMIT`` the pieces go to aiohttp as they come, and it answers."""
+    """Past ``MAX_HEAD`` the pieces go to aiohttp as they come, and it answers."""
     running, records = served
-    padding = "".join(f"X-Pad-{i}: {'p' * 1000}\r\n" for i in range(HOLD_LIMIT // 1000 + 2))
+    padding = "".join(f"X-Pad-{i}: {'p' * 1000}\r\n" for i in range(MAX_HEAD // 1000 + 2))
     data = read_of(records[0].id).replace(b"\r\n\r\n", f"\r\n{padding}\r\n".encode())
     client = await Client.open(running)
     try:
-        await client.send(data[: HOLD_LIMIT + 10])
+        await client.send(data[: MAX_HEAD + 10])
         await asyncio.sleep(0.02)
-        status, _, _ = await client.ask(data[HOLD_LIMIT + 10 :])
+        status, _, _ = await client.ask(data[MAX_HEAD + 10 :])
         assert status == "HTTP/1.1 200 OK", status
     finally:
         await client.close()
@@ -418,3 +437,109 @@ async def test_clients_forms_of_a_read_get_aiohttps_answer(
     finally:
         await client.close()
     assert answered_fast(running) > 50  # most forms were answered beneath aiohttp
+
+
+def _logged(records: list[logging.LogRecord], path: str) -> list[str]:
+    """The access-log lines for ``path``, without the time each took."""
+    return [
+        re.sub(r" [0-9.]+ms$", "", r.getMessage())
+        for r in records
+        if f' {path}" ' in r.getMessage()
+    ]
+
+
+async def test_the_access_log_line_is_aiohttps(
+    served: tuple[RunningNode, list[Record]], caplog: pytest.LogCaptureFixture
+) -> None:
+    running, records = served
+    path = f"/v1/records/{records[0].id.hex()}"
+    client = await Client.open(running)
+    try:
+        with caplog.at_level(logging.INFO, logger="rakuichi.access"):
+            fast = await client.ask(read_of(records[0].id))
+            slow = await client.ask(read_of(records[0].id, "X-Through: aiohttp"))
+    finally:
+        await client.close()
+    assert comparable(fast) == comparable(slow)
+    lines = _logged(caplog.records, path)
+    assert len(lines) == 2 and lines[0] == lines[1], lines
+    assert lines[0].endswith(f" 200 {len(fast[2])}"), lines  # the body's length, both ways
+
+
+async def test_bytes_that_cannot_be_a_read_reach_aiohttp_at_once(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    """Nothing is held back that aiohttp would refuse now: it answers within a second
+    (the header timeout is 10 s)."""
+    running, records = served
+    for first in (
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS hello
+        f"GET /v1/records/{records[0].id.hex()} HTTP/1.1\nHost: n\n".encode(),  # bare LFs
+    ):
+        client = await Client.open(running)
+        try:
+            await client.send(first)
+            answer = await asyncio.wait_for(client.reader.read(100), 1.0)
+            assert answer == b"" or answer[:12] in (b"HTTP/1.1 400", b"HTTP/1.0 400"), answer
+        finally:
+            await client.close()
+    assert answered_fast(running) == 0
+
+
+async def test_a_record_whose_view_fails_is_answered_as_the_gate_does(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    """A stored row that cannot be rendered (damaged bytes) is aiohttp's: a 500 problem,
+    and the connection stays usable."""
+    running, records = served
+    damaged = records[2]
+    with sqlite3.connect(running.node.config.database_path) as db:
+        db.execute("UPDATE records SET wire = ? WHERE id = ?", (b"\xc1", damaged.id))
+    client = await Client.open(running)
+    try:
+        status, fields, _ = await client.ask(read_of(damaged.id))
+        assert status == "HTTP/1.1 500 Internal Server Error", status
+        assert dict(fields)["Content-Type"].startswith("application/problem+json"), fields
+        status, _, _ = await client.ask(read_of(records[0].id))
+        assert status == "HTTP/1.1 200 OK"
+    finally:
+        await client.close()
+    assert answered_fast(running) == 1
+
+
+async def test_no_keep_alive_means_closed_after_a_fast_answer(tmp_path: Path) -> None:
+    """``idle_timeout = 0``: aiohttp closes a connection once it has answered; so is one
+    answered beneath it."""
+    home = make_home(tmp_path, "acme", idle_timeout=0.0)
+    running = await start_node(load_config(home), verifier_workers=0)
+    try:
+        record = one_of_every_kind(Cast.fresh(), now_ms() - 60_000)[0]
+        await running.node.store.add([record], now_ms())
+        client = await Client.open(running)
+        status, _, _ = await client.ask(read_of(record.id))
+        assert status == "HTTP/1.1 200 OK" and answered_fast(running) == 1
+        assert await asyncio.wait_for(client.reader.read(), 2.0) == b""
+        await client.close()
+    finally:
+        await stop_node(running)
+
+
+async def test_nothing_is_answered_once_the_node_is_stopping(
+    served: tuple[RunningNode, list[Record]],
+) -> None:
+    """A stopping node's aiohttp closes its connections (``pre_shutdown``) and answers
+    nothing more; neither does the fast path."""
+    running, records = served
+    client = await Client.open(running)
+    try:
+        status, _, _ = await client.ask(read_of(records[0].id))
+        assert status == "HTTP/1.1 200 OK"
+        server = running.runner.server
+        assert server is not None
+        server.pre_shutdown()  # what stopping the runner does first
+        await client.send(read_of(records[0].id))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(client.reader.read(1), 0.5)
+    finally:
+        await client.close()
+    assert answered_fast(running) == 1
