@@ -66,6 +66,7 @@ _HARMLESS = frozenset(
 )
 _HEAD_END = b"\r\n\r\n"
 _PREFIX = b"GET /v1/records/"
+_WIRE = MSGPACK.encode()
 # a read by id never needs a longer head; a longer one is aiohttp's to take or refuse (its
 # parser refuses a line over 8190 bytes)
 MAX_HEAD = 8190
@@ -116,7 +117,7 @@ def parse(data: bytes) -> ReadById | None:
                 return None
         elif lower not in _HARMLESS:
             return None
-    wants_wire = accept is not None and MSGPACK.encode() in accept
+    wants_wire = accept is not None and _WIRE in accept
     return ReadById(bytes.fromhex(line.group(1).decode()), wants_wire, origin)
 
 
@@ -155,7 +156,6 @@ class FastReads:
     to leave the request to aiohttp. Built once the app is set up (``node.runner``)."""
 
     def __init__(self, app: web.Application, lookup: Lookup) -> None:
-        self.app = app
         self.lookup = lookup
         self.limits = app[REQUEST_LIMITS]
         self.views = app[RECORD_VIEWS]
