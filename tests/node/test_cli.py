@@ -80,9 +80,8 @@ def test_run_initialises_a_missing_home_and_stops_on_sigterm(
     assert identity["name"] == "fresh-org"
     written = read_toml(home / "config.toml")["identity"]
     assert (identity["org"], identity["node"]) == (written["org"], written["node"])
-    output = proc.output()
+    output = proc.wait_for_output(f"running at http://127.0.0.1:{port}")
     assert f"no node home at {home}: initialising one with defaults" in output
-    assert f"running at http://127.0.0.1:{port}" in output
     assert proc.terminate() == 0
     assert proc.output().rstrip().endswith("node stopped")
     assert "Traceback" not in proc.errors()

@@ -229,6 +229,19 @@ class NodeProcess:
     def errors(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_for_output(self, text: str, timeout: float = 5.0) -> str:
+        """Poll stdout until ``text`` appears; return all of it.
+
+        A node accepts connections a moment before it prints that it is running, so a test
+        that has seen it answer must still wait for the line.
+        """
+        deadline = time.monotonic() + timeout
+        while text not in (output := self.output()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{text!r} not printed after {timeout} s\n{self._describe()}")
+            time.sleep(0.02)
+        return output
+
     def _describe(self) -> str:
         return (
             f"node process in {self.home}: exit code "
