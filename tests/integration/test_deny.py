@@ -19,6 +19,7 @@ from tests.support import Cast, did, fresh_key, member_profile, now_ms, opportun
 from tests.support.federation import (
     Api,
     federation_home,
+    in_every_process,
     line_topology,
     start_processes,
     wait_for,
@@ -57,6 +58,7 @@ async def test_deny_org_and_peer_while_running(tmp_path, api: Api) -> None:
     await wait_for(lambda: api.has(a, welcome.id.hex()), 10.0, "B's record at A")
 
     # ----- deny an organisation: its records are refused by A, whoever brings them
+    org_denied_at = time.monotonic()
     await deny(homes[0], did(cast.outsider))
     probe_key = fresh_key()  # denied after the outsider: once the probe is refused, both are
     await deny(homes[0], did(probe_key))
@@ -66,6 +68,7 @@ async def test_deny_org_and_peer_while_running(tmp_path, api: Api) -> None:
         return status == 403
 
     await wait_for(probe_refused, EFFECT_WITHIN, "the organisation deny in effect")
+    await in_every_process(org_denied_at)
 
     banned = member_profile(cast.outsider, t0 + 1, "Outsider")
     status, problem = await api.post_raw(a, banned.wire)
@@ -90,6 +93,7 @@ async def test_deny_org_and_peer_while_running(tmp_path, api: Api) -> None:
     await deny(homes[0], b)
     refusal = await wait_for(lambda: refused(a_as_b), EFFECT_WITHIN, "the peer deny in effect")
     took = time.monotonic() - denied_at
+    await in_every_process(denied_at)
     assert (refusal.status, refusal.klass) == (403, "policy"), refusal
     assert a_proc.running and a_proc.starts == 1, "the deny must not need a restart"
     print(f"deny: peer deny in effect {took:.1f} s after the command")

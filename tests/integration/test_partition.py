@@ -13,6 +13,7 @@ and the API agrees.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -38,6 +39,7 @@ from tests.support.federation import (
     Api,
     describe_listings,
     federation_home,
+    in_every_process,
     line_topology,
     node_views,
     start_processes,
@@ -99,6 +101,7 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
     )
 
     # ----- cut B-C on both sides, live
+    cut_at = time.monotonic()
     await cli("peers", "deny", "--home", homes[1], c)
     await cli("peers", "deny", "--home", homes[2], b)
     # A deny by URL refuses the node key proven for that URL (docs/protocol.md section 11); a node
@@ -106,6 +109,7 @@ async def test_partition_heals_to_the_same_records_and_views(tmp_path, api: Api)
     # few rounds on a loaded machine rather than only the 1 s reload.
     await wait_for(lambda: refused_by(api, c, homes[1]), 15.0, "C refusing B")
     await wait_for(lambda: refused_by(api, b, homes[2]), 15.0, "B refusing C")
+    await in_every_process(cut_at)
 
     # ----- both halves publish
     second = alliance(y, n, t0 + 100)

@@ -68,6 +68,17 @@ def federation_home(tmp_path: Path, name: str, port: int | None = None, **overri
     return make_home(tmp_path, name, port, **{**FAST_FEDERATION, **overrides})
 
 
+# seconds: each process of a node (a worker of several on PostgreSQL) re-reads config.toml on
+# its own second, so one refusal shows a deny in effect in one process; all have it this long
+# after the command (the leader's pulls and pushes included, which no probe can see)
+EVERY_PROCESS_WITHIN = 3.0
+
+
+async def in_every_process(since: float) -> None:
+    """Wait until every process of a node has re-read config.toml since ``since`` (monotonic)."""
+    await asyncio.sleep(max(0.0, since + EVERY_PROCESS_WITHIN - time.monotonic()))
+
+
 def set_peers(home: Path, urls: Iterable[str]) -> None:
     """Write ``home/peers.toml`` to list exactly ``urls`` (a running node reloads it)."""
     write_peers(home / "peers.toml", [SeedPeer(normalise_url(u)) for u in urls])
